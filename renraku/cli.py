@@ -1,0 +1,55 @@
+"""The ``renraku`` console command.
+
+Each module in :mod:`renraku.commands` registers its own subcommand, so a feature adds its
+command without touching this file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import inspect
+import logging
+import pkgutil
+import sys
+from collections.abc import Sequence
+
+from renraku import __version__, commands
+from renraku.settings import load_settings
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="renraku",
+        description="Renraku (連絡): school-to-home contact over the phone and the web.",
+    )
+    parser.add_argument("--version", action="version", version=f"renraku {__version__}")
+    parser.add_argument("-c", "--config", help="TOML settings file (default: $RENRAKU_CONFIG or ./renraku.toml)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        importlib.import_module(f"renraku.commands.{info.name}").register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        settings = load_settings(args.config)
+    except (OSError, ValueError) as exc:
+        print(f"renraku: bad settings: {exc}", file=sys.stderr)
+        return 2
+    result = args.func(settings, args)
+    if inspect.isawaitable(result):
+        result = asyncio.run(result)
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Subcommands of ``renraku``: each module here defines ``register(subparsers)``."""
