@@ -25,7 +25,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Renraku (連絡): school-to-home contact over the phone and the web.",
     )
     parser.add_argument("--version", action="version", version=f"renraku {__version__}")
-    parser.add_argument("-c", "--config", help="TOML settings file (default: $RENRAKU_CONFIG or ./renraku.toml)")
+    parser.add_argument(
+        "-c", "--config", help="TOML settings file (default: $RENRAKU_CONFIG or ./renraku.toml)"
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
