@@ -1,0 +1,77 @@
+"""Linking guardians to children, within the three-per-child limit."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models import MAX_GUARDIANS_PER_CHILD, Child, Guardian, GuardianPhone, Guardianship
+
+
+class GuardianLimitReached(Exception):
+    """The child already has three guardians."""
+
+
+async def link_guardian(
+    session: AsyncSession, child_id: int, guardian_id: int, relation: str = ""
+) -> Guardianship:
+    """Give ``guardian_id`` the next free position for ``child_id`` (1 = primary).
+
+    The free position is computed here, but the database's unique (child, position) and
+    CHECK (position ≤ 3) constraints decide races: a writer that loses raises
+    GuardianLimitReached (or retries when a lower place is still free).
+    """
+    existing = await session.scalar(
+        select(Guardianship).where(
+            Guardianship.child_id == child_id, Guardianship.guardian_id == guardian_id
+        )
+    )
+    if existing is not None:
+        return existing
+    for _ in range(MAX_GUARDIANS_PER_CHILD):
+        taken = set(
+            await session.scalars(
+                select(Guardianship.position).where(Guardianship.child_id == child_id)
+            )
+        )
+        free = [p for p in range(1, MAX_GUARDIANS_PER_CHILD + 1) if p not in taken]
+        if not free:
+            raise GuardianLimitReached(child_id)
+        link = Guardianship(
+            child_id=child_id, guardian_id=guardian_id, position=free[0], relation=relation
+        )
+        try:
+            async with session.begin_nested():
+                session.add(link)
+        except IntegrityError:
+            continue  # another writer took that place first; look again
+        return link
+    raise GuardianLimitReached(child_id)
+
+
+async def guardian_count(session: AsyncSession, child_id: int) -> int:
+    return await session.scalar(
+        select(func.count()).select_from(Guardianship).where(Guardianship.child_id == child_id)
+    ) or 0
+
+
+async def guardians_by_phone(session: AsyncSession, e164: str) -> list[Guardian]:
+    """Every guardian who registered this number (a home landline may have several)."""
+    rows = await session.scalars(
+        select(Guardian).join(GuardianPhone).where(GuardianPhone.e164 == e164).order_by(Guardian.id)
+    )
+    return list(rows.unique())
+
+
+async def children_of(session: AsyncSession, guardian_ids: list[int]) -> list[Child]:
+    """Children of any of these guardians, siblings at other schools included."""
+    if not guardian_ids:
+        return []
+    rows = await session.scalars(
+        select(Child)
+        .join(Guardianship)
+        .where(Guardianship.guardian_id.in_(guardian_ids), Child.active.is_(True))
+        .order_by(Child.id)
+    )
+    return list(rows.unique())
