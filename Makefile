@@ -30,7 +30,7 @@ $(VENV_STAMP): pyproject.toml
 	@echo "==> Python virtualenv in $(VENV)"
 	@test -x $(PY) || python3 -m venv $(VENV)
 	@$(PY) -m pip install -q --upgrade pip
-	@$(PY) -m pip install -q -e '.[test]'
+	@$(PY) -m pip install -q -e '.[test]' --config-settings editable_mode=compat
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
