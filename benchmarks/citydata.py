@@ -84,7 +84,12 @@ async def build_city(engine: AsyncEngine, schools: int = SCHOOLS, children: int 
                         ("2学期", date(2026, 9, 1), YEAR_END))], "terms")
     per_school = children // schools
     classes_per_school = max(1, per_school // 30)
-    class_rows, child_rows, enrol_rows, guardian_rows, phone_rows, link_rows = [], [], [], [], [], []
+    class_rows: list[dict] = []
+    child_rows: list[dict] = []
+    enrol_rows: list[dict] = []
+    guardian_rows: list[dict] = []
+    phone_rows: list[dict] = []
+    link_rows: list[dict] = []
     class_id = child_id = 0
     for s in range(1, schools + 1):
         first_class = class_id + 1
