@@ -1,0 +1,388 @@
+"""The broadcast dialer: originates campaign calls over AMI, paced and capped, crash-safe.
+
+State lives in the database (``renraku.services.broadcast``); this loop only decides *when*
+to call. Per call:
+
+1. claim the household and write a CallAttempt (status dialing) — before dialling, so a
+   crash right after the Originate leaves a row that a restart reconciles;
+2. ``Originate`` (Async) with ``ChannelId`` = the attempt's action id, so the channel's
+   Uniqueid names the attempt in every later AMI event and in CoreShowChannels;
+3. the OriginateResponse says answered (the call flow in :mod:`ivr.broadcast_flow` takes
+   over) or not (Reason + Hangup cause → busy / no answer / failed → retry later);
+4. the channel's Hangup event frees the slot; an answered attempt that the call flow did
+   not close (AGI never connected, say) is closed from what the database knows.
+
+A call counts against ``dialer_max_channels`` from the claim until its Hangup is seen, so
+the number of live channels never exceeds the cap, also across a restart (in-flight rows
+of the previous run count until reconciled). Attempts left in flight by a dead dialer are
+checked against CoreShowChannels: live ones are adopted, gone ones closed (answered →
+completed / hung up / left message; never answered → failed, retried).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Protocol
+
+from ivr import dialer_rules as rules
+from models import CallAttempt, Campaign, CampaignHousehold
+from models.db import transaction
+from models.enums import AttemptStatus
+from renraku.app import App
+from renraku.services import broadcast as bc
+
+log = logging.getLogger(__name__)
+
+
+class AmiPort(Protocol):
+    """What the dialer needs from an AMI client (see :class:`PanoramiskPort`)."""
+
+    @property
+    def connected(self) -> bool: ...
+
+    async def action(self, fields: dict[str, Any], wait_s: float) -> list[Any]:
+        """Send an action; all its responses/events (OriginateResponse for Async Originate)."""
+        ...
+
+    def on_event(self, pattern: str, callback: Callable[[Any], Any]) -> None: ...
+
+
+class PanoramiskPort:
+    """Adapter over a panoramisk ``Manager`` (ivr.ami's client or a bare one)."""
+
+    def __init__(self, manager: Any, is_connected: Callable[[], bool] | None = None) -> None:
+        self.manager = manager
+        self._is_connected = is_connected
+
+    @property
+    def connected(self) -> bool:
+        if self._is_connected is not None:
+            return self._is_connected()
+        m = self.manager
+        return bool(getattr(m, "_connected", False) and getattr(m, "authenticated", False))
+
+    async def action(self, fields: dict[str, Any], wait_s: float) -> list[Any]:
+        result = await asyncio.wait_for(self.manager.send_action(dict(fields)), wait_s)
+        return list(result) if isinstance(result, list) else [result]
+
+    def on_event(self, pattern: str, callback: Callable[[Any], Any]) -> None:
+        def _cb(_manager: Any, event: Any) -> Any:
+            return callback(event)
+
+        self.manager.register_event(pattern, _cb)
+
+
+def _get(msg: Any, key: str, default: str = "") -> str:
+    try:
+        value = msg.get(key)
+    except AttributeError:
+        value = None
+    return default if value is None else str(value)
+
+
+@dataclass
+class Live:
+    """A call this dialer holds a channel slot for."""
+
+    attempt_id: int
+    action_id: str
+    campaign_id: int
+    answered: bool = False
+    cause: int | None = None
+    hangup: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+
+
+@dataclass
+class DialerConfig:
+    channel: str = "PJSIP/{number}@carrier"  # {number}: E.164 without "+", {e164}: with
+    context: str = "renraku-broadcast"
+    exten: str = "s"
+    caller_id: str = ""
+    ring_timeout_s: float = 30.0
+    tick_s: float = 0.25
+    # A Hangup closes an answered call this long after it, unless the call flow did first
+    answer_grace_s: float = 1.5
+    # In-flight rows older than this with no live channel are reconciled
+    reconcile_after_s: float = 10.0
+
+
+Mailer = Callable[[Campaign], Awaitable[None]]
+
+
+class Dialer:
+    def __init__(
+        self,
+        app: App,
+        ami: AmiPort,
+        config: DialerConfig | None = None,
+        *,
+        mailer: Mailer | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.app = app
+        self.settings = app.settings
+        self.ami = ami
+        self.config = config or DialerConfig()
+        self.mailer = mailer
+        self.mono = monotonic
+        self.pacer = rules.Pacer(self.settings.dialer_originates_per_second)
+        self.live: dict[str, Live] = {}
+        self._in_flight_rows: set[str] = set()
+        self._last_reconcile = -1e9
+        self._was_connected = False
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.originated = 0
+        ami.on_event("Hangup", self._on_hangup)
+
+    # -- running ------------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        stop = stop or asyncio.Event()
+        log.info(
+            "dialer: up to %d channels, %.1f originates/s",
+            self.settings.dialer_max_channels, self.settings.dialer_originates_per_second,
+        )
+        try:
+            while not stop.is_set():
+                try:
+                    await self.tick(stop)
+                except Exception:
+                    # A database hiccup must not end the campaign: log, wait, go on
+                    log.exception("dialer tick failed")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self.config.tick_s)
+        finally:
+            for task in list(self._tasks):
+                task.cancel()
+
+    def _spawn(self, coro: Awaitable[None]) -> asyncio.Task[None]:
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def tick(self, stop: asyncio.Event | None = None) -> None:
+        if not self.ami.connected:
+            if self._was_connected:
+                log.warning("dialer: AMI connection lost; campaigns wait for it")
+            self._was_connected = False
+            return
+        if not self._was_connected:
+            # (Re)connected: events may have been missed, look at what is really live
+            self._was_connected = True
+            self._last_reconcile = -1e9
+        if self.mono() - self._last_reconcile >= min(5.0, self.config.reconcile_after_s / 2):
+            await self.reconcile()
+        now = self.app.clock.now()
+        async with transaction(self.app.sessions) as s:
+            campaigns = await bc.runnable_campaigns(s, now)
+            zones = {c.id: await bc.school_timezone(s, c.school_id) for c in campaigns}
+        for campaign in campaigns:
+            if stop is not None and stop.is_set():
+                return
+            if self.mailer is not None and campaign.email:
+                await self.mailer(campaign)
+            if campaign.voice:
+                await self._dial_campaign(campaign, zones[campaign.id], stop)
+            async with transaction(self.app.sessions) as s:
+                fresh = await s.get(Campaign, campaign.id)
+                if fresh is not None and await bc.finish_campaign_if_done(
+                    s, fresh, self.app.clock.now()
+                ):
+                    log.info("campaign %d completed", campaign.id)
+
+    def _release(self, action_id: str) -> None:
+        self.live.pop(action_id, None)
+        self._in_flight_rows.discard(action_id)
+
+    def occupied(self) -> int:
+        return len(set(self.live) | self._in_flight_rows)
+
+    async def _dial_campaign(self, campaign: Campaign, tz: str, stop: asyncio.Event | None) -> None:
+        while True:
+            free = rules.free_channels(self.settings.dialer_max_channels, self.occupied())
+            if free <= 0 or not self.ami.connected or (stop is not None and stop.is_set()):
+                return
+            now = self.app.clock.now()
+            if not rules.in_window(now, tz, campaign.window_start, campaign.window_end):
+                return  # nobody is called outside the window; due rows wait for the morning
+            async with transaction(self.app.sessions) as s:
+                fresh = await s.get(Campaign, campaign.id, populate_existing=True)
+                if fresh is None or fresh.status != "running":
+                    return  # paused or cancelled from the console
+                due = await bc.due_households(s, campaign.id, now, 1)
+            if not due:
+                return
+            wait = self.pacer.wait_for(self.mono())
+            if wait > 0:
+                await asyncio.sleep(wait)
+                continue  # re-check window, pause and channels after sleeping
+            async with transaction(self.app.sessions) as s:
+                attempt = await bc.start_attempt(s, due[0].id, self.app.clock.now())
+                household = due[0]
+            if attempt is None:
+                continue
+            self.pacer.mark(self.mono())
+            live = Live(attempt.id, attempt.action_id, campaign.id)
+            self.live[attempt.action_id] = live
+            live.task = self._spawn(self._originate(live, household))
+
+    # -- one call -----------------------------------------------------------------------------
+
+    def originate_fields(self, live: Live, household: CampaignHousehold) -> dict[str, Any]:
+        number = household.phone_e164.lstrip("+")
+        lang = household.language or "ja"
+        return {
+            "Action": "Originate",
+            "ActionID": live.action_id,
+            "ChannelId": live.action_id,
+            "Channel": self.config.channel.format(number=number, e164=household.phone_e164),
+            "Context": self.config.context,
+            "Exten": self.config.exten,
+            "Priority": "1",
+            "Timeout": str(int(self.config.ring_timeout_s * 1000)),
+            "CallerID": self.config.caller_id or "Renraku",
+            "Async": "true",
+            "Variable": [
+                f"RENRAKU_ATTEMPT={live.attempt_id}",
+                f"RENRAKU_HOUSEHOLD={household.id}",
+                f"RENRAKU_CAMPAIGN={live.campaign_id}",
+                f"RENRAKU_LANG={lang}",
+                f"CHANNEL(language)={lang}",
+            ],
+        }
+
+    async def _originate(self, live: Live, household: CampaignHousehold) -> None:
+        self.originated += 1
+        fields = self.originate_fields(live, household)
+        try:
+            msgs = await self.ami.action(fields, self.config.ring_timeout_s + 20)
+        except Exception as exc:  # lost connection, timeout: reconciliation decides later
+            log.warning("originate %s: no result (%s); reconciled later", live.action_id, exc)
+            return
+        first = msgs[0] if msgs else None
+        if first is not None and _get(first, "Response").lower() == "error":
+            await self._close(live, AttemptStatus.FAILED, reason=_get(first, "Message")[:64])
+            self._release(live.action_id)
+            return
+        result = next((m for m in msgs if _get(m, "Event") == "OriginateResponse"), None)
+        if result is None:
+            return
+        if _get(result, "Response") == "Success":
+            live.answered = True
+            async with transaction(self.app.sessions) as s:
+                await bc.mark_answered(s, live.attempt_id, self.app.clock.now())
+            if live.hangup.is_set():
+                await self._after_hangup(live)
+            return
+        reason = int(_get(result, "Reason", "0") or 0)
+        # The Hangup (with its Q.850 cause) usually arrives first; give it a moment
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(live.hangup.wait(), 2.0)
+        outcome = rules.outcome_from_reason(reason)
+        if outcome == AttemptStatus.FAILED and live.cause is not None:
+            outcome = rules.outcome_from_cause(live.cause)
+        if outcome == AttemptStatus.ANSWERED:  # "failed" yet answered: treat as hung up
+            outcome = AttemptStatus.HUNG_UP
+        await self._close(live, outcome, reason=f"reason {reason}")
+        self._release(live.action_id)
+
+    async def _close(self, live: Live, outcome: AttemptStatus, reason: str = "") -> None:
+        async with transaction(self.app.sessions) as s:
+            ended = await bc.finish_attempt(
+                s, self.settings, live.attempt_id, outcome, self.app.clock.now(),
+                cause=live.cause, reason=reason,
+            )
+        if ended:
+            log.info("attempt %s: %s (cause %s, %s)", live.action_id, outcome, live.cause, reason)
+
+    def _on_hangup(self, event: Any) -> None:
+        live = self.live.get(_get(event, "Uniqueid"))
+        if live is None:
+            return
+        cause = _get(event, "Cause")
+        live.cause = int(cause) if cause.isdigit() else None
+        live.hangup.set()
+        if live.answered:
+            self._spawn(self._after_hangup(live))
+
+    async def _after_hangup(self, live: Live) -> None:
+        """An answered call ended: let the call flow write its outcome, else write it here."""
+        await asyncio.sleep(self.config.answer_grace_s)
+        async with transaction(self.app.sessions) as s:
+            attempt = await s.get(CallAttempt, live.attempt_id, populate_existing=True)
+            if attempt is not None and attempt.status in rules.IN_FLIGHT_STATES:
+                await bc.finish_attempt(
+                    s, self.settings, attempt.id, bc.reconciled_outcome(attempt),
+                    self.app.clock.now(), cause=live.cause, reason="closed on hangup",
+                )
+        self._release(live.action_id)
+
+    # -- crash and reconnect safety -----------------------------------------------------------
+
+    async def live_channel_ids(self) -> set[str]:
+        msgs = await self.ami.action({"Action": "CoreShowChannels"}, 10.0)
+        return {
+            _get(m, "Uniqueid") for m in msgs if _get(m, "Event") == "CoreShowChannel"
+        }
+
+    async def reconcile(self) -> None:
+        """Compare in-flight rows with AMI's live channels; adopt or close each."""
+        self._last_reconcile = self.mono()
+        try:
+            channels = await self.live_channel_ids()
+        except Exception as exc:
+            log.warning("reconcile: CoreShowChannels failed (%s)", exc)
+            return
+        now = self.app.clock.now()
+        too_old = now - timedelta(seconds=self.config.reconcile_after_s)
+        async with transaction(self.app.sessions) as s:
+            rows = await bc.in_flight_attempts(s)
+        rows_ids = set()
+        for attempt in rows:
+            mine = self.live.get(attempt.action_id)
+            if attempt.action_id in channels:
+                rows_ids.add(attempt.action_id)
+                if mine is None:
+                    # A call of a previous run still going: adopt it so its Hangup closes it
+                    self.live[attempt.action_id] = Live(
+                        attempt.id, attempt.action_id,
+                        await self._campaign_of(attempt),
+                        answered=attempt.answered_at is not None
+                        or attempt.status == AttemptStatus.ANSWERED,
+                    )
+                    log.info("reconcile: adopted live call %s", attempt.action_id)
+                continue
+            if mine is not None and mine.task is not None and not mine.task.done():
+                rows_ids.add(attempt.action_id)
+                continue  # our own originate is still waiting for its answer
+            if attempt.started_at > too_old:
+                rows_ids.add(attempt.action_id)  # may not have a channel yet; look again soon
+                continue
+            outcome = bc.reconciled_outcome(attempt)
+            async with transaction(self.app.sessions) as s:
+                await bc.finish_attempt(
+                    s, self.settings, attempt.id, outcome, now, reason="reconciled: no channel"
+                )
+            log.info("reconcile: %s had no channel → %s", attempt.action_id, outcome)
+            self._release(attempt.action_id)
+        # Slots held for calls whose rows are closed and whose channels are gone
+        for action_id, live in list(self.live.items()):
+            if action_id in channels or action_id in rows_ids:
+                continue
+            if live.task is not None and not live.task.done():
+                continue
+            self._release(action_id)
+        self._in_flight_rows = rows_ids
+
+    async def _campaign_of(self, attempt: CallAttempt) -> int:
+        async with self.app.sessions() as s:
+            h = await s.get(CampaignHousehold, attempt.household_id)
+            return h.campaign_id if h is not None else 0

@@ -1,0 +1,216 @@
+"""The dialer loop against a scripted in-process AMI: caps, pacing, retries, restart.
+
+The real-Asterisk acceptance tests are in test_broadcast_asterisk.py; this one pins the
+loop's logic in a second, and runs on SQLite only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from ivr.dialer import Dialer, DialerConfig
+from models import CallAttempt, CampaignHousehold
+from models.db import transaction
+from models.enums import AttemptStatus as S
+from renraku.app import App
+from renraku.clock import SystemClock
+from renraku.services import broadcast as bc
+from renraku.settings import Settings
+from tests.db_fixtures import Database
+from tests.factories import make_child, make_guardian, make_school
+
+
+class FakeAmi:
+    """Plays each number's script; the 'call flow' writes answers like the FastAGI one would."""
+
+    def __init__(self, app: App, scripts: dict[str, list[str]]) -> None:
+        self.app = app
+        self.scripts = scripts  # digits-only number → behaviour per attempt
+        self.connected = True
+        self.channels: set[str] = set()
+        self.max_seen = 0
+        self.calls: dict[str, int] = {}
+        self.hangup_cb: Callable[[Any], Any] | None = None
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    def on_event(self, pattern: str, callback: Callable[[Any], Any]) -> None:
+        self.hangup_cb = callback
+
+    def _hangup(self, uid: str, cause: int) -> None:
+        self.channels.discard(uid)
+        if self.hangup_cb is not None:
+            self.hangup_cb({"Event": "Hangup", "Uniqueid": uid, "Cause": str(cause)})
+
+    async def action(self, fields: dict[str, Any], wait_s: float) -> list[Any]:
+        if fields["Action"] == "CoreShowChannels":
+            return [{"Event": "CoreShowChannel", "Uniqueid": u} for u in self.channels]
+        # The call lives in "Asterisk", independent of whoever asked for it
+        result: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+        task = asyncio.ensure_future(self._call(fields, result))
+        self.tasks.add(task)
+        return await asyncio.shield(result)
+
+    async def _call(self, fields: dict[str, Any], result: asyncio.Future[list[Any]]) -> None:
+        uid = fields["ChannelId"]
+        number = fields["Channel"].split("/")[1].split("@")[0]
+        n = self.calls[number] = self.calls.get(number, 0) + 1
+        script = self.scripts[number]
+        what = script[min(n, len(script)) - 1]
+        self.channels.add(uid)
+        self.max_seen = max(self.max_seen, len(self.channels))
+        ok = [{"Response": "Success", "Message": "Originate successfully queued"}]
+        await asyncio.sleep(0.05)
+        if what in ("busy", "noanswer"):
+            self._hangup(uid, 17 if what == "busy" else 19)
+            result.set_result([*ok, {"Event": "OriginateResponse", "Response": "Failure",
+                                     "Reason": "5" if what == "busy" else "3"}])
+            return
+        attempt_id = int(next(v for v in fields["Variable"] if "ATTEMPT" in v).split("=")[1])
+        result.set_result(
+            [*ok, {"Event": "OriginateResponse", "Response": "Success", "Reason": "4"}]
+        )
+        await self._flow(uid, attempt_id, what)
+
+    async def _flow(self, uid: str, attempt_id: int, what: str) -> None:
+        now = self.app.clock.now
+        async with transaction(self.app.sessions) as s:
+            await bc.mark_answered(s, attempt_id, now())
+        await asyncio.sleep(0.2)
+        if what.startswith("press"):
+            async with transaction(self.app.sessions) as s:
+                await bc.mark_message_completed(s, attempt_id)
+                await bc.finish_attempt(s, self.app.settings, attempt_id, S.COMPLETED, now())
+        await asyncio.sleep(0.05)
+        self._hangup(uid, 16)
+
+
+def _app(db: Database, **kw: Any) -> App:
+    settings = Settings(
+        dialer_max_channels=3, dialer_originates_per_second=20, dialer_retry_delay_s=0,
+        dialer_max_attempts=3, **kw,
+    )
+    return App(settings, SystemClock(), db.engine, db.sessions)
+
+
+SCRIPTS = {
+    "819010000001": ["press"],
+    "819010000002": ["busy", "press"],
+    "819010000003": ["noanswer"],
+    "819010000004": ["hangup"],
+    "819010000005": ["press"],
+    "819010000006": ["busy", "busy", "press"],  # answered at the third and last attempt
+    "819010000007": ["press"],
+}
+
+
+async def _campaign(app: App) -> int:
+    async with transaction(app.sessions) as s:
+        school = await make_school(s)
+        for n in SCRIPTS:
+            child = await make_child(s, school, f"子 {n[-2:]}")
+            await make_guardian(s, f"保護者 {n[-2:]}", "+" + n, children=(child,))
+        camp = await bc.create_campaign(
+            s, app.settings, school_id=school.id, title="t", target={"school": True},
+            now=app.clock.now(), message={"ja": "お知らせ"}, window_start="00:00",
+            window_end="23:59",
+        )
+        await bc.launch(s, app.settings, camp, app.clock.now())
+        return camp.id
+
+
+async def _run_until_done(dialer: Dialer, app: App, cid: int, limit: float = 20) -> None:
+    stop = asyncio.Event()
+    task = asyncio.ensure_future(dialer.run(stop))
+    try:
+        async with asyncio.timeout(limit):
+            while True:
+                async with app.sessions() as s:
+                    if (await bc.progress(s, cid)).status == "completed":
+                        return
+                await asyncio.sleep(0.1)
+    finally:
+        stop.set()
+        await task
+
+
+async def _outcomes(app: App) -> dict[str, tuple[str, int]]:
+    async with app.sessions() as s:
+        rows = await s.scalars(select(CampaignHousehold))
+        return {h.phone_e164.lstrip("+"): (h.status, h.attempts) for h in rows}
+
+
+EXPECTED = {
+    "819010000001": (S.COMPLETED, 1),
+    "819010000002": (S.COMPLETED, 2),
+    "819010000003": (S.NO_ANSWER, 3),
+    "819010000004": (S.HUNG_UP, 1),
+    "819010000005": (S.COMPLETED, 1),
+    "819010000006": (S.COMPLETED, 3),
+    "819010000007": (S.COMPLETED, 1),
+}
+
+
+async def test_dialer_outcomes_and_cap(sqlite_db: Database) -> None:
+    app = _app(sqlite_db)
+    cid = await _campaign(app)
+    ami = FakeAmi(app, SCRIPTS)
+    dialer = Dialer(app, ami, DialerConfig(answer_grace_s=0.1))
+    await _run_until_done(dialer, app, cid)
+    assert await _outcomes(app) == EXPECTED
+    assert ami.max_seen <= 3
+    assert sum(ami.calls.values()) == sum(a for _, a in EXPECTED.values())
+
+
+async def test_restart_mid_campaign_adopts_and_never_recalls(sqlite_db: Database) -> None:
+    app = _app(sqlite_db)
+    cid = await _campaign(app)
+    ami = FakeAmi(app, SCRIPTS)
+    first = Dialer(app, ami, DialerConfig(answer_grace_s=0.1, reconcile_after_s=0.5))
+    stop = asyncio.Event()
+    task = asyncio.ensure_future(first.run(stop))
+    for _ in range(500):
+        if sum(ami.calls.values()) >= 3:
+            break
+        await asyncio.sleep(0.01)
+    # "Kill": the loop and its in-memory state vanish; calls in Asterisk go on
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    for t in list(first._tasks):
+        t.cancel()
+    ami.hangup_cb = None
+    second = Dialer(app, ami, DialerConfig(answer_grace_s=0.1, reconcile_after_s=0.5))
+    await _run_until_done(second, app, cid)
+    outcomes = await _outcomes(app)
+    for number, (status, _attempts) in EXPECTED.items():
+        assert outcomes[number][0] == status, number
+    # Nobody who completed was called again
+    async with app.sessions() as s:
+        for h in await s.scalars(select(CampaignHousehold)):
+            calls = list(await s.scalars(
+                select(CallAttempt).where(CallAttempt.household_id == h.id)
+                .order_by(CallAttempt.id)
+            ))
+            done = [c for c in calls if c.status == S.COMPLETED]
+            assert len(done) <= 1 and (not done or done[0].id == calls[-1].id)
+    assert ami.max_seen <= 3
+
+
+def test_originate_fields() -> None:
+    from ivr.dialer import Live
+
+    settings = Settings()
+    app = App(settings, SystemClock(), None, None)  # type: ignore[arg-type]
+    d = Dialer(app, FakeAmi(app, {}))
+    h = CampaignHousehold(id=5, phone_e164="+819012345678", language="en")
+    f = d.originate_fields(Live(7, "rk-x", 3), h)
+    assert f["ChannelId"] == f["ActionID"] == "rk-x"
+    assert f["Channel"] == "PJSIP/819012345678@carrier"
+    assert "CHANNEL(language)=en" in f["Variable"] and "RENRAKU_ATTEMPT=7" in f["Variable"]
+    assert datetime.now(UTC)  # keep import used
