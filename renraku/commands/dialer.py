@@ -1,0 +1,66 @@
+"""``renraku dialer``: run the broadcast dialer (voice calls over AMI, campaign emails)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+
+from ivr.dialer import Dialer, DialerConfig, PanoramiskPort
+from models import Campaign
+from renraku.app import open_app
+from renraku.services.broadcast_mail import send_due_emails
+from renraku.settings import Settings, ensure_secret
+
+log = logging.getLogger(__name__)
+
+
+def ami_port(settings: Settings) -> tuple[PanoramiskPort, object]:
+    """An AMI client that reconnects by itself; the dialer waits while it is down."""
+    from panoramisk import Manager
+
+    manager = Manager(
+        host=settings.ami_host, port=settings.ami_port, username=settings.ami_user,
+        secret=ensure_secret(settings, "ami_secret"), ping_delay=5, ping_interval=5,
+        reconnect_timeout=2,
+    )
+    return PanoramiskPort(manager), manager
+
+
+async def run(settings: Settings, args: argparse.Namespace) -> int:
+    app = open_app(settings)
+    port, manager = ami_port(settings)
+    manager.connect()  # type: ignore[attr-defined]
+    config = DialerConfig(
+        channel=args.channel, context=args.context, caller_id=args.caller_id,
+        ring_timeout_s=args.ring_timeout,
+    )
+
+    async def mailer(campaign: Campaign) -> None:
+        await send_due_emails(app, campaign)
+
+    dialer = Dialer(app, port, config, mailer=mailer)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        await dialer.run(stop)
+    finally:
+        manager.close()  # type: ignore[attr-defined]
+        await app.close()
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("dialer", help="run the broadcast dialer (calls and campaign emails)")
+    p.add_argument("--channel", default=DialerConfig.channel,
+                   help="dial string; {number} is the E.164 number without '+'")
+    p.add_argument("--context", default=DialerConfig.context, help="dialplan context of calls")
+    p.add_argument("--caller-id", default="", help="caller ID shown to families")
+    p.add_argument("--ring-timeout", type=float, default=DialerConfig.ring_timeout_s,
+                   help="seconds to ring before giving up (no answer)")
+    p.set_defaults(func=run)

@@ -1,0 +1,230 @@
+"""Campaign emails: one per guardian, with a no-login survey link that expires.
+
+Deliveries are rows (models.EmailDelivery) written at launch; this module sends the due
+ones, records failures and schedules retries, and resolves a link's token back to the
+survey it answers.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ivr import dialer_rules as rules
+from models import (
+    Campaign,
+    EmailDelivery,
+    Guardian,
+    Guardianship,
+    School,
+    SurveyOption,
+    SurveyQuestion,
+    SurveyResponse,
+)
+from models.db import transaction
+from renraku.app import App
+from renraku.services import broadcast as bc
+from renraku.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Send = Callable[[EmailMessage], Awaitable[None]]
+
+SUBJECT = {
+    "ja": "{school}からのお知らせ: {title}",
+    "en": "Message from {school}: {title}",
+    "zh": "来自{school}的通知: {title}",
+    "es": "Mensaje de {school}: {title}",
+}
+SURVEY_LINE = {
+    "ja": "アンケートにお答えください(ログイン不要): {url}",
+    "en": "Please answer the survey (no login needed): {url}",
+    "zh": "请回答问卷(无需登录): {url}",
+    "es": "Responda la encuesta (sin iniciar sesión): {url}",
+}
+EXPIRES_LINE = {
+    "ja": "このリンクの有効期限: {when}",
+    "en": "This link works until {when}.",
+    "zh": "链接有效期至 {when}。",
+    "es": "Este enlace funciona hasta {when}.",
+}
+
+
+def smtp_sender(settings: Settings) -> Send:
+    """Send through the configured SMTP server (aiosmtplib)."""
+
+    async def send(msg: EmailMessage) -> None:
+        import aiosmtplib
+
+        await aiosmtplib.send(
+            msg,
+            hostname=settings.smtp_host,
+            port=settings.smtp_port,
+            username=settings.smtp_user or None,
+            password=settings.smtp_password or None,
+            start_tls=settings.smtp_starttls,
+            timeout=20,
+        )
+
+    return send
+
+
+def survey_url(settings: Settings, token: str) -> str:
+    return f"{settings.base_url}/s/{token}"
+
+
+def compose(
+    settings: Settings, campaign: Campaign, school: School, guardian: Guardian,
+    delivery: EmailDelivery, with_survey: bool,
+) -> EmailMessage:
+    lang = guardian.language if guardian.language in SUBJECT else "ja"
+    msg = EmailMessage()
+    msg["From"] = settings.smtp_from
+    msg["To"] = delivery.address
+    msg["Subject"] = SUBJECT[lang].format(school=school.name, title=campaign.title)
+    parts = []
+    text_lang = rules.pick_language(campaign.message, lang)
+    parts.append(campaign.message.get(text_lang, ""))
+    if text_lang != "ja" and campaign.message.get("ja"):
+        parts.append(campaign.message["ja"])  # the school's own words, too
+    if with_survey:
+        parts.append(SURVEY_LINE[lang].format(url=survey_url(settings, delivery.token)))
+        parts.append(EXPIRES_LINE[lang].format(when=delivery.token_expires_at.strftime(
+            "%Y-%m-%d %H:%M UTC")))
+    msg.set_content("\n\n".join(p for p in parts if p) + "\n")
+    return msg
+
+
+async def send_due_emails(app: App, campaign: Campaign, send: Send | None = None) -> int:
+    """Send every due email of the campaign once; failures are retried later. Returns sent."""
+    send = send or smtp_sender(app.settings)
+    now = app.clock.now()
+    async with app.sessions() as s:
+        due = list(
+            await s.scalars(
+                select(EmailDelivery).where(
+                    EmailDelivery.campaign_id == campaign.id,
+                    EmailDelivery.status == "queued",
+                    EmailDelivery.next_attempt_at <= now,
+                ).order_by(EmailDelivery.id)
+            )
+        )
+        school = await s.get(School, campaign.school_id)
+        assert school is not None
+        primaries = await _primary_guardians(s, campaign) if campaign.survey_id else set()
+        guardians = {
+            g.id: g
+            for g in await s.scalars(
+                select(Guardian).where(Guardian.id.in_([d.guardian_id for d in due]))
+            )
+        }
+    sent = 0
+    for d in due:
+        msg = compose(app.settings, campaign, school, guardians[d.guardian_id], d,
+                      d.guardian_id in primaries)
+        error = ""
+        try:
+            await send(msg)
+        except Exception as exc:  # SMTP refused, server down: record and retry later
+            error = f"{type(exc).__name__}: {exc}"[:500]
+            log.warning("email to guardian %d failed: %s", d.guardian_id, error)
+        async with transaction(app.sessions) as s:
+            row = await s.get(EmailDelivery, d.id)
+            assert row is not None
+            row.attempts += 1
+            at = app.clock.now()
+            if not error:
+                row.status, row.sent_at, row.error, row.next_attempt_at = "sent", at, "", None
+                sent += 1
+            elif row.attempts >= app.settings.dialer_max_attempts:
+                row.status, row.error, row.next_attempt_at = "failed", error, None
+            else:
+                row.error = error
+                row.next_attempt_at = at + timedelta(seconds=app.settings.dialer_retry_delay_s)
+    return sent
+
+
+async def _primary_guardians(s: AsyncSession, campaign: Campaign) -> set[int]:
+    children = await bc.target_children(s, campaign.school_id, campaign.target)
+    return {gs.guardian_id for c in children for gs in c.guardianships if gs.position == 1}
+
+
+# ---------------------------------------------------------------------------------------------
+# The link's side
+
+
+class LinkError(Exception):
+    """Unknown or expired survey link (the page says which)."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(kind)
+        self.kind = kind  # "unknown", "expired", "no_survey", "closed"
+
+
+@dataclass
+class SurveyLink:
+    delivery: EmailDelivery
+    campaign: Campaign
+    guardian: Guardian
+    questions: list[SurveyQuestion]
+    child_ids: list[int]
+    answered: dict[int, int]  # question id → digit already chosen
+
+
+async def resolve_link(s: AsyncSession, token: str, now: datetime) -> SurveyLink:
+    delivery = await s.scalar(select(EmailDelivery).where(EmailDelivery.token == token))
+    if delivery is None:
+        raise LinkError("unknown")
+    if delivery.token_expires_at <= now:
+        raise LinkError("expired")
+    campaign = await s.get(Campaign, delivery.campaign_id)
+    guardian = await s.get(Guardian, delivery.guardian_id)
+    assert campaign is not None and guardian is not None
+    if not campaign.survey_id:
+        raise LinkError("no_survey")
+    if campaign.status == "cancelled":
+        raise LinkError("closed")
+    children = await bc.target_children(s, campaign.school_id, campaign.target)
+    ids = {c.id for c in children}
+    child_ids = sorted(
+        gs.child_id
+        for gs in await s.scalars(
+            select(Guardianship).where(
+                Guardianship.guardian_id == guardian.id, Guardianship.position == 1
+            )
+        )
+        if gs.child_id in ids
+    )
+    if not child_ids:
+        raise LinkError("no_survey")  # only primary guardians answer
+    questions = await bc.survey_questions(s, campaign.survey_id)
+    rows = await s.execute(
+        select(SurveyResponse.question_id, SurveyOption.digit)
+        .join(SurveyOption, SurveyOption.id == SurveyResponse.option_id)
+        .where(
+            SurveyResponse.question_id.in_([q.id for q in questions]),
+            SurveyResponse.child_id == child_ids[0],
+        )
+    )
+    return SurveyLink(delivery, campaign, guardian, questions, child_ids, dict(rows.all()))
+
+
+async def answer_by_link(
+    s: AsyncSession, token: str, answers: dict[int, int], now: datetime
+) -> SurveyLink:
+    """Write the web answers (question id → digit) for every child the guardian answers for."""
+    link = await resolve_link(s, token, now)
+    valid = {q.id for q in link.questions}
+    for qid, digit in answers.items():
+        if qid in valid:
+            await bc.record_answer(
+                s, question_id=qid, digit=digit, child_ids=link.child_ids, channel="email",
+                now=now, guardian_id=link.guardian.id,
+            )
+    return await resolve_link(s, token, now)
