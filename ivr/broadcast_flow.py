@@ -1,0 +1,177 @@
+"""The answered broadcast call (FastAGI ``/broadcast``): message, replay, survey.
+
+The dialplan answers, runs AMD() and hands the channel here with ``RENRAKU_ATTEMPT`` set.
+A person hears "message from {school}", the message in the household's language (TTS,
+cached; or the school's recording), then "press 0 to hear again"; a primary guardian's
+household then answers the survey: each question with its options, the chosen option
+confirmed, every answer written the moment it is given. An answering machine gets the
+message once, without the survey ("left message").
+
+The outcome is written here (completed / hung up / left message); the dialer only closes
+attempts this flow could not (it never ran, or died).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Protocol
+
+from ivr import dialer_rules as rules
+from models import CallAttempt, Campaign, CampaignHousehold, School
+from models.db import transaction
+from models.enums import AttemptStatus
+from renraku.app import App
+from renraku.services import broadcast as bc
+
+log = logging.getLogger(__name__)
+
+DIGIT_TIMEOUT_MS = 5000
+MAX_REPLAYS = 3
+MAX_TRIES = 3
+
+
+class Agi(Protocol):
+    async def get_variable(self, name: str) -> str | None: ...
+    async def stream_file(self, name: str, escape_digits: str = "") -> str: ...
+    async def get_data(self, name: str, timeout_ms: int = ..., max_digits: int = ...) -> str: ...
+    async def wait_for_digit(self, timeout_ms: int) -> str: ...
+    async def hangup(self) -> None: ...
+
+
+class Voice(Protocol):
+    """Turns what the call must say into playable sound names (see :class:`PromptVoice`)."""
+
+    async def phrase(self, key: str, lang: str, **fmt: Any) -> str: ...
+    async def text(self, lang: str, text: str) -> str: ...
+    async def recording(self, key: str, lang: str) -> str | None: ...
+
+
+async def _answered(app: App, attempt_id: int, amd: str) -> None:
+    async with transaction(app.sessions) as s:
+        await bc.mark_answered(s, attempt_id, app.clock.now(), amd_status=amd)
+
+
+async def _finish(app: App, attempt_id: int, outcome: AttemptStatus, reason: str) -> None:
+    async with transaction(app.sessions) as s:
+        await bc.finish_attempt(s, app.settings, attempt_id, outcome, app.clock.now(),
+                                reason=reason)
+
+
+class BroadcastCall:
+    def __init__(self, agi: Any, app: App, voice: Voice, is_hangup: type[BaseException]) -> None:
+        self.agi = agi
+        self.app = app
+        self.voice = voice
+        self.Hangup = is_hangup
+        self.message_completed = False
+        self.machine = False
+
+    async def run(self) -> AttemptStatus | None:
+        raw = await self.agi.get_variable("RENRAKU_ATTEMPT")
+        if not raw or not str(raw).isdigit():
+            log.warning("broadcast call without RENRAKU_ATTEMPT")
+            await self.agi.hangup()
+            return None
+        attempt_id = int(raw)
+        amd = (await self.agi.get_variable("AMDSTATUS") or "").upper()
+        self.machine = amd == "MACHINE"
+        await _answered(self.app, attempt_id, amd)
+        async with self.app.sessions() as s:
+            attempt = await s.get(CallAttempt, attempt_id)
+            assert attempt is not None
+            household = await s.get(CampaignHousehold, attempt.household_id)
+            assert household is not None
+            campaign = await s.get(Campaign, household.campaign_id)
+            assert campaign is not None
+            school = await s.get(School, campaign.school_id)
+            assert school is not None
+            questions = (
+                await bc.survey_questions(s, campaign.survey_id)
+                if campaign.survey_id and household.survey else []
+            )
+        lang = household.language or "ja"
+        try:
+            await self._message(attempt_id, campaign, school, lang)
+            if not self.machine and questions:
+                await self._survey(questions, household, lang)
+            if not self.machine:
+                await self.agi.stream_file(await self.voice.phrase("broadcast.goodbye", lang))
+        except self.Hangup:
+            pass
+        outcome = rules.answered_outcome(
+            amd_machine=self.machine, message_completed=self.message_completed
+        )
+        await _finish(self.app, attempt_id, outcome, "call flow")
+        if outcome != AttemptStatus.HUNG_UP:
+            try:
+                await self.agi.hangup()
+            except self.Hangup:
+                pass
+        return outcome
+
+    async def _message(
+        self, attempt_id: int, campaign: Campaign, school: School, lang: str
+    ) -> None:
+        text_lang = rules.pick_language(campaign.message, lang)
+        intro = await self.voice.phrase(
+            "broadcast.message_from", lang, school=school.reading or school.name
+        )
+        body = None
+        if campaign.recorded_prompt_key:
+            body = await self.voice.recording(campaign.recorded_prompt_key, lang)
+        if body is None:
+            body = await self.voice.text(text_lang, campaign.message.get(text_lang, ""))
+        again = await self.voice.phrase("broadcast.press_0_again", lang)
+        for _ in range(1 if self.machine else MAX_REPLAYS):
+            await self.agi.stream_file(intro)
+            await self.agi.stream_file(body)
+            if not self.message_completed:
+                self.message_completed = True
+                async with transaction(self.app.sessions) as s:
+                    await bc.mark_message_completed(s, attempt_id)
+            if self.machine:
+                return
+            digit = await self.agi.get_data(again, DIGIT_TIMEOUT_MS // 2, 1)
+            if digit != "0":
+                return
+
+    async def _survey(self, questions: list, household: CampaignHousehold, lang: str) -> None:
+        for q in questions:
+            await self._question(q, household, lang)
+        await self.agi.stream_file(await self.voice.phrase("broadcast.answer_recorded", lang))
+
+    async def _question(self, q: Any, household: CampaignHousehold, lang: str) -> None:
+        qlang = rules.pick_language(q.text, lang)
+        sounds = [await self.voice.text(qlang, q.text.get(qlang, ""))]
+        for o in q.options:
+            olang = rules.pick_language(o.label, lang)
+            sounds.append(
+                await self.voice.phrase("broadcast.option", lang, digit=o.digit,
+                                        label=o.label.get(olang, ""))
+            )
+        digits = {str(o.digit): o for o in q.options}
+        for _ in range(MAX_TRIES):
+            pressed = ""
+            for sound in sounds:
+                pressed = await self.agi.stream_file(sound, "0123456789")
+                if pressed:
+                    break
+            if not pressed:
+                pressed = await self.agi.wait_for_digit(DIGIT_TIMEOUT_MS)
+            if pressed == "0" or not pressed:
+                continue  # hear the question again
+            option = digits.get(pressed)
+            if option is None:
+                await self.agi.stream_file(await self.voice.phrase("broadcast.invalid", lang))
+                continue
+            async with transaction(self.app.sessions) as s:
+                await bc.record_answer(
+                    s, question_id=q.id, digit=option.digit, child_ids=household.child_ids,
+                    channel="phone", now=self.app.clock.now(), guardian_id=household.guardian_id,
+                )
+            olang = rules.pick_language(option.label, lang)
+            await self.agi.stream_file(
+                await self.voice.phrase("broadcast.you_chose", lang, digit=option.digit,
+                                        label=option.label.get(olang, ""))
+            )
+            return
