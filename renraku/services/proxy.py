@@ -1,0 +1,132 @@
+"""Proxy registration (代理登録): the school registers a family without smartphone or email.
+
+From the paper request form (代理登録依頼書) a teacher enters the guardian's name and
+reading, relation to the child, phone (a home landline is fine), language and the child.
+The number is marked verified — the school checked it on paper or by calling back — so
+the guardian can use the phone line at once. Where the family did give an email address,
+a completion email confirms the registration.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from email.message import EmailMessage
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models import Child, Guardian, GuardianPhone
+from renraku.rules.phone import PhoneNumber, normalise
+from renraku.services.guardians import link_guardian
+from renraku.settings import LANGUAGES
+
+
+class ProxyError(ValueError):
+    """A field is wrong; ``field`` names it for the form."""
+
+    def __init__(self, field: str) -> None:
+        super().__init__(field)
+        self.field = field
+
+
+@dataclass(frozen=True)
+class ProxyForm:
+    child_id: int
+    name: str
+    reading: str
+    relation: str
+    phone: str
+    language: str = "ja"
+    email: str = ""
+
+
+@dataclass(frozen=True)
+class ProxyResult:
+    guardian: Guardian
+    number: PhoneNumber
+    reused: bool  # an existing guardian on this number was linked instead of a new one
+
+
+async def proxy_register(
+    session: AsyncSession, form: ProxyForm, *, region: str = "JP"
+) -> ProxyResult:
+    """Create (or reuse) the guardian, verify the phone, link the child (≤ 3 guardians).
+
+    A guardian already registered with the same name on the same number (a grandparent
+    who looks after two siblings) is linked rather than duplicated. Raises ProxyError or
+    renraku.services.guardians.GuardianLimitReached.
+    """
+    name, reading = form.name.strip(), form.reading.strip()
+    if not name:
+        raise ProxyError("name")
+    if form.language not in LANGUAGES:
+        raise ProxyError("language")
+    try:
+        number = normalise(form.phone, region)
+    except ValueError as exc:
+        raise ProxyError("phone") from exc
+    email = form.email.strip().lower() or None
+    if email is not None and ("@" not in email or " " in email):
+        raise ProxyError("email")
+    child = await session.get(Child, form.child_id)
+    if child is None:
+        raise ProxyError("child")
+    guardian = await session.scalar(
+        select(Guardian)
+        .join(GuardianPhone)
+        .where(GuardianPhone.e164 == number.e164, Guardian.name == name)
+        .order_by(Guardian.id)
+    )
+    reused = guardian is not None
+    if guardian is None:
+        if email is not None and await session.scalar(
+            select(func.count()).select_from(Guardian).where(Guardian.email == email)
+        ):
+            raise ProxyError("email_taken")
+        guardian = Guardian(
+            name=name, reading=reading, language=form.language, email=email,
+            proxy_registered=True,
+        )
+        session.add(guardian)
+        await session.flush()
+        session.add(GuardianPhone(guardian_id=guardian.id, e164=number.e164, kind=number.kind,
+                                  verified=True))
+        await session.flush()
+    await link_guardian(session, child.id, guardian.id, form.relation.strip())
+    return ProxyResult(guardian, number, reused)
+
+
+COMPLETION = {
+    "ja": ("【{school}】連絡システムへの登録が完了しました",
+           "{name} 様\n\n{child} さんの保護者として、学校が代理で登録しました。\n"
+           "欠席・遅刻・早退の連絡は、登録した電話番号（{phone}）から学校の連絡専用ダイヤルに"
+           "お電話ください。24時間受け付けています。\n\n{school}"),
+    "en": ("[{school}] Your registration is complete",
+           "Dear {name},\n\nThe school has registered you as a guardian of {child}.\n"
+           "To report an absence, late arrival or early leave, call the school's contact line "
+           "from your registered number ({phone}), any time of day.\n\n{school}"),
+    "zh": ("【{school}】联络系统登记完成",
+           "{name} 您好:\n\n学校已代您登记为{child}的监护人。\n"
+           "如需请假、迟到或早退,请用登记的电话号码({phone})拨打学校的联络专线,"
+           "24小时受理。\n\n{school}"),
+    "es": ("[{school}] Su registro está completo",
+           "Estimado/a {name}:\n\nLa escuela le ha registrado como tutor/a de {child}.\n"
+           "Para avisar de una ausencia, llegada tarde o salida temprana, llame a la línea de "
+           "la escuela desde su número registrado ({phone}), a cualquier hora.\n\n{school}"),
+}
+
+
+def completion_email(
+    guardian: Guardian, child_name: str, school_name: str, phone: PhoneNumber, sender: str
+) -> EmailMessage | None:
+    if not guardian.email:
+        return None
+    subject, body = COMPLETION.get(guardian.language, COMPLETION["ja"])
+    values = {"name": guardian.name, "child": child_name, "school": school_name,
+              "phone": phone.national}
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = guardian.email
+    msg["Subject"] = subject.format(**values)
+    msg.set_content(body.format(**values))
+    return msg

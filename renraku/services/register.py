@@ -1,0 +1,181 @@
+"""The attendance register (出席簿) from the database: today's reports, the month grid, CSV.
+
+Callers check permissions (renraku.rules.permissions) before asking for a class; these
+functions trust the class id they are given.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from datetime import date, datetime, time
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from models import AbsenceReport, Child, Classroom, Enrolment, School, Staff
+from models.enums import ReportStatus
+from renraku.rules.register import (
+    ChildRow,
+    MonthRegister,
+    ReportFact,
+    absent_on,
+    build_month,
+)
+from renraku.services.schools import school_calendar
+
+
+@dataclass(frozen=True)
+class TodayEntry:
+    report_id: int
+    child_id: int
+    child_name: str
+    kind: str
+    reason: str
+    at_time: time | None
+    memo: str
+    channel: str
+    status: str
+    created_at: datetime
+    updated_at: datetime
+    seen_at: datetime | None
+    guardian_name: str
+
+
+async def class_children(session: AsyncSession, class_id: int) -> list[Child]:
+    rows = await session.scalars(
+        select(Child)
+        .join(Enrolment, Enrolment.child_id == Child.id)
+        .where(Enrolment.class_id == class_id, Child.active.is_(True))
+        .order_by(Child.reading, Child.name, Child.id)
+    )
+    return list(rows)
+
+
+async def day_reports(session: AsyncSession, class_id: int, day: date) -> list[TodayEntry]:
+    """Every report of the class for ``day``, cancelled ones too (struck through on the page)."""
+    rows = await session.scalars(
+        select(AbsenceReport)
+        .join(Enrolment, Enrolment.child_id == AbsenceReport.child_id)
+        .where(Enrolment.class_id == class_id, AbsenceReport.day == day)
+        .options(selectinload(AbsenceReport.child), selectinload(AbsenceReport.guardian))
+        .order_by(AbsenceReport.status, AbsenceReport.created_at, AbsenceReport.id)
+    )
+    return [
+        TodayEntry(
+            report_id=r.id,
+            child_id=r.child_id,
+            child_name=r.child.name,
+            kind=r.kind,
+            reason=r.reason,
+            at_time=r.at_time,
+            memo=r.memo,
+            channel=r.channel,
+            status=r.status,
+            created_at=r.created_at,
+            updated_at=r.updated_at,
+            seen_at=r.seen_at,
+            guardian_name=r.guardian.name if r.guardian else "",
+        )
+        for r in rows
+    ]
+
+
+async def change_stamp(session: AsyncSession, class_id: int, day: date) -> tuple[int, str]:
+    """A cheap fingerprint of the class's reports for ``day``: changes whenever one changes.
+
+    The live view polls this about once a second per open page, because phone reports are
+    written by the FastAGI process, which cannot reach this process's in-memory bus.
+    """
+    count, latest_update, latest_seen = (
+        await session.execute(
+            select(
+                func.count(AbsenceReport.id),
+                func.max(AbsenceReport.updated_at),
+                func.max(AbsenceReport.seen_at),
+            )
+            .join(Enrolment, Enrolment.child_id == AbsenceReport.child_id)
+            .where(Enrolment.class_id == class_id, AbsenceReport.day == day)
+        )
+    ).one()
+    return int(count or 0), f"{latest_update}|{latest_seen}"
+
+
+async def mark_seen(
+    session: AsyncSession, report_id: int, class_id: int, staff: Staff, now: datetime
+) -> AbsenceReport | None:
+    """The teacher has read the report; None when it is not a report of this class."""
+    report = await session.scalar(
+        select(AbsenceReport)
+        .join(Enrolment, Enrolment.child_id == AbsenceReport.child_id)
+        .where(AbsenceReport.id == report_id, Enrolment.class_id == class_id)
+    )
+    if report is None:
+        return None
+    report.seen_at = now
+    report.seen_by = staff.id
+    await session.flush()
+    return report
+
+
+async def month_register(
+    session: AsyncSession, classroom: Classroom, year: int, month: int, until: date | None
+) -> MonthRegister:
+    school = await session.get_one(School, classroom.school_id)
+    calendar = await school_calendar(session, school)
+    children = await class_children(session, classroom.id)
+    start, end = date(year, month, 1), date(year + month // 12, month % 12 + 1, 1)
+    facts = await session.execute(
+        select(AbsenceReport.child_id, AbsenceReport.day, AbsenceReport.kind, AbsenceReport.reason)
+        .join(Enrolment, Enrolment.child_id == AbsenceReport.child_id)
+        .where(
+            Enrolment.class_id == classroom.id,
+            AbsenceReport.status == ReportStatus.ACTIVE,
+            AbsenceReport.day >= start,
+            AbsenceReport.day < end,
+        )
+    )
+    return build_month(
+        year,
+        month,
+        [ChildRow(c.id, c.name) for c in children],
+        [ReportFact(*row) for row in facts],
+        calendar,
+        until=until,
+    )
+
+
+TOTAL_HEADERS = ("授業日数", "出停", "忌引", "出席すべき日数", "欠席", "出席", "遅刻", "早退")
+
+
+def register_csv(grid: MonthRegister, class_name: str, *, bom: bool = True) -> bytes:
+    """The month grid as CSV; the BOM lets Excel on Japanese Windows read UTF-8 correctly."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow([f"{class_name} {grid.year}年{grid.month}月 出席簿"])
+    writer.writerow(
+        ["氏名", *(f"{c.day.day}" if c.school_day else f"({c.day.day})" for c in grid.days),
+         *TOTAL_HEADERS]
+    )
+    for row in grid.rows:
+        t = row.totals
+        writer.writerow(
+            [row.child.name, *row.cells, t.school_days, t.suspended, t.bereaved, t.required,
+             t.absent, t.attended, t.late, t.early]
+        )
+    writer.writerow(
+        ["欠席計", *(absent_on(tot) if col.counted else "" for col, tot in
+                   zip(grid.days, grid.day_totals, strict=True))]
+    )
+    writer.writerow(
+        ["遅刻計", *(tot["遅"] if col.counted else "" for col, tot in
+                   zip(grid.days, grid.day_totals, strict=True))]
+    )
+    writer.writerow(
+        ["早退計", *(tot["早"] if col.counted else "" for col, tot in
+                   zip(grid.days, grid.day_totals, strict=True))]
+    )
+    data = out.getvalue().encode("utf-8")
+    return (b"\xef\xbb\xbf" + data) if bom else data
