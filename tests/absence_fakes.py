@@ -1,0 +1,70 @@
+"""A scripted in-memory channel and voice for the absence flow (no Asterisk)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class FakeHangup(Exception):
+    pass
+
+
+class ScriptedChannel:
+    """Plays nothing; answers prompts from a script.
+
+    ``script`` is a list of (sound-name prefix, keys): when a streamed sound starts with the
+    prefix, the first key interrupts it and the rest come from WAIT FOR DIGIT, one by one.
+    ``hang_up_at`` raises the hang-up exception when a sound with that prefix would play.
+    Unscripted prompts time out.
+    """
+
+    def __init__(self, caller: str, script: list[tuple[str, str]] | None = None,
+                 hang_up_at: str | None = None) -> None:
+        self.variables: dict[str, str] = {"CALLERID(num)": caller, "UNIQUEID": "1700000000.1"}
+        self.script = list(script or [])
+        self.hang_up_at = hang_up_at
+        self.played: list[tuple[str, str]] = []  # (channel language, sound)
+        self.queued: list[str] = []
+        self.hung_up = False
+
+    async def answer(self) -> None:
+        pass
+
+    async def get_variable(self, name: str) -> str | None:
+        return self.variables.get(name)
+
+    async def set_variable(self, name: str, value: str) -> None:
+        self.variables[name] = value
+
+    async def stream_file(self, name: str, escape_digits: str = "") -> str:
+        if self.hung_up:
+            raise FakeHangup()
+        if self.hang_up_at and name.startswith(self.hang_up_at):
+            self.hung_up = True
+            raise FakeHangup()
+        self.played.append((self.variables.get("CHANNEL(language)", ""), name))
+        if self.script and name.startswith(self.script[0][0]):
+            keys = self.script.pop(0)[1]
+            if keys:
+                self.queued = list(keys[1:])
+                return keys[0] if keys[0] in escape_digits else ""
+        return ""
+
+    async def wait_for_digit(self, timeout_ms: int) -> str:
+        if self.hung_up:
+            raise FakeHangup()
+        return self.queued.pop(0) if self.queued else ""
+
+    async def hangup(self) -> None:
+        self.hung_up = True
+
+    def sounds(self) -> list[str]:
+        return [name for _, name in self.played]
+
+
+class FakeVoice:
+    async def phrase(self, key: str, lang: str, **fmt: Any) -> str:
+        return f"{key}:{lang}" + "".join(f":{k}={v}" for k, v in sorted(fmt.items()))
+
+    async def text(self, lang: str, text: str) -> str:
+        return f"tts:{lang}:{text}"
