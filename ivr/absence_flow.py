@@ -32,12 +32,12 @@ from ivr import absence_menu as m
 from models import AbsenceReport, CallLog, Guardian, Guardianship, School
 from models.db import transaction
 from models.enums import Channel, ReportKind, ReportReason, ReportStatus
-from renraku.app import App
+from renraku.app import App, open_app
 from renraku.rules.phone import is_withheld, try_normalise
 from renraku.services import absences
 from renraku.services.guardians import children_of, guardians_by_phone
 from renraku.services.schools import report_day_for, school_now
-from renraku.settings import LANGUAGES
+from renraku.settings import LANGUAGES, Settings, load_settings
 
 log = logging.getLogger(__name__)
 
@@ -248,7 +248,8 @@ class AbsenceCall:
             uniqueid = await self.agi.get_variable("UNIQUEID") or ""
             if is_withheld(raw) or pres.startswith("prohib"):
                 self.outcome = "withheld"
-                await self.say("absence.withheld", "ja")
+                for lang in LANGUAGES:  # nobody to look up: say it in every language
+                    await self.say("absence.withheld", lang)
                 await self._hangup()
                 return CallResult(self.outcome)
             number = try_normalise(raw, self.app.settings.default_region)
@@ -266,6 +267,16 @@ class AbsenceCall:
         except self.Hangup:
             if self.caller is not None:
                 self.outcome = _outcome(self.actions, "hung_up")
+        except Exception:
+            # A bug or a database outage: tell the caller to contact the school directly
+            # rather than leave them in silence. Confirmed writes stay; nothing is half done.
+            log.exception("absence call failed")
+            self.outcome = _outcome(self.actions, "error")
+            try:
+                await self.say("absence.error")
+                await self._hangup()
+            except Exception:
+                pass
         finally:
             await self._log_call(raw, e164, self.outcome, uniqueid, started)
             if self._hooks:
@@ -483,3 +494,32 @@ async def _confirmation_email(app: App, report_id: int) -> None:
     send = getattr(mail, "send_absence_confirmation", None)
     if send is not None:
         await send(app, report_id)
+
+
+def make_voice(settings: Settings) -> Voice:
+    """The prompts package's voice: catalog prompts by key, TTS for names and dates."""
+    from prompts.voice import PromptVoice
+
+    return PromptVoice(settings)
+
+
+async def handle(agi: Any, app: App, voice: Voice | None = None) -> CallResult:
+    """One absence call on any transport whose hang-up exception is ``agi.Hangup``."""
+    hangup_exc = getattr(agi, "Hangup", None) or _fastagi_hangup()
+    return await AbsenceCall(agi, app, voice or make_voice(app.settings), hangup_exc).run()
+
+
+def _fastagi_hangup() -> type[BaseException]:
+    from ivr.fastagi import Hangup
+
+    return Hangup
+
+
+async def run_classic(channel: Any, argv: list[str]) -> None:
+    """The classic AGI script's body: its own App (settings, clock, DB) for this one call."""
+    settings = load_settings(argv[0] if argv else None)
+    app = open_app(settings)
+    try:
+        await handle(channel, app)
+    finally:
+        await app.close()
