@@ -25,7 +25,7 @@ async def school_calendar(session: AsyncSession, school: School) -> SchoolCalend
     return SchoolCalendar(
         weekdays=frozenset(school.school_weekdays),
         terms=tuple((start, end) for start, end in terms),
-        exceptions=dict(days.tuples().all()),
+        exceptions={day: flag for day, flag in days},
     )
 
 
