@@ -1,0 +1,128 @@
+"""What every staff handler shares: the logged-in staff member, their scope, class loading
+with the permission check, and rendering with the staff helpers.
+
+Every staff page goes through ``staff_request``: no session → the login page; a guardian's
+session or a disabled account → 403; a class outside the person's scope → 404 (so a
+teacher cannot even learn which class ids exist elsewhere).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+from babel.dates import format_date, format_datetime, format_time
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models import Classroom, School, Staff
+from renraku.app import App
+from renraku.rules.permissions import StaffScope, can_view_class
+from renraku.rules.phone import PhoneNumber
+from renraku.services.schools import school_now
+from renraku.services.staff import staff_scope
+from webportal.staff import fw
+
+BABEL = {"ja": "ja", "en": "en", "zh": "zh_Hans", "es": "es"}
+
+
+@dataclass
+class StaffRequest:
+    request: web.Request
+    app: App
+    staff: Staff
+    scope: StaffScope
+    school: School
+
+    @property
+    def now(self) -> datetime:
+        return self.app.clock.now()
+
+    @property
+    def today(self) -> date:
+        return school_now(self.app.clock, self.school).date()
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.school.timezone)
+
+    def local(self, when: datetime) -> datetime:
+        return when.astimezone(self.tz)
+
+
+async def staff_request(request: web.Request, session: AsyncSession) -> StaffRequest:
+    """The logged-in, active staff member or an HTTP error (login redirect / 403)."""
+    staff_id = await fw.staff_id(request)
+    if staff_id is None:
+        raise fw.login_redirect(request)
+    staff = await session.get(Staff, staff_id)
+    if staff is None or not staff.active:
+        raise web.HTTPForbidden(text="forbidden")
+    school = await session.get_one(School, staff.school_id)
+    scope = await staff_scope(session, staff)
+    return StaffRequest(request, fw.app_of(request), staff, scope, school)
+
+
+async def class_in_scope(session: AsyncSession, sr: StaffRequest, class_id: int) -> Classroom:
+    room = await session.get(Classroom, class_id)
+    if room is None or not can_view_class(sr.scope, room.school_id, room.id):
+        raise web.HTTPNotFound(text="not found")
+    return room
+
+
+def int_param(value: str | None, default: int | None = None) -> int | None:
+    try:
+        return int(value) if value not in (None, "") else default
+    except ValueError as exc:
+        raise web.HTTPBadRequest(text="bad number") from exc
+
+
+def helpers(sr: StaffRequest, lang: str) -> dict[str, Any]:
+    """Formatting and label helpers for staff templates (school time, staff's language)."""
+    _ = fw.gettext_for(sr.request)
+    locale = BABEL.get(lang, "ja")
+
+    def fmt_day(d: date | datetime) -> str:
+        if isinstance(d, datetime):
+            d = sr.local(d).date()
+        return format_date(d, "medium", locale=locale) + f" ({weekday(d)})"
+
+    def weekday(d: date) -> str:
+        return format_date(d, "EEE", locale=locale)
+
+    kinds = {"absence": _("Absence"), "late": _("Late"), "early_leave": _("Early leave")}
+    reasons = {
+        "illness": _("Illness"),
+        "injury": _("Injury or hospital visit"),
+        "suspension": _("Attendance suspension (infectious disease)"),
+        "bereavement": _("Bereavement or family matters"),
+        "other": _("Other"),
+    }
+    channels = {"phone": _("Phone"), "web": _("Web"), "email": _("Email"), "staff": _("Staff")}
+    statuses = {"scheduled": _("Scheduled"), "changed": _("Changed"), "cancelled": _("Cancelled")}
+    roles = {"teacher": _("Teacher"), "admin": _("School administrator")}
+    languages = {"ja": "日本語", "en": "English", "zh": "中文", "es": "Español"}
+    return {
+        "staff": sr.staff,
+        "scope": sr.scope,
+        "school": sr.school,
+        "format_day": fmt_day,
+        "weekday": weekday,
+        "format_time": lambda t: format_time(sr.local(t), "HH:mm", locale=locale),
+        "format_datetime": lambda t: format_datetime(sr.local(t), "short", locale=locale),
+        "kind_label": lambda k: kinds.get(k, k),
+        "reason_label": lambda r: reasons.get(r, r),
+        "channel_label": lambda c: channels.get(c, c),
+        "event_status_label": lambda s: statuses.get(s, s),
+        "role_label": lambda r: roles.get(r, r),
+        "language_name": lambda code: languages.get(code, code),
+        "national": lambda e164: PhoneNumber(e164, "").national,
+    }
+
+
+def render(sr: StaffRequest, template: str, context: dict[str, Any],
+           status: int = 200) -> web.Response:
+    lang = fw.language_of(sr.request)
+    return fw.render(sr.request, template, {**helpers(sr, lang), **context}, status=status)

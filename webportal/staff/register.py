@@ -1,0 +1,223 @@
+"""Attendance register pages: today (live), month grid, CSV export, print view, mark seen."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date, timedelta
+
+from aiohttp import web
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models import AbsenceReport, Enrolment
+from models.db import transaction
+from models.enums import ReportStatus
+from renraku.rules.register import absent_on
+from renraku.services import live, register
+from renraku.services.staff import school_classes
+from webportal.staff import fw
+from webportal.staff.common import (
+    StaffRequest,
+    class_in_scope,
+    int_param,
+    render,
+    staff_request,
+)
+
+routes = web.RouteTableDef()
+BUS_KEY = web.AppKey("staff_change_bus", live.ChangeBus)
+
+
+def change_bus(app: web.Application) -> live.ChangeBus:
+    """The process's wake-up bus; the guardian portal calls ``.notify()`` after a web report."""
+    if BUS_KEY not in app:
+        app[BUS_KEY] = live.ChangeBus()
+    return app[BUS_KEY]
+
+
+def _day(sr: StaffRequest) -> date:
+    raw = sr.request.query.get("day")
+    if not raw:
+        return sr.today
+    try:
+        return date.fromisoformat(raw)
+    except ValueError as exc:
+        raise web.HTTPBadRequest(text="bad day") from exc
+
+
+def _ym(sr: StaffRequest) -> tuple[int, int]:
+    raw = sr.request.query.get("ym", "")
+    if not raw:
+        return sr.today.year, sr.today.month
+    try:
+        year, month = (int(p) for p in raw.split("-", 1))
+        date(year, month, 1)
+    except ValueError as exc:
+        raise web.HTTPBadRequest(text="bad month") from exc
+    return year, month
+
+
+def _shift(year: int, month: int, by: int) -> str:
+    n = year * 12 + month - 1 + by
+    return f"{n // 12}-{n % 12 + 1:02d}"
+
+
+async def _class_counts(
+    session: AsyncSession, class_ids: list[int], day: date, *, unseen_only: bool
+) -> dict[int, int]:
+    """Active reports per class for ``day`` (or only those nobody has marked seen)."""
+    query = (
+        select(Enrolment.class_id, func.count(AbsenceReport.id))
+        .join(AbsenceReport, AbsenceReport.child_id == Enrolment.child_id)
+        .where(AbsenceReport.day == day, AbsenceReport.status == ReportStatus.ACTIVE,
+               Enrolment.class_id.in_(class_ids))
+        .group_by(Enrolment.class_id)
+    )
+    if unseen_only:
+        query = query.where(AbsenceReport.seen_at.is_(None))
+    return {class_id: count for class_id, count in await session.execute(query)}
+
+
+@routes.get("/staff/")
+@routes.get("/staff")
+async def home(request: web.Request) -> web.Response:
+    app = fw.app_of(request)
+    async with app.sessions() as session:
+        sr = await staff_request(request, session)
+        rooms = [r for r in await school_classes(session, sr.school.id)
+                 if r.id in sr.scope.class_ids or sr.scope.is_admin]
+        ids = [r.id for r in rooms]
+        counts = await _class_counts(session, ids, sr.today, unseen_only=False)
+        unseen = await _class_counts(session, ids, sr.today, unseen_only=True)
+        _ = fw.gettext_for(request)
+        classes = [{"room": r, "reports": counts.get(r.id, 0), "unseen": unseen.get(r.id, 0)}
+                   for r in rooms]
+        return render(sr, "staff/home.html",
+                      {"page_title": _("Classes"), "classes": classes, "today": sr.today})
+
+
+@routes.get(r"/staff/classes/{class_id:\d+}/today")
+async def today(request: web.Request) -> web.Response:
+    app = fw.app_of(request)
+    async with app.sessions() as session:
+        sr = await staff_request(request, session)
+        room = await class_in_scope(session, sr, int(request.match_info["class_id"]))
+        day = _day(sr)
+        entries = await register.day_reports(session, room.id, day)
+        _ = fw.gettext_for(request)
+        return render(sr, "staff/today.html", {
+            "page_title": _("Attendance today: %(name)s") % {"name": room.name},
+            "room": room, "day": day, "entries": entries,
+            "prev_day": day - timedelta(days=1), "next_day": day + timedelta(days=1),
+            "csrf_token": fw.csrf_token(request),
+        })
+
+
+@routes.get(r"/staff/classes/{class_id:\d+}/today/rows")
+async def today_rows(request: web.Request) -> web.Response:
+    app = fw.app_of(request)
+    async with app.sessions() as session:
+        sr = await staff_request(request, session)
+        room = await class_in_scope(session, sr, int(request.match_info["class_id"]))
+        day = _day(sr)
+        entries = await register.day_reports(session, room.id, day)
+        return render(sr, "staff/_today_rows.html", {
+            "room": room, "day": day, "entries": entries, "csrf_token": fw.csrf_token(request),
+        })
+
+
+@routes.get(r"/staff/classes/{class_id:\d+}/today/stream")
+async def today_stream(request: web.Request) -> web.StreamResponse:
+    """Server-sent events: "changed" whenever the class's reports for the day change."""
+    app = fw.app_of(request)
+    async with app.sessions() as session:
+        sr = await staff_request(request, session)
+        room = await class_in_scope(session, sr, int(request.match_info["class_id"]))
+        day = _day(sr)
+    class_id = room.id
+
+    async def stamp() -> object:
+        # A fresh short session per poll: holding one open would pin a connection per page.
+        async with app.sessions() as s:
+            return await register.change_stamp(s, class_id, day)
+
+    response = web.StreamResponse(headers={
+        "Content-Type": "text/event-stream",
+        "Cache-Control": "no-cache",
+        "X-Accel-Buffering": "no",  # a reverse proxy must not buffer the stream
+    })
+    await response.prepare(request)
+    await response.write(b"retry: 3000\n: connected\n\n")
+    try:
+        async for changed in live.changes(stamp, change_bus(request.app)):
+            await response.write(b"event: changed\ndata: {}\n\n" if changed else b": ping\n\n")
+    except (ConnectionResetError, asyncio.CancelledError):
+        pass  # the page was closed
+    return response
+
+
+@routes.post(r"/staff/classes/{class_id:\d+}/reports/{report_id:\d+}/seen")
+async def mark_seen(request: web.Request) -> web.Response:
+    app = fw.app_of(request)
+    async with transaction(app.sessions) as session:
+        sr = await staff_request(request, session)
+        room = await class_in_scope(session, sr, int(request.match_info["class_id"]))
+        report = await register.mark_seen(
+            session, int(request.match_info["report_id"]), room.id, sr.staff, sr.now
+        )
+        if report is None:
+            raise web.HTTPNotFound(text="not found")
+        day = report.day
+    change_bus(request.app).notify()
+    if request.headers.get("Accept", "").startswith("application/json"):
+        return web.json_response({"ok": True})
+    raise web.HTTPSeeOther(f"/staff/classes/{room.id}/today?day={day.isoformat()}")
+
+
+async def _grid(request: web.Request):  # type: ignore[no-untyped-def]
+    app = fw.app_of(request)
+    async with app.sessions() as session:
+        sr = await staff_request(request, session)
+        room = await class_in_scope(session, sr, int(request.match_info["class_id"]))
+        year, month = _ym(sr)
+        grid = await register.month_register(session, room, year, month, until=sr.today)
+    return sr, room, grid
+
+
+@routes.get(r"/staff/classes/{class_id:\d+}/month")
+async def month(request: web.Request) -> web.Response:
+    sr, room, grid = await _grid(request)
+    _ = fw.gettext_for(request)
+    return render(sr, "staff/month.html", {
+        "page_title": _("Attendance register: %(name)s") % {"name": room.name},
+        "room": room, "grid": grid, "absent_on": absent_on,
+        "ym": f"{grid.year}-{grid.month:02d}",
+        "prev_ym": _shift(grid.year, grid.month, -1), "next_ym": _shift(grid.year, grid.month, 1),
+    })
+
+
+@routes.get(r"/staff/classes/{class_id:\d+}/month/print")
+async def month_print(request: web.Request) -> web.Response:
+    sr, room, grid = await _grid(request)
+    _ = fw.gettext_for(request)
+    return render(sr, "staff/month_print.html", {
+        "page_title": f"{room.name} {grid.year}年{grid.month}月 出席簿",
+        "room": room, "grid": grid, "absent_on": absent_on, "now": sr.now,
+        "lang": fw.language_of(request),
+    })
+
+
+@routes.get(r"/staff/classes/{class_id:\d+}/month.csv")
+async def month_csv(request: web.Request) -> web.Response:
+    _sr, room, grid = await _grid(request)
+    bom = int_param(request.query.get("bom"), 1) != 0
+    body = register.register_csv(grid, room.name, bom=bom)
+    filename = f"register-{room.id}-{grid.year}-{grid.month:02d}.csv"
+    return web.Response(
+        body=body,
+        headers={
+            "Content-Type": "text/csv; charset=utf-8",
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Cache-Control": "no-store",
+        },
+    )
