@@ -122,6 +122,11 @@ async def test_live_register_csv_and_print(
     text = data.decode("utf-8-sig")
     assert "1年1組 2026年12月 出席簿" in text
     assert re.search(r"^山田 太郎,,,,欠,", text, re.M), text
+    async with page.expect_download() as info:
+        await page.click("#pdf")
+    pdf_file = tmp_path / "register.pdf"
+    await (await info.value).save_as(pdf_file)
+    assert pdf_file.read_bytes().startswith(b"%PDF")
     async with page.context.expect_page() as popup:
         await page.click("#print-view")
     printed = await popup.value

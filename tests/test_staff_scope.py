@@ -59,6 +59,7 @@ CLASS_PAGES = [
     "/staff/classes/{c}/month",
     "/staff/classes/{c}/month.csv",
     "/staff/classes/{c}/month/print",
+    "/staff/classes/{c}/month.pdf",
     "/staff/classes/{c}/guardians",
     "/staff/classes/{c}/proxy",
     "/staff/classes/{c}/qr",

@@ -13,7 +13,7 @@ from models import AbsenceReport, Enrolment
 from models.db import transaction
 from models.enums import ReportStatus
 from renraku.rules.register import absent_on
-from renraku.services import live, register
+from renraku.services import live, pdf, register
 from renraku.services.staff import school_classes
 from webportal.staff import fw
 from webportal.staff.common import (
@@ -204,6 +204,24 @@ async def month_print(request: web.Request) -> web.Response:
         "page_title": f"{room.name} {grid.year}年{grid.month}月 出席簿",
         "room": room, "grid": grid, "absent_on": absent_on, "now": sr.now,
         "lang": fw.language_of(request),
+    })
+
+
+@routes.get(r"/staff/classes/{class_id:\d+}/month.pdf")
+async def month_pdf(request: web.Request) -> web.Response:
+    """The print view as a PDF file (one A4 landscape page per month)."""
+    page = await month_print(request)
+    assert isinstance(page.text, str)
+    html = page.text.replace('<p class="noprint">', '<p class="noprint" hidden>', 1)
+    try:
+        body = await pdf.html_to_pdf(html)
+    except pdf.PdfUnavailable as exc:
+        raise web.HTTPServiceUnavailable(text="PDF is not available on this server") from exc
+    name = f"register-{request.match_info['class_id']}-{request.query.get('ym', 'month')}.pdf"
+    return web.Response(body=body, headers={
+        "Content-Type": "application/pdf",
+        "Content-Disposition": f'attachment; filename="{name}"',
+        "Cache-Control": "no-store",
     })
 
 
