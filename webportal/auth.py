@@ -1,0 +1,197 @@
+"""Signing in and out: guardians (email or mobile + password, reset by email) and staff."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+from sqlalchemy import func, select
+
+from models import Guardian, GuardianPhone, Staff
+from models.db import transaction
+from renraku.rules.phone import try_normalise
+from renraku.services import verification
+from renraku.services.mail import MailError, send_mail
+from renraku.services.passwords import hash_password, verify_password
+from renraku.settings import ensure_secret
+from webportal.i18n import translator
+from webportal.security import (
+    CODE_LIMIT,
+    app_of,
+    check_rate,
+    login_guardian,
+    login_staff,
+    logout,
+    safe_next,
+)
+from webportal.templating import flash, gettext_for, render, render_string
+
+log = logging.getLogger(__name__)
+routes = web.RouteTableDef()
+MIN_PASSWORD = 8
+
+
+async def find_guardian(session, identifier: str, region: str) -> Guardian | None:  # type: ignore[no-untyped-def]
+    """By email, or by a verified mobile number (guardians who gave no email)."""
+    ident = identifier.strip()
+    if "@" in ident:
+        return await session.scalar(select(Guardian).where(Guardian.email == ident.lower()))
+    number = try_normalise(ident, region)
+    if number is None:
+        return None
+    return await session.scalar(
+        select(Guardian).join(GuardianPhone)
+        .where(GuardianPhone.e164 == number.e164, GuardianPhone.verified.is_(True),
+               Guardian.password_hash.is_not(None))
+        .order_by(Guardian.id)
+    )
+
+
+@routes.get("/login")
+async def login_form(request: web.Request) -> web.Response:
+    return render(request, "login.html", {"next": safe_next(request.query.get("next"), "/home")})
+
+
+@routes.post("/login")
+async def login_submit(request: web.Request) -> web.Response:
+    app = app_of(request)
+    data = await request.post()
+    ident = str(data.get("identifier", "")).strip()
+    password = str(data.get("password", ""))
+    nxt = safe_next(str(data.get("next", "")), "/home")
+    _ = gettext_for(request)
+    if not check_rate(request, "login", ident.lower()):
+        return render(request, "login.html", {"next": nxt, "identifier": ident, "error": _(
+            "Too many attempts. Please wait 15 minutes and try again.")}, status=429)
+    async with app.sessions() as s:
+        guardian = await find_guardian(s, ident, app.settings.default_region)
+    if guardian is None or not verify_password(guardian.password_hash, password):
+        return render(request, "login.html", {"next": nxt, "identifier": ident, "error": _(
+            "The email address (or mobile number) or the password is not correct.")},
+            status=401)
+    login_guardian(request, guardian)
+    raise web.HTTPFound(nxt)
+
+
+@routes.post("/logout")
+async def logout_submit(request: web.Request) -> web.Response:
+    logout(request)
+    raise web.HTTPFound("/")
+
+
+@routes.get("/password/forgot")
+async def forgot_form(request: web.Request) -> web.Response:
+    return render(request, "password_forgot.html")
+
+
+@routes.post("/password/forgot")
+async def forgot_submit(request: web.Request) -> web.Response:
+    app = app_of(request)
+    email = str((await request.post()).get("email", "")).strip().lower()
+    _ = gettext_for(request)
+    if not check_rate(request, "reset", email, rule=(5, verification.TTL["reset"])):
+        return render(request, "password_forgot.html", {"error": _(
+            "Too many attempts. Please wait 15 minutes and try again.")}, status=429)
+    secret = ensure_secret(app.settings, "secret_key")
+    async with transaction(app.sessions) as s:
+        guardian = await s.scalar(select(Guardian).where(Guardian.email == email)) \
+            if email else None
+        if guardian is not None:
+            row, code = await verification.issue(s, guardian.id, "reset", email,
+                                                 app.clock.now(), secret)
+            link = f"{app.settings.base_url}/password/reset/{row.id}/{code}"
+    if guardian is not None:
+        text = render_string("mail/reset.txt", {"guardian": guardian, "link": link},
+                             guardian.language)
+        subject = translator(guardian.language)("Resetting your password")
+        try:
+            await send_mail(app.settings, email, subject, text)
+        except MailError:
+            return render(request, "password_forgot.html", {"error": _(
+                "We could not send the email just now. Please try again later.")}, status=503)
+    # The same answer whether or not the address is registered: no account probing.
+    return render(request, "password_forgot.html", {"sent": True})
+
+
+def _reset_ids(request: web.Request) -> tuple[int, str]:
+    try:
+        return int(request.match_info["id"]), request.match_info["code"]
+    except ValueError as exc:
+        raise web.HTTPNotFound() from exc
+
+
+@routes.get(r"/password/reset/{id:\d+}/{code}")
+async def reset_form(request: web.Request) -> web.Response:
+    app = app_of(request)
+    code_id, _code = _reset_ids(request)
+    async with app.sessions() as s:
+        row = await s.get(verification.VerificationCode, code_id)
+    usable = (row is not None and row.purpose == "reset" and row.used_at is None
+              and row.expires_at > app.clock.now())
+    return render(request, "password_reset.html", {"usable": usable},
+                  status=200 if usable else 410)
+
+
+@routes.post(r"/password/reset/{id:\d+}/{code}")
+async def reset_submit(request: web.Request) -> web.Response:
+    app = app_of(request)
+    code_id, code = _reset_ids(request)
+    password = str((await request.post()).get("password", ""))
+    _ = gettext_for(request)
+    if len(password) < MIN_PASSWORD:
+        return render(request, "password_reset.html", {"usable": True, "error": _(
+            "Use at least 8 characters for the password.")}, status=400)
+    if not check_rate(request, "code", str(code_id), rule=CODE_LIMIT):
+        raise web.HTTPTooManyRequests()
+    secret = ensure_secret(app.settings, "secret_key")
+    async with transaction(app.sessions) as s:
+        row = await verification.check_by_id(s, code_id, "reset", code, app.clock.now(), secret)
+        if row is not None:
+            guardian = await s.get_one(Guardian, row.guardian_id)
+            guardian.password_hash = hash_password(password)
+            guardian.email_verified = True  # the link reached this inbox
+    if row is None:
+        return render(request, "password_reset.html", {"usable": False}, status=410)
+    logout(request)
+    flash(request, _("Your password has been changed. Please log in with the new password."))
+    raise web.HTTPFound("/login")
+
+
+# ---------------------------------------------------------------------------------------------
+# Staff
+
+
+@routes.get("/staff/login")
+async def staff_login_form(request: web.Request) -> web.Response:
+    return render(request, "staff_login.html",
+                  {"next": safe_next(request.query.get("next"), "/staff/")})
+
+
+@routes.post("/staff/login")
+async def staff_login_submit(request: web.Request) -> web.Response:
+    app = app_of(request)
+    data = await request.post()
+    email = str(data.get("email", "")).strip().lower()
+    password = str(data.get("password", ""))
+    nxt = safe_next(str(data.get("next", "")), "/staff/")
+    _ = gettext_for(request)
+    if not check_rate(request, "staff-login", email):
+        return render(request, "staff_login.html", {"next": nxt, "email": email, "error": _(
+            "Too many attempts. Please wait 15 minutes and try again.")}, status=429)
+    async with app.sessions() as s:
+        staff = await s.scalar(select(Staff).where(func.lower(Staff.email) == email))
+    if staff is None or not staff.active or not verify_password(staff.password_hash, password):
+        return render(request, "staff_login.html", {"next": nxt, "email": email, "error": _(
+            "The email address or the password is not correct.")}, status=401)
+    login_staff(request, staff)
+    raise web.HTTPFound(nxt)
+
+
+@routes.post("/staff/logout")
+async def staff_logout(request: web.Request) -> web.Response:
+    logout(request)
+    raise web.HTTPFound("/staff/login")
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_routes(routes)

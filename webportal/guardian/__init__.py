@@ -1,0 +1,20 @@
+"""The guardian portal: QR registration, calendar, absences, surveys, settings, feed."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from webportal.templating import render
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/")
+async def index(request: web.Request) -> web.Response:
+    if request["session"].get("gid") is not None:
+        raise web.HTTPFound("/home")
+    return render(request, "index.html")
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_routes(routes)

@@ -1,0 +1,275 @@
+"""The portal's four languages: Babel catalogs, the request's language, Jinja2 gettext, dates.
+
+Catalogs are ``webportal/locale/<lang>/LC_MESSAGES/messages.po``; they are read and
+compiled in memory when the portal starts, so editing a .po file needs no build step.
+msgids are English. To add or change strings::
+
+    python -m webportal.i18n update   # extract _()/{% trans %} from webportal/, merge into .po
+    python -m webportal.i18n check    # list msgids with an empty msgstr (the tests do this too)
+
+Language of a request: the session (set by the language switch, or at login from the
+person's stored preference), then ``Accept-Language``, then Japanese. In testing mode an
+untranslated string renders as ``⟦msgid⟧`` so page-walking tests can spot it.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import copy
+import gettext as gettext_module
+import io
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import Any
+
+from babel import Locale
+from babel.dates import format_date as babel_format_date
+from babel.dates import format_datetime as babel_format_datetime
+from babel.dates import format_skeleton
+from babel.dates import format_time as babel_format_time
+from babel.messages.catalog import Catalog
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po, write_po
+
+from renraku.settings import LANGUAGES
+
+HERE = Path(__file__).resolve().parent
+LOCALE_DIR = HERE / "locale"
+DEFAULT_LANGUAGE = "ja"
+BABEL_LOCALE = {"ja": "ja", "en": "en", "zh": "zh_Hans", "es": "es"}
+LANGUAGE_NAMES = {"ja": "日本語", "en": "English", "zh": "中文", "es": "Español"}
+MARK_OPEN, MARK_CLOSE = "⟦", "⟧"
+
+_current: contextvars.ContextVar[str] = contextvars.ContextVar("lang", default=DEFAULT_LANGUAGE)
+
+
+class _Marker(gettext_module.NullTranslations):
+    """Fallback for untranslated strings in testing: visible markers instead of English."""
+
+    def gettext(self, message: str) -> str:
+        return f"{MARK_OPEN}{message}{MARK_CLOSE}"
+
+    def ngettext(self, msgid1: str, msgid2: str, n: int) -> str:
+        return self.gettext(msgid1 if n == 1 else msgid2)
+
+
+def po_path(lang: str) -> Path:
+    return LOCALE_DIR / lang / "LC_MESSAGES" / "messages.po"
+
+
+def read_catalog(lang: str) -> Catalog:
+    with po_path(lang).open("rb") as fh:
+        return read_po(fh, locale=BABEL_LOCALE[lang])
+
+
+def compile_catalog(lang: str, mark_missing: bool = False) -> gettext_module.GNUTranslations:
+    buf = io.BytesIO()
+    write_mo(buf, read_catalog(lang))
+    buf.seek(0)
+    translations = gettext_module.GNUTranslations(buf)
+    if mark_missing:
+        translations.add_fallback(_Marker())
+    return translations
+
+
+class Catalogs:
+    """All four compiled catalogs, loaded once."""
+
+    def __init__(self, mark_missing: bool = False) -> None:
+        self.by_lang = {lang: compile_catalog(lang, mark_missing) for lang in LANGUAGES}
+
+    def get(self, lang: str) -> gettext_module.GNUTranslations:
+        return self.by_lang.get(lang) or self.by_lang[DEFAULT_LANGUAGE]
+
+
+_catalogs: Catalogs | None = None
+
+
+def load(mark_missing: bool = False) -> Catalogs:
+    global _catalogs
+    _catalogs = Catalogs(mark_missing)
+    return _catalogs
+
+
+def catalogs() -> Catalogs:
+    return _catalogs or load()
+
+
+def translator(lang: str) -> Callable[..., str]:
+    """``_("Hello %(name)s", name=...)`` in ``lang`` (for handlers and emails)."""
+    trans = catalogs().get(lang)
+
+    def _(message: str, **variables: Any) -> str:
+        text = trans.gettext(message)
+        return text % variables if variables else text
+
+    return _
+
+
+def ntranslator(lang: str) -> Callable[..., str]:
+    trans = catalogs().get(lang)
+
+    def n_(singular: str, plural: str, n: int, **variables: Any) -> str:
+        return trans.ngettext(singular, plural, n) % {"num": n, **variables}
+
+    return n_
+
+
+@contextmanager
+def using(lang: str) -> Iterator[None]:
+    """Render templates in ``lang`` inside this block (Jinja's gettext reads it)."""
+    token = _current.set(lang if lang in LANGUAGES else DEFAULT_LANGUAGE)
+    try:
+        yield
+    finally:
+        _current.reset(token)
+
+
+def current_language() -> str:
+    return _current.get()
+
+
+# Jinja2's i18n extension calls these; they translate into the language set by ``using``.
+def jinja_gettext(message: str) -> str:
+    return catalogs().get(_current.get()).gettext(message)
+
+
+def jinja_ngettext(singular: str, plural: str, n: int) -> str:
+    return catalogs().get(_current.get()).ngettext(singular, plural, n)
+
+
+def negotiate(accept_language: str) -> str | None:
+    """The best of our four languages for an ``Accept-Language`` header, or None."""
+    ranked: list[tuple[float, int, str]] = []
+    for index, part in enumerate(accept_language.split(",")):
+        piece = part.strip()
+        if not piece:
+            continue
+        tag, _, params = piece.partition(";")
+        quality = 1.0
+        if params.strip().startswith("q="):
+            try:
+                quality = float(params.strip()[2:])
+            except ValueError:
+                quality = 0.0
+        primary = tag.strip().lower().split("-")[0]
+        if primary in LANGUAGES and quality > 0:
+            ranked.append((-quality, index, primary))
+    return sorted(ranked)[0][2] if ranked else None
+
+
+# ---------------------------------------------------------------------------------------------
+# Formatting with Babel in the page's language
+
+
+def locale_of(lang: str) -> Locale:
+    return Locale.parse(BABEL_LOCALE.get(lang, "ja"))
+
+
+def format_date(d: date, lang: str, fmt: str = "medium") -> str:
+    return babel_format_date(d, fmt, locale=BABEL_LOCALE.get(lang, "ja"))
+
+
+def format_day(d: date, lang: str) -> str:
+    """A date with its weekday, e.g. 2026/12/04(金) or Fri, Dec 4, 2026."""
+    loc = BABEL_LOCALE.get(lang, "ja")
+    if lang == "ja":
+        return babel_format_date(d, "yyyy/MM/dd", locale=loc) + babel_format_date(
+            d, "(E)", locale=loc
+        )
+    return babel_format_date(d, "full", locale=loc)
+
+
+def format_month(d: date, lang: str) -> str:
+    """Month and year the locale's way: 2026年12月, December 2026, diciembre de 2026."""
+    return format_skeleton("yMMMM", d, locale=BABEL_LOCALE.get(lang, "ja"))
+
+
+def format_time(t: time | datetime, lang: str) -> str:
+    return babel_format_time(t, "HH:mm", locale=BABEL_LOCALE.get(lang, "ja"))
+
+
+def format_datetime(dt: datetime, lang: str, tz: str = "Asia/Tokyo") -> str:
+    return babel_format_datetime(dt, "short", tzinfo=tz, locale=BABEL_LOCALE.get(lang, "ja"))
+
+
+def weekday_names(lang: str) -> list[str]:
+    """Short weekday names Monday first."""
+    names = locale_of(lang).days["format"]["abbreviated"]
+    return [names[i] for i in range(7)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Catalog maintenance (python -m webportal.i18n update|check)
+
+
+def extract() -> Catalog:
+    from babel.messages.extract import extract_from_dir
+
+    catalog = Catalog(project="renraku", charset="utf-8")
+    method_map = [("**/templates/**.html", "jinja2.ext:babel_extract"),
+                  ("**/templates/**.txt", "jinja2.ext:babel_extract"), ("**.py", "python")]
+    options_map = {pattern: {"extensions": "jinja2.ext.i18n"}
+                   for pattern in ("**/templates/**.html", "**/templates/**.txt")}
+    keywords = {"_": None, "gettext": None, "ngettext": (1, 2), "N_": None, "n_": (1, 2)}
+    for filename, lineno, message, comments, _context in extract_from_dir(
+        str(HERE), method_map, options_map, keywords=keywords, comment_tags=("TRANSLATORS:",)
+    ):
+        catalog.add(message, None, [(f"webportal/{filename}", lineno)],
+                    auto_comments=comments)
+    return catalog
+
+
+def update() -> None:
+    template = extract()
+    for lang in LANGUAGES:
+        fresh = copy.deepcopy(template)  # update() shares Message objects with its template
+        path = po_path(lang)
+        if path.exists():
+            catalog = read_catalog(lang)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            catalog = Catalog(locale=BABEL_LOCALE[lang], project="renraku")
+        catalog.update(fresh, no_fuzzy_matching=True)
+        catalog.obsolete.clear()
+        catalog.fuzzy = False
+        catalog.project, catalog.version = "renraku", "0.1"
+        if lang == "en":  # msgids are English: the English catalog is the identity
+            for message in catalog:
+                if message.id and not message.string:
+                    message.string = message.id
+        with path.open("wb") as fh:
+            write_po(fh, catalog, width=0, sort_output=True, include_lineno=False)
+
+
+def missing(lang: str) -> list[str]:
+    out = []
+    for message in read_catalog(lang):
+        if not message.id:
+            continue
+        strings = message.string if isinstance(message.string, tuple) else (message.string,)
+        if not all(strings) or message.fuzzy:
+            out.append(message.id if isinstance(message.id, str) else message.id[0])
+    return out
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["update"]:
+        update()
+        return 0
+    if argv[:1] == ["check"]:
+        bad = 0
+        for lang in LANGUAGES:
+            for msgid in missing(lang):
+                print(f"{lang}: {msgid}")
+                bad += 1
+        return 1 if bad else 0
+    print("usage: python -m webportal.i18n update|check", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
