@@ -156,7 +156,7 @@ async def test_event_change_emails_the_family(
     await page.click("#event-form button[type=submit]")
     await expect(page.locator("#events")).to_contain_text("個人面談")
     assert box.messages == []  # a new event is no change
-    await page.click("#events a:has-text('Change')")
+    await page.click("#events a.edit-event")
     await page.fill("input[name=date]", "2026-12-18")
     await page.click("#event-form button[type=submit]")
     await expect(page.locator("#events tr.changed")).to_contain_text("個人面談")
@@ -171,7 +171,12 @@ async def test_event_change_emails_the_family(
     async with staff_portal.app.sessions() as s:
         event = await s.scalar(select(Event).where(Event.title == "個人面談"))
         assert event is not None and event.status == EventStatus.CHANGED
-    await staff_portal.check_guardian_calendar(browser, "emily@example.com", "個人面談")
+    # The guardian's calendar (guardian portal) marks the changed event.
+    guardian = await staff_portal.browser_login_guardian(browser, "emily@example.com")
+    calendar = await guardian.goto(f"{base}/calendar?month=2026-12")
+    if calendar is not None and calendar.status == 404:
+        pytest.xfail("guardian calendar page not on main yet (guardian portal, issue 6)")
+    await expect(guardian.locator(".changed").first).to_contain_text("個人面談")
 
 
 async def test_proxy_registration_of_a_landline_family(
@@ -180,7 +185,7 @@ async def test_proxy_registration_of_a_landline_family(
     page = await staff_page(staff_portal, browser, "mori@x.jp", "teacher-pass-1")
     base = await staff_portal.base_url()
     await page.goto(f"{base}/staff/classes/{school['room']}/guardians")
-    await page.click("text=proxy registration")
+    await page.click("#proxy-link")
     await page.select_option("select[name=child_id]", str(school["kid2"]))
     await page.fill("input[name=name]", "佐藤 ハル")
     await page.fill("input[name=reading]", "さとう はる")

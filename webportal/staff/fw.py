@@ -1,40 +1,40 @@
-"""The staff portal's only contact points with the shared web framework.
+"""The staff portal's contact points with the shared web framework (webportal/README.md).
 
-PROVISIONAL: stands alone until webportal.app / i18n / security land; then every function
-here delegates to them, and nothing else in webportal.staff changes.
+Kept as one small module so the staff handlers name one place for sessions, rendering,
+translations and mail.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from email.message import EmailMessage
-from pathlib import Path
-from typing import Any
 
-import jinja2
 from aiohttp import web
 
 from renraku.app import App
-from renraku.services.broadcast_mail import smtp_sender
+from renraku.services import mail
 from renraku.services.events import Send
+from webportal import security
+from webportal.keys import APP_KEY
+from webportal.security import csrf_token
+from webportal.templating import gettext_for, language_of, render
 
-APP_KEY = web.AppKey("renraku_app", App)
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
-_env = jinja2.Environment(
-    loader=jinja2.ChoiceLoader([
-        jinja2.FileSystemLoader(TEMPLATES),
-        jinja2.DictLoader({"base.html": "<!doctype html><html><head><meta charset='utf-8'>"
-                           "<title>{% block title %}{% endblock %}</title></head>"
-                           "<body>{% block content %}{% endblock %}</body></html>"}),
-    ]),
-    autoescape=True,
-    extensions=["jinja2.ext.i18n"],
-)
-_env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
+__all__ = [
+    "APP_KEY",
+    "app_of",
+    "app_of_application",
+    "csrf_token",
+    "gettext_for",
+    "language_of",
+    "login_redirect",
+    "mail_sender",
+    "render",
+    "send_mail",
+    "staff_id",
+]
 
 
 def app_of(request: web.Request) -> App:
-    return request.config_dict[APP_KEY]
+    return security.app_of(request)
 
 
 def app_of_application(app: web.Application) -> App:
@@ -42,41 +42,17 @@ def app_of_application(app: web.Application) -> App:
 
 
 async def staff_id(request: web.Request) -> int | None:
-    # Provisional test-only identity until the shared cookie sessions land: never honoured
-    # outside testing, so a stray cookie cannot log anyone in.
-    if not app_of(request).settings.testing:
-        return None
-    raw = request.cookies.get("dev_staff")
-    return int(raw) if raw and raw.isdigit() else None
+    """The signed-in staff member's id (exists, active, password unchanged), else None."""
+    return await security.signed_in_staff_id(request)
 
 
 def login_redirect(request: web.Request) -> web.HTTPException:
-    return web.HTTPFound("/staff/login")
-
-
-def gettext_for(request: web.Request) -> Callable[..., str]:
-    def _(text: str, **kw: Any) -> str:
-        return text % kw if kw else text
-
-    return _
-
-
-def language_of(request: web.Request) -> str:
-    return "ja"
-
-
-def csrf_token(request: web.Request) -> str:
-    return ""
-
-
-def render(request: web.Request, template: str, context: dict[str, Any],
-           status: int = 200) -> web.Response:
-    html = _env.get_template(template).render(**context)
-    return web.Response(text=html, content_type="text/html", status=status)
+    """Nobody from the staff signed in: a guardian gets 403, anyone else the staff login."""
+    return security.staff_login_required(request)
 
 
 def mail_sender(app: App) -> Send:
-    return smtp_sender(app.settings)
+    return mail.sender(app.settings)
 
 
 async def send_mail(request: web.Request, message: EmailMessage) -> None:
