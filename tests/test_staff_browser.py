@@ -94,6 +94,7 @@ async def test_live_register_csv_and_print(
     await page.goto(f"{base}/staff/classes/{school['room']}/today")
     await expect(page.locator("#live-status")).to_have_attribute("data-live", "on")
     assert await page.locator("tr.report").count() == 0
+    assert "⟦" not in await page.locator("main.staff").inner_html()  # all translated
     # A phone report, written the way the phone line writes it, while the page is open.
     async with transaction(staff_portal.app.sessions) as s:
         today = staff_portal.app.clock.now().date()
