@@ -17,4 +17,7 @@ async def index(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
-    app.router.add_routes(routes)
+    from webportal.guardian import account, pages, register
+
+    for module_routes in (routes, register.routes, pages.routes, account.routes):
+        app.router.add_routes(module_routes)
