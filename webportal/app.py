@@ -97,6 +97,9 @@ def create_app(app: App) -> web.Application:
     from webportal import guardian
 
     guardian.setup(web_app)
+    from webportal.staff import broadcast
+
+    broadcast.setup(web_app)  # broadcast console and the no-login survey link page
     _add_staff_portal(web_app, app)
     return web_app
 
