@@ -172,12 +172,13 @@ async def test_event_change_emails_the_family(
     async with staff_portal.app.sessions() as s:
         event = await s.scalar(select(Event).where(Event.title == "個人面談"))
         assert event is not None and event.status == EventStatus.CHANGED
-    # The guardian's calendar (guardian portal) marks the changed event.
+    # The guardian's calendar (guardian portal) marks the event as changed on its new day.
     guardian = await staff_portal.browser_login_guardian(browser, "emily@example.com")
-    calendar = await guardian.goto(f"{base}/calendar?month=2026-12")
-    if calendar is not None and calendar.status == 404:
-        pytest.xfail("guardian calendar page not on main yet (guardian portal, issue 6)")
-    await expect(guardian.locator(".changed").first).to_contain_text("個人面談")
+    await guardian.goto(f"{base}/c/{school['kid']}/calendar?m=2026-12")
+    await expect(guardian.locator("td[data-day='2026-12-18'] .mark.changed")).to_contain_text(
+        "個人面談")
+    assert await guardian.locator("td[data-day='2026-12-11'] .mark").count() == 0
+    await expect(guardian.locator("#month-items li.changed")).to_contain_text("Changed")
 
 
 async def test_proxy_registration_of_a_landline_family(
