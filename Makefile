@@ -56,4 +56,6 @@ bench: setup
 	$(PY) -m benchmarks
 
 clean-cache:
+	@# Bind mounts into the Asterisk root must go first, or rm would follow them.
+	@grep -o " $(CACHE)/[^ ]*" /proc/mounts | sort -r | xargs -r -n1 umount -l
 	rm -rf $(CACHE)

@@ -1,0 +1,423 @@
+"""Provisioning, configuring, starting and stopping an Asterisk instance.
+
+A system Asterisk ≥ 20 is used when one is installed. Debian 12 and 13 ship none, so
+otherwise Debian's ``sid`` Asterisk 22 is installed with debootstrap into a cached root
+outside git and run with ``chroot``. The chroot shares the host's network, so loopback
+ports work across it. Folders the instance needs are bind-mounted into the root at their
+own absolute paths, so a path means the same thing to Asterisk and to Renraku:
+the data folder (read-write: prompts in ``sounds/``, recordings, the instance's own
+config, logs and control socket under ``asterisk/<name>/``) and, read-only, this
+repository and the Python that runs the classic AGI scripts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jinja2
+
+from renraku.settings import Settings, ensure_secret
+
+REPO = Path(__file__).resolve().parent.parent
+CONFIG_TEMPLATES = REPO / "asterisk-config"
+DIALPLANS = REPO / "dialplans"
+PACKAGES = "asterisk,asterisk-modules,asterisk-config,sox"
+MIN_SYSTEM_VERSION = 20
+STAMP = ".renraku-provisioned"
+
+
+class AsteriskError(RuntimeError):
+    pass
+
+
+def system_asterisk() -> Path | None:
+    """A system Asterisk of version ≥ 20 on PATH, or None."""
+    found = shutil.which("asterisk")
+    if found is None and Path("/usr/sbin/asterisk").exists():
+        found = "/usr/sbin/asterisk"
+    if not found:
+        return None
+    try:
+        out = subprocess.run([found, "-V"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    match = re.search(r"Asterisk (\d+)", out)
+    return Path(found) if match and int(match.group(1)) >= MIN_SYSTEM_VERSION else None
+
+
+def debian_mirror() -> str:
+    """The Debian mirror this machine's apt already uses (nothing hard-coded here)."""
+    sources = [Path("/etc/apt/sources.list"), *sorted(Path("/etc/apt/sources.list.d").glob("*"))]
+    for src in sources:
+        if not src.is_file():
+            continue
+        text = src.read_text(errors="replace")
+        for match in re.finditer(r"(?m)^(?:URIs:\s*|deb\s+(?:\[[^\]]*\]\s*)?)(\S+)", text):
+            uri = match.group(1)
+            if "debian" in uri and "security" not in uri:
+                return uri
+    raise AsteriskError("no Debian mirror found in /etc/apt sources")
+
+
+def provision(root: Path, say: Callable[[str], None] = print) -> Path:
+    """Install Debian sid's Asterisk into ``root`` once; later calls reuse it."""
+    if (root / STAMP).exists():
+        say(f"Asterisk root ready: {root}")
+        return root
+    if shutil.which("debootstrap") is None:
+        raise AsteriskError("debootstrap is not installed (apt-get install debootstrap)")
+    tmp = root.with_name(root.name + ".tmp")
+    unmount_under(tmp)
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.parent.mkdir(parents=True, exist_ok=True)
+    mirror = debian_mirror()
+    say(f"Installing Asterisk from Debian sid into {root} (about a minute)…")
+    cmd = ["debootstrap", "--variant=minbase", f"--include={PACKAGES}", "sid", str(tmp), mirror]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert proc.stdout is not None
+    steps = 0
+    tail: list[str] = []
+    for line in proc.stdout:
+        tail = [*tail[-20:], line.rstrip()]
+        if line.startswith("I: "):
+            steps += 1
+            if steps % 25 == 0 or "successfully" in line:
+                say(f"  [{steps:4d}] {line[3:].strip()}")
+    if proc.wait() != 0:
+        raise AsteriskError("debootstrap failed:\n" + "\n".join(tail))
+    version = subprocess.run(
+        ["chroot", str(tmp), "/usr/sbin/asterisk", "-V"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    (tmp / STAMP).write_text(version + "\n")
+    if root.exists():
+        unmount_under(root)
+        shutil.rmtree(root)
+    tmp.rename(root)
+    say(f"Asterisk root ready: {root} ({version})")
+    return root
+
+
+def mounts() -> list[str]:
+    out = []
+    for line in Path("/proc/self/mounts").read_text().splitlines():
+        target = line.split()[1].replace("\\040", " ")
+        out.append(target)
+    return out
+
+
+def unmount_under(path: Path) -> None:
+    """Undo every bind mount below ``path`` (deepest first) before it is removed."""
+    prefix = str(path.resolve()) + "/"
+    for target in sorted((m for m in mounts() if m.startswith(prefix)), key=len, reverse=True):
+        subprocess.run(["umount", "-l", target], check=False)
+
+
+def _modules_dir(root: Path | None) -> str:
+    base = root or Path("/")
+    for candidate in (
+        "usr/lib/x86_64-linux-gnu/asterisk/modules",
+        "usr/lib/aarch64-linux-gnu/asterisk/modules",
+        "usr/lib/asterisk/modules",
+        "usr/lib64/asterisk/modules",
+    ):
+        if (base / candidate).is_dir():
+            return "/" + candidate
+    raise AsteriskError(f"no Asterisk modules folder under {base}")
+
+
+@dataclass
+class Instance:
+    """One Asterisk process: its config folder lives in ``home`` (inside a data folder)."""
+
+    name: str
+    home: Path  # host path; the same path inside the chroot
+    root: Path | None  # chroot, or None for the system Asterisk
+    binds: tuple[tuple[Path, bool], ...] = ()  # (folder, writable) mounted at the same path
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def etc(self) -> Path:
+        return self.home / "etc"
+
+    @property
+    def log_file(self) -> Path:
+        return self.home / "log" / "messages.log"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.home / "run" / "renraku-asterisk.pid"
+
+    def _argv(self, *args: str) -> list[str]:
+        base = ["/usr/sbin/asterisk", "-C", str(self.etc / "asterisk.conf"), *args]
+        return ["chroot", str(self.root), *base] if self.root else base
+
+    def pid(self) -> int | None:
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            return pid
+        return pid
+
+    def mount(self) -> None:
+        if self.root is None:
+            return
+        mounted = set(mounts())
+        for folder, writable in self.binds:
+            target = self.root / str(folder.resolve()).lstrip("/")
+            if str(target) in mounted:
+                continue
+            target.mkdir(parents=True, exist_ok=True)
+            subprocess.run(["mount", "--bind", str(folder.resolve()), str(target)], check=True)
+            if not writable:
+                # Read-only, so a careless `rm -rf` of the cached root cannot reach the source.
+                subprocess.run(["mount", "-o", "remount,bind,ro", str(target)], check=True)
+
+    def unmount(self) -> None:
+        if self.root is None:
+            return
+        mounted = set(mounts())
+        for folder, _writable in reversed(self.binds):
+            target = self.root / str(folder.resolve()).lstrip("/")
+            if str(target) in mounted:
+                subprocess.run(["umount", "-l", str(target)], check=False)
+
+    def start(self, ready: Callable[[], bool] | None = None, timeout_s: float = 60) -> int:
+        """Start Asterisk in the foreground as a child in its own session; wait until booted."""
+        if (pid := self.pid()) is not None:
+            return pid
+        for sub in ("run", "log", "spool", "lib/agi-bin"):
+            (self.home / sub).mkdir(parents=True, exist_ok=True)
+        self.mount()
+        console = open(self.home / "log" / "console.log", "ab")
+        proc = subprocess.Popen(
+            self._argv("-f", "-n", "-q"),
+            stdin=subprocess.DEVNULL,
+            stdout=console,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, **self.extra_env},
+        )
+        console.close()
+        self.pid_file.write_text(f"{proc.pid}\n")
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise AsteriskError(f"Asterisk {self.name} exited at start:\n{self.log_tail()}")
+            booted = self.rx("core waitfullybooted", timeout_s=5, check=False)
+            if (
+                booted is not None
+                and "fully booted" in booted.lower()
+                and (ready is None or ready())
+            ):
+                return proc.pid
+            time.sleep(0.2)
+        self.stop()
+        raise AsteriskError(
+            f"Asterisk {self.name} did not boot in {timeout_s:.0f} s:\n{self.log_tail()}"
+        )
+
+    def rx(self, command: str, timeout_s: float = 15, check: bool = True) -> str | None:
+        """Run a CLI command in the running instance (``asterisk -rx``)."""
+        try:
+            out = subprocess.run(
+                self._argv("-rx", command), capture_output=True, text=True, timeout=timeout_s
+            )
+        except subprocess.TimeoutExpired:
+            if check:
+                raise AsteriskError(f"`{command}` timed out") from None
+            return None
+        if out.returncode != 0 or "Unable to connect" in out.stdout:
+            if check:
+                raise AsteriskError(f"`{command}` failed: {out.stdout}{out.stderr}".strip())
+            return None
+        return out.stdout
+
+    def stop(self, timeout_s: float = 15) -> None:
+        pid = self.pid()
+        if pid is not None:
+            self.rx("core stop now", timeout_s=5, check=False)
+            deadline = time.monotonic() + timeout_s
+            while time.monotonic() < deadline and self.pid() is not None:
+                _reap(pid)
+                time.sleep(0.1)
+            if self.pid() is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(pid, signal.SIGKILL)
+                time.sleep(0.2)
+                _reap(pid)
+        with contextlib.suppress(FileNotFoundError):
+            self.pid_file.unlink()
+        self.unmount()
+
+    def log_tail(self, lines: int = 30) -> str:
+        chunks = []
+        for path in (self.home / "log" / "console.log", self.log_file):
+            if path.exists():
+                chunks += path.read_text(errors="replace").splitlines()[-lines:]
+        return "\n".join(chunks)
+
+    def errors(self) -> list[str]:
+        """ERROR lines Asterisk logged since start (the acceptance: no config errors)."""
+        if not self.log_file.exists():
+            return []
+        return [
+            ln for ln in self.log_file.read_text(errors="replace").splitlines() if " ERROR[" in ln
+        ]
+
+
+def _reap(pid: int) -> None:
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def render(
+    templates: Path, target: Path, context: dict[str, object], extra_files: Iterable[Path] = ()
+) -> None:
+    """Render every ``*.conf`` template into ``target`` (0600: it holds secrets)."""
+    env = jinja2.Environment(
+        undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False
+    )
+    target.mkdir(parents=True, exist_ok=True)
+    for tpl in sorted(templates.glob("*.conf")):
+        out = target / tpl.name
+        out.write_text(env.from_string(tpl.read_text()).render(**context))
+        out.chmod(0o600)
+    if extra_files:
+        (target / "dialplans").mkdir(exist_ok=True)
+        for src in extra_files:
+            shutil.copyfile(src, target / "dialplans" / src.name)
+
+
+def python_binds() -> tuple[tuple[Path, bool], ...]:
+    """What the classic AGI scripts need inside the chroot: the code and its Python."""
+    folders = {REPO, Path(sys.prefix), Path(sys.base_prefix)}
+    return tuple((f, False) for f in sorted(folders))
+
+
+def sid_root_or_system(asterisk_root: Path) -> Path | None:
+    """None when a system Asterisk will do, else the provisioned chroot."""
+    if system_asterisk() is not None:
+        return None
+    if not (asterisk_root / STAMP).exists():
+        raise AsteriskError(
+            f"no Asterisk: neither a system Asterisk ≥ {MIN_SYSTEM_VERSION} nor a root at "
+            f"{asterisk_root} (run `renraku asterisk provision`)"
+        )
+    return asterisk_root
+
+
+def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout):
+        return True
+    return False
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def classic_agi_settings(settings: Settings, path: Path) -> Path:
+    """A settings file for the classic AGI scripts, which start without our environment."""
+    keep = {
+        "data_dir": settings.data_dir.resolve(),
+        "database_url": settings.db_url,
+        "default_timezone": settings.default_timezone,
+        "testing": settings.testing,
+        "fake_now": settings.fake_now,
+        "public_url": settings.base_url,
+        **{f"tts_{lang}": getattr(settings, f"tts_{lang}") for lang in ("ja", "en", "zh", "es")},
+    }
+    path.write_text("".join(f"{k} = {_toml_value(v)}\n" for k, v in keep.items()))
+    path.chmod(0o600)
+    return path
+
+
+def ivr_instance(settings: Settings, name: str = "ivr") -> Instance:
+    """The IVR Asterisk of these settings, configuration rendered and ready to start."""
+    root = sid_root_or_system(settings.asterisk_root)
+    data = settings.data_dir.resolve()
+    home = data / "asterisk" / name
+    (home / "lib").mkdir(parents=True, exist_ok=True)
+    classic = classic_agi_settings(settings, home / "lib" / "classic-agi.toml")
+    trunk_host = settings.trunk_peer.rsplit(":", 1)[0]
+    context = {
+        "etc": home / "etc",
+        "moddir": _modules_dir(root),
+        "lib": home / "lib",
+        "data": data,
+        "spool": home / "spool",
+        "run": home / "run",
+        "log": home / "log",
+        "sip_host": settings.sip_host,
+        "sip_port": settings.sip_port,
+        "rtp_start": settings.rtp_start,
+        "rtp_end": settings.rtp_end,
+        "trunk_peer": settings.trunk_peer,
+        "trunk_host": trunk_host,
+        "trunk_username": settings.trunk_username,
+        "trunk_password": settings.trunk_password,
+        "softphone_password": ensure_secret(settings, "softphone_password"),
+        "ami_host": settings.ami_host,
+        "ami_port": settings.ami_port,
+        "ami_user": settings.ami_user,
+        "ami_secret": ensure_secret(settings, "ami_secret"),
+        "fastagi_host": settings.fastagi_host,
+        "fastagi_port": settings.fastagi_port,
+        "classic_agi": f"{sys.executable},{REPO / 'agi_scripts' / 'absence.py'},{classic}",
+    }
+    render(CONFIG_TEMPLATES, home / "etc", context, sorted(DIALPLANS.glob("*.conf")))
+    for shared in ("documentation", "rest-api", "static-http"):
+        # astdatadir is the data folder (for sounds/); the rest of Asterisk's shared data,
+        # its XML documentation above all (stasis will not start without it), stays put.
+        link = data / shared
+        if not link.is_symlink() and not link.exists():
+            link.symlink_to(f"/usr/share/asterisk/{shared}")
+    beep = data / "sounds" / "beep.wav"
+    if not beep.exists() and shutil.which("sox"):
+        # Record() plays "beep" before recording; ours is a plain 1 kHz tone, per language.
+        for lang in ("", "ja", "en", "zh", "es"):
+            target = data / "sounds" / lang / "beep.wav"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            subprocess.run(
+                [
+                    "sox",
+                    "-n",
+                    "-r",
+                    "8000",
+                    "-c",
+                    "1",
+                    "-b",
+                    "16",
+                    str(target),
+                    "synth",
+                    "0.25",
+                    "sine",
+                    "1000",
+                    "vol",
+                    "0.5",
+                ],
+                check=True,
+            )
+    binds = ((data, True), *python_binds()) if root else ()
+    return Instance(name=name, home=home, root=root, binds=binds)
