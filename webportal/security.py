@@ -11,11 +11,11 @@ Handlers use the decorators::
     @routes.get("/staff/things")
     @require_staff()             # or require_staff("admin")
     async def things(request: web.Request) -> web.Response:
-        staff = request["staff"]  # models.Staff, loaded and active
+        staff = signed_staff(request)  # models.Staff, loaded and active
         ...
 
     @require_guardian
-    async def page(request): guardian = request["guardian"]  # models.Guardian
+    async def page(request): guardian = signed_guardian(request)  # models.Guardian
 """
 
 from __future__ import annotations
@@ -113,8 +113,23 @@ def unsign(secret: bytes, value: str) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+SESSION_KEY = web.RequestKey("renraku_session", Session)
+GUARDIAN_KEY = web.RequestKey("renraku_guardian", Guardian)
+STAFF_KEY = web.RequestKey("renraku_staff", Staff)
+
+
 def session_of(request: web.Request) -> Session:
-    return request["session"]
+    return request[SESSION_KEY]
+
+
+def signed_guardian(request: web.Request) -> Guardian:
+    """The guardian loaded by ``require_guardian`` for this request."""
+    return request[GUARDIAN_KEY]
+
+
+def signed_staff(request: web.Request) -> Staff:
+    """The staff member loaded by ``require_staff`` for this request."""
+    return request[STAFF_KEY]
 
 
 def app_of(request: web.Request) -> App:
@@ -135,7 +150,7 @@ async def session_middleware(request: web.Request, handler: Handler) -> web.Stre
     session = Session(data)
     if "sid" not in session:
         session.reset()
-    request["session"] = session
+    request[SESSION_KEY] = session
     try:
         response = await handler(request)
     except web.HTTPException as exc:  # redirects are raised; they carry the cookie too
@@ -269,7 +284,7 @@ def staff_login_required(request: web.Request) -> web.HTTPException:
 
 
 def require_staff(role: str | None = None) -> Callable[[Handler], Handler]:
-    """Staff pages: the signed-in, active staff member in ``request["staff"]``.
+    """Staff pages: the signed-in, active staff member in ``signed_staff(request)``.
 
     ``role="admin"`` lets only school administrators in; class/school scope checks stay in
     the handler (renraku.rules.permissions).
@@ -283,7 +298,7 @@ def require_staff(role: str | None = None) -> Callable[[Handler], Handler]:
                 raise staff_login_required(request)
             if role is not None and staff.role != role:
                 raise web.HTTPForbidden(text="Not allowed for your role")
-            request["staff"] = staff
+            request[STAFF_KEY] = staff
             return await handler(request)
 
         return inner
@@ -292,14 +307,14 @@ def require_staff(role: str | None = None) -> Callable[[Handler], Handler]:
 
 
 def require_guardian(handler: Handler) -> Handler:
-    """Guardian pages: the signed-in guardian in ``request["guardian"]``, else the login page."""
+    """Guardian pages: ``signed_guardian(request)`` is set; nobody signed in → login page."""
 
     @functools.wraps(handler)
     async def inner(request: web.Request) -> web.StreamResponse:
         guardian = await current_guardian(request)
         if guardian is None:
             raise login_redirect(request)
-        request["guardian"] = guardian
+        request[GUARDIAN_KEY] = guardian
         return await handler(request)
 
     return inner

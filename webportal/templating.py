@@ -17,7 +17,7 @@ from aiohttp import web
 
 from renraku.settings import LANGUAGES
 from webportal import i18n
-from webportal.security import csrf_token, session_of
+from webportal.security import SESSION_KEY, csrf_token, session_of
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 ENV_KEY = web.AppKey("renraku_jinja", jinja2.Environment)
@@ -39,7 +39,7 @@ def make_env() -> jinja2.Environment:
 
 def language_of(request: web.Request) -> str:
     """Session (switch or login preference), then Accept-Language, then Japanese."""
-    lang = session_of(request).get("lang") if "session" in request else None
+    lang = session_of(request).get("lang") if SESSION_KEY in request else None
     if lang in LANGUAGES:
         return str(lang)
     return i18n.negotiate(request.headers.get("Accept-Language", "")) or i18n.DEFAULT_LANGUAGE

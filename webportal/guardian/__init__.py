@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from webportal.security import session_of
 from webportal.templating import render
 
 routes = web.RouteTableDef()
@@ -11,7 +12,7 @@ routes = web.RouteTableDef()
 
 @routes.get("/")
 async def index(request: web.Request) -> web.Response:
-    if request["session"].get("gid") is not None:
+    if session_of(request).get("gid") is not None:
         raise web.HTTPFound("/home")
     return render(request, "index.html")
 

@@ -30,6 +30,7 @@ from webportal.security import (
     check_rate,
     require_guardian,
     session_of,
+    signed_guardian,
 )
 from webportal.templating import flash, gettext_for, render
 
@@ -40,7 +41,7 @@ MAX_PIXELS = 40_000_000  # refuse decompression bombs before decoding
 
 async def _settings_page(request: web.Request, status: int = 200, **extra: object) -> web.Response:
     app = app_of(request)
-    guardian: Guardian = request["guardian"]
+    guardian: Guardian = signed_guardian(request)
     _ = gettext_for(request)
     async with app.sessions() as s:
         children = await portal.guardian_children(s, guardian.id)
@@ -71,7 +72,7 @@ async def set_language(request: web.Request) -> web.Response:
     if lang not in LANGUAGES:
         raise web.HTTPBadRequest()
     async with transaction(app_of(request).sessions) as s:
-        guardian = await s.get_one(Guardian, request["guardian"].id)
+        guardian = await s.get_one(Guardian, signed_guardian(request).id)
         guardian.language = lang  # the phone line speaks this language too
     session_of(request)["lang"] = lang
     flash(request, translator(lang)("Your language has been changed."))
@@ -83,7 +84,7 @@ async def set_language(request: web.Request) -> web.Response:
 async def change_email(request: web.Request) -> web.Response:
     _ = gettext_for(request)
     email = str((await request.post()).get("email", "")).strip().lower()
-    guardian: Guardian = request["guardian"]
+    guardian: Guardian = signed_guardian(request)
     if not EMAIL_RE.match(email):
         return await _settings_page(request, 400, error=_("That email address is not valid."))
     if not check_rate(request, "resend", str(guardian.id), rule=(3, CODE_LIMIT[1])):
@@ -108,7 +109,7 @@ async def change_email(request: web.Request) -> web.Response:
 async def verify_email_code(request: web.Request) -> web.Response:
     _ = gettext_for(request)
     app = app_of(request)
-    guardian: Guardian = request["guardian"]
+    guardian: Guardian = signed_guardian(request)
     code = str((await request.post()).get("code", ""))
     if not check_rate(request, "code", str(guardian.id), rule=CODE_LIMIT):
         return await _settings_page(request, 429, error=_(
@@ -134,7 +135,7 @@ async def verify_email_code(request: web.Request) -> web.Response:
 async def change_phone(request: web.Request) -> web.Response:
     _ = gettext_for(request)
     app = app_of(request)
-    guardian: Guardian = request["guardian"]
+    guardian: Guardian = signed_guardian(request)
     number = try_normalise(str((await request.post()).get("phone", "")),
                            app.settings.default_region)
     if number is None:
@@ -166,7 +167,7 @@ async def change_phone(request: web.Request) -> web.Response:
 async def verify_phone_code(request: web.Request) -> web.Response:
     _ = gettext_for(request)
     app = app_of(request)
-    guardian: Guardian = request["guardian"]
+    guardian: Guardian = signed_guardian(request)
     code = str((await request.post()).get("code", ""))
     if not check_rate(request, "code", str(guardian.id), rule=CODE_LIMIT):
         return await _settings_page(request, 429, error=_(
@@ -217,7 +218,7 @@ async def hand_primary(request: web.Request) -> web.Response:
 async def regenerate_feed(request: web.Request) -> web.Response:
     _ = gettext_for(request)
     async with transaction(app_of(request).sessions) as s:
-        guardian = await s.get_one(Guardian, request["guardian"].id)
+        guardian = await s.get_one(Guardian, signed_guardian(request).id)
         guardian.calendar_token = secrets.token_urlsafe(24)  # the old URL stops working
     flash(request, _("A new calendar URL has been made. The old one no longer works."))
     raise web.HTTPFound("/settings#calendar")

@@ -15,7 +15,7 @@ from models import Child, Guardian, Guardianship
 from renraku.app import App
 from renraku.services import portal
 from renraku.services.schools import school_now
-from webportal.security import app_of
+from webportal.security import app_of, signed_guardian
 from webportal.templating import gettext_for, render
 
 RELATIONS = ("mother", "father", "grandmother", "grandfather", "other")
@@ -59,7 +59,7 @@ async def child_page(request: web.Request, session: AsyncSession) -> ChildPage:
 
     404 (not 403) so that guessing ids does not even confirm that a child exists.
     """
-    guardian: Guardian = request["guardian"]
+    guardian: Guardian = signed_guardian(request)
     child_id = int_match(request, "child_id")
     link = await portal.guardianship(session, guardian.id, child_id)
     if link is None or not link.child.active:

@@ -17,7 +17,7 @@ from renraku.services.broadcast import record_answer
 from renraku.services.schools import report_day_for, school_calendar
 from webportal import i18n
 from webportal.guardian.common import child_page, int_match, render_child
-from webportal.security import app_of, require_guardian
+from webportal.security import app_of, require_guardian, signed_guardian
 from webportal.templating import flash, gettext_for, language_of
 
 routes = web.RouteTableDef()
@@ -28,7 +28,7 @@ MAX_RANGE_DAYS = 62
 @require_guardian
 async def home(request: web.Request) -> web.Response:
     async with app_of(request).sessions() as s:
-        children = await portal.guardian_children(s, request["guardian"].id)
+        children = await portal.guardian_children(s, signed_guardian(request).id)
     if not children:
         raise web.HTTPFound("/settings")
     raise web.HTTPFound(f"/c/{children[0].id}")
