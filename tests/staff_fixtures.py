@@ -37,6 +37,7 @@ class StaffPortal:
         self.app = app
         self.web_app = web_app
         self._clients: list[TestClient] = []
+        self._contexts: list[Any] = []
         self._server: TestServer | None = None
 
     async def _started(self) -> TestServer:
@@ -94,6 +95,8 @@ class StaffPortal:
         """A browser page logged in as this staff member through the login form."""
         base = await self.base_url()
         context = await browser.new_context(accept_downloads=True, locale="ja-JP")
+        context.set_default_timeout(10_000)
+        self._contexts.append(context)
         page = await context.new_page()
         await page.goto(f"{base}/staff/login")
         await page.fill("#email", email)
@@ -109,6 +112,8 @@ class StaffPortal:
             guardian.password_hash = hash_password(GUARDIAN_PASSWORD)
         base = await self.base_url()
         context = await browser.new_context()
+        context.set_default_timeout(10_000)
+        self._contexts.append(context)
         page = await context.new_page()
         await page.goto(f"{base}/login")
         await page.fill("#identifier", email)
@@ -121,6 +126,8 @@ class StaffPortal:
         self.app.settings = self.app.settings.replace(smtp_port=port)
 
     async def close(self) -> None:
+        for context in self._contexts:  # first: ends the pages' live streams
+            await context.close()
         for client in self._clients:
             await client.close()
         if self._server is not None:

@@ -1,20 +1,17 @@
-"""The staff portal in a real headless Chromium: live register, CSV, print, events, proxy."""
+"""The staff portal in a real headless Chromium: live register, CSV, print, events, proxy.
+
+Chromium and the SMTP server are the session fixtures of tests/web_fixtures.py.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import socket
-from collections.abc import AsyncIterator, Iterator
 from datetime import date
-from email import message_from_bytes, policy
-from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 from sqlalchemy import select
 
 from models import Event
@@ -26,43 +23,9 @@ from renraku.services.guardians import guardians_by_phone
 from tests.db_fixtures import Database
 from tests.factories import make_child, make_class, make_guardian, make_school
 from tests.staff_fixtures import StaffPortal
+from tests.web_fixtures import Mailbox
 
 pytestmark = pytest.mark.browser
-CHROMIUM = "/usr/bin/chromium"
-HAVE_CHROMIUM = os.path.exists(CHROMIUM)
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[EmailMessage] = []
-
-    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
-        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
-        return "250 OK"
-
-
-@pytest.fixture
-def inbox() -> Iterator[tuple[Inbox, int]]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    box = Inbox()
-    ctl = Controller(box, hostname="127.0.0.1", port=port)
-    ctl.start()
-    try:
-        yield box, port
-    finally:
-        ctl.stop()
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    if not HAVE_CHROMIUM:
-        pytest.skip("Debian chromium is not installed (make setup installs it)")
-    async with async_playwright() as pw:
-        b = await pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield b
-        await b.close()
 
 
 @pytest.fixture
@@ -141,10 +104,11 @@ async def test_live_register_csv_and_print(
 
 async def test_event_change_emails_the_family(
     staff_portal: StaffPortal, browser: Browser, school: dict[str, int],
-    inbox: tuple[Inbox, int],
+    smtp_server: Mailbox,
 ) -> None:
-    box, port = inbox
-    staff_portal.use_smtp_port(port)
+    box = smtp_server
+    box.messages.clear()
+    staff_portal.use_smtp_port(box.port)
     page = await staff_page(staff_portal, browser, "admin@x.jp", "admin-pass-12")
     base = await staff_portal.base_url()
     await page.goto(f"{base}/staff/events/new")
