@@ -14,7 +14,7 @@ from renraku.services import verification
 from renraku.services.mail import MailError, send_mail
 from renraku.services.passwords import hash_password, verify_password
 from renraku.settings import ensure_secret
-from webportal.i18n import translator
+from webportal.i18n import tr
 from webportal.security import (
     CODE_LIMIT,
     app_of,
@@ -103,7 +103,7 @@ async def forgot_submit(request: web.Request) -> web.Response:
     if guardian is not None:
         text = render_string("mail/reset.txt", {"guardian": guardian, "link": link},
                              guardian.language)
-        subject = translator(guardian.language)("Resetting your password")
+        subject = tr(guardian.language, "Resetting your password")
         try:
             await send_mail(app.settings, email, subject, text)
         except MailError:

@@ -109,6 +109,11 @@ def translator(lang: str) -> Callable[..., str]:
     return _
 
 
+def tr(lang: str, message: str, **variables: Any) -> str:
+    """One string in ``lang`` (emails, SMS): ``tr(guardian.language, "Hello %(n)s", n=x)``."""
+    return translator(lang)(message, **variables)
+
+
 def ntranslator(lang: str) -> Callable[..., str]:
     trans = catalogs().get(lang)
 
@@ -214,7 +219,8 @@ def extract() -> Catalog:
                   ("**/templates/**.txt", "jinja2.ext:babel_extract"), ("**.py", "python")]
     options_map = {pattern: {"extensions": "jinja2.ext.i18n"}
                    for pattern in ("**/templates/**.html", "**/templates/**.txt")}
-    keywords = {"_": None, "gettext": None, "ngettext": (1, 2), "N_": None, "n_": (1, 2)}
+    keywords = {"_": None, "gettext": None, "ngettext": (1, 2), "N_": None, "n_": (1, 2),
+                "tr": (2,)}
     for filename, lineno, message, comments, _context in extract_from_dir(
         str(HERE), method_map, options_map, keywords=keywords, comment_tags=("TRANSLATORS:",)
     ):

@@ -23,7 +23,7 @@ from renraku.services.sms import SmsError, send_sms
 from renraku.settings import LANGUAGES, ensure_secret
 from webportal.guardian.common import child_page, labels, render_child
 from webportal.guardian.register import EMAIL_RE, send_email_code
-from webportal.i18n import translator
+from webportal.i18n import tr, translator
 from webportal.security import (
     CODE_LIMIT,
     app_of,
@@ -75,7 +75,7 @@ async def set_language(request: web.Request) -> web.Response:
         guardian = await s.get_one(Guardian, signed_guardian(request).id)
         guardian.language = lang  # the phone line speaks this language too
     session_of(request)["lang"] = lang
-    flash(request, translator(lang)("Your language has been changed."))
+    flash(request, tr(lang, "Your language has been changed."))
     raise web.HTTPFound("/settings")
 
 
@@ -153,8 +153,8 @@ async def change_phone(request: web.Request) -> web.Response:
                                               app.clock.now(),
                                               ensure_secret(app.settings, "secret_key"))
     try:
-        await send_sms(app, number.e164, translator(guardian.language)(
-            "School contact: your code is %(code)s", code=code))
+        await send_sms(app, number.e164, tr(
+            guardian.language, "School contact: your code is %(code)s", code=code))
     except SmsError:
         return await _settings_page(request, 503, error=_(
             "We could not send the SMS just now. Please try again later."))
@@ -319,7 +319,7 @@ async def feed(request: web.Request) -> web.Response:
         cal = Calendar()
         cal.add("prodid", "-//Renraku//School contact//EN")
         cal.add("version", "2.0")
-        cal.add("x-wr-calname", t("School contact"))
+        cal.add("x-wr-calname", tr(guardian.language, "School contact"))
         for child in await portal.guardian_children(s, guardian.id):
             today = school_now(app.clock, child.school).date()
             first, last = today - timedelta(days=62), today + timedelta(days=366)

@@ -23,7 +23,7 @@ from renraku.services.passwords import hash_password
 from renraku.services.sms import SmsError, send_sms
 from renraku.settings import LANGUAGES, ensure_secret
 from webportal.guardian.common import RELATIONS, labels
-from webportal.i18n import translator
+from webportal.i18n import tr
 from webportal.security import (
     CODE_LIMIT,
     app_of,
@@ -172,7 +172,6 @@ async def send_codes(request: web.Request, guardian: Guardian, e164: str | None,
     """Send the SMS code and the email code; returns messages for what could not be sent."""
     app = app_of(request)
     secret = ensure_secret(app.settings, "secret_key")
-    t = translator(guardian.language)
     problems: list[str] = []
     _ = gettext_for(request)
     if e164:
@@ -180,7 +179,8 @@ async def send_codes(request: web.Request, guardian: Guardian, e164: str | None,
             _row, code = await verification.issue(s, guardian.id, "phone", e164,
                                                   app.clock.now(), secret)
         try:
-            await send_sms(app, e164, t("School contact: your code is %(code)s", code=code))
+            await send_sms(app, e164, tr(guardian.language, "School contact: your code is %(code)s",
+                                        code=code))
         except SmsError:
             problems.append(_("We could not send the SMS just now. Please try again later."))
     if email:
@@ -199,7 +199,7 @@ async def send_email_code(request: web.Request, guardian: Guardian, email: str) 
                                                    "link": link}, guardian.language)
     try:
         await send_mail(app.settings, email,
-                        translator(guardian.language)("Please confirm your email address"), text)
+                        tr(guardian.language, "Please confirm your email address"), text)
     except MailError:
         return False
     return True
