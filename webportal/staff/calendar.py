@@ -85,6 +85,7 @@ def _event_form(sr: StaffRequest, event: Event | None) -> dict[str, Any]:
     return {
         "title": event.title, "class_id": str(event.class_id or ""),
         "date": start.date().isoformat(), "start": start.strftime("%H:%M"),
+        "end_date": end.date().isoformat() if end.date() != start.date() else "",
         "end": end.strftime("%H:%M"), "all_day": event.all_day,
         "place": event.place, "note": event.note,
     }
@@ -92,6 +93,7 @@ def _event_form(sr: StaffRequest, event: Event | None) -> dict[str, Any]:
 
 def _draft(sr: StaffRequest, form: dict[str, str]) -> events.EventDraft:
     day = date.fromisoformat(form.get("date", ""))
+    last = date.fromisoformat(form["end_date"]) if form.get("end_date") else day
     all_day = form.get("all_day") == "1"
     if all_day:
         start, end = time(0), time(23, 59)
@@ -101,7 +103,7 @@ def _draft(sr: StaffRequest, form: dict[str, str]) -> events.EventDraft:
     return events.EventDraft(
         title=form.get("title", ""),
         starts_at=datetime.combine(day, start, sr.tz),
-        ends_at=datetime.combine(day, end, sr.tz),
+        ends_at=datetime.combine(last, end, sr.tz),
         all_day=all_day,
         place=form.get("place", ""),
         note=form.get("note", ""),
@@ -233,6 +235,16 @@ async def _notices_page(request: web.Request, error: str = "",
         }, status=status)
 
 
+def _translations(form: dict[str, str]) -> dict[str, dict[str, str]]:
+    """Optional per-language title/body; a language left empty falls back to the original."""
+    out: dict[str, dict[str, str]] = {}
+    for code in ("en", "zh", "es", "ja"):
+        title, body = form.get(f"title_{code}", "").strip(), form.get(f"body_{code}", "").strip()
+        if title or body:
+            out[code] = {k: v for k, v in (("title", title), ("body", body)) if v}
+    return out
+
+
 @routes.get("/staff/notices")
 async def list_notices(request: web.Request) -> web.Response:
     return await _notices_page(request)
@@ -263,7 +275,8 @@ async def post_notice(request: web.Request) -> web.Response:
                 await notices.create_notice(
                     session, sr.school.id,
                     notices.NoticeDraft(scope_name, form.get("title", ""), form.get("body", ""),
-                                        grade=grade, class_id=class_id, publish_at=publish_at),
+                                        grade=grade, class_id=class_id, publish_at=publish_at,
+                                        translations=_translations(form)),
                     sr.staff.id, sr.now,
                 )
             except ValueError as exc:

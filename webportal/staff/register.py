@@ -14,6 +14,7 @@ from models.db import transaction
 from models.enums import ReportStatus
 from renraku.rules.register import absent_on
 from renraku.services import live, pdf, register
+from renraku.services.schools import report_day_for
 from renraku.services.staff import school_classes
 from webportal.staff import fw
 from webportal.staff.common import (
@@ -104,8 +105,11 @@ async def today(request: web.Request) -> web.Response:
         room = await class_in_scope(session, sr, int(request.match_info["class_id"]))
         day = _day(sr)
         entries = await register.day_reports(session, room.id, day)
+        # After the cutoff (or on a holiday) new reports are for the next school day.
+        upcoming = await report_day_for(session, sr.app.clock, sr.school)
         _ = fw.gettext_for(request)
         return render(sr, "staff/today.html", {
+            "upcoming": upcoming if upcoming != day else None,
             "page_title": _("Attendance today: %(name)s") % {"name": room.name},
             "room": room, "day": day, "entries": entries,
             "prev_day": day - timedelta(days=1), "next_day": day + timedelta(days=1),
