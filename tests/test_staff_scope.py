@@ -7,7 +7,9 @@ from datetime import UTC, date, datetime
 
 import pytest
 from aiohttp.test_utils import TestClient
+from sqlalchemy import select
 
+from models import Event, Notice
 from models.db import transaction
 from renraku.services import absences, events
 from renraku.services import staff as staff_svc
@@ -127,3 +129,34 @@ async def test_guardians_and_strangers_cannot_reach_staff_pages(
             assert r.status in (302, 303, 401, 403), (page, r.status)
             if r.status in (302, 303):
                 assert "/staff/login" in r.headers["Location"]
+
+
+async def test_notices_and_events_by_role(staff_portal: StaffPortal,
+                                          world: dict[str, int]) -> None:
+    teacher = await staff_portal.client_as_staff("mori@x.jp", "teacher-pass-1")
+    denied = await staff_portal.post(teacher, "/staff/notices", {
+        "target": "school", "title": "全校", "body": "本文"})
+    assert denied.status == 403
+    denied = await staff_portal.post(teacher, "/staff/notices", {
+        "target": f"class:{world['theirs']}", "title": "他", "body": "本文"})
+    assert denied.status == 403
+    ok = await staff_portal.post(teacher, "/staff/notices", {
+        "target": f"class:{world['mine']}", "title": "持ち物", "body": "体操服",
+        "title_en": "What to bring", "body_en": "Gym clothes", "publish_at": "2026-12-07T08:00"})
+    assert ok.status == 303
+    school_event = await staff_portal.post(teacher, "/staff/events/new", {
+        "title": "全校遠足", "class_id": "", "date": "2026-12-10", "start": "09:00",
+        "end": "15:00"})
+    assert school_event.status == 403
+    trip = await staff_portal.post(teacher, "/staff/events/new", {
+        "title": "林間学校", "class_id": str(world["mine"]), "date": "2026-12-10",
+        "end_date": "2026-12-11", "start": "09:00", "end": "15:00"})
+    assert trip.status == 303
+    async with staff_portal.app.sessions() as s:
+        notice = await s.scalar(select(Notice).where(Notice.title == "持ち物"))
+        assert notice is not None and notice.scope == "class"
+        assert notice.translations == {"en": {"title": "What to bring", "body": "Gym clothes"}}
+        assert notice.publish_at.isoformat() == "2026-12-06T23:00:00+00:00"  # 08:00 in Tokyo
+        event = await s.scalar(select(Event).where(Event.title == "林間学校"))
+        assert event is not None
+        assert (event.ends_at - event.starts_at).total_seconds() == 30 * 3600
