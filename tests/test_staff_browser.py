@@ -14,12 +14,14 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 from sqlalchemy import select
 
+from ivr.absence_flow import AbsenceCall
 from models import Event
 from models.db import transaction
 from models.enums import EventStatus
 from renraku.services import absences
 from renraku.services import staff as staff_svc
 from renraku.services.guardians import guardians_by_phone
+from tests.absence_fakes import FakeHangup, FakeVoice, ScriptedChannel
 from tests.db_fixtures import Database
 from tests.factories import make_child, make_class, make_guardian, make_school
 from tests.staff_fixtures import StaffPortal
@@ -166,3 +168,16 @@ async def test_proxy_registration_of_a_landline_family(
         found = await guardians_by_phone(s, "+81330000001")
         assert [g.name for g in found] == ["佐藤 ハル"]
         assert found[0].proxy_registered
+    # She calls the absence line from the landline at once (the real call flow on a scripted
+    # channel), and the report shows up in the open register without a reload.
+    await page.goto(f"{base}/staff/classes/{school['room']}/today")
+    await expect(page.locator("#live-status")).to_have_attribute("data-live", "on")
+    channel = ScriptedChannel("0330000001", [
+        ("absence.main_menu", "1"), ("absence.kind_menu", "1"), ("absence.reason_menu", "1"),
+        ("absence.confirm_keys", "1"), ("absence.after_menu", "2"),
+    ])
+    result = await AbsenceCall(channel, staff_portal.app, FakeVoice(), FakeHangup).run()
+    assert result.outcome == "reported"
+    row = page.locator("tr.report[data-channel=phone]")
+    await expect(row).to_contain_text("佐藤 花", timeout=5000)
+    await expect(row).to_contain_text("佐藤 ハル")
