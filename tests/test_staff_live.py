@@ -33,3 +33,20 @@ async def test_poll_detects_change_and_bus_wakes_at_once() -> None:
     assert await asyncio.wait_for(task, 2) is True
     assert time.monotonic() - started < 1
     await slow.aclose()
+
+
+async def test_closing_the_bus_ends_streams() -> None:
+    async def stamp() -> int:
+        return 1
+
+    bus = live.ChangeBus()
+    stream = live.changes(stamp, bus, poll=30, keepalive=60)
+    task = asyncio.ensure_future(anext(stream))
+    await asyncio.sleep(0.05)
+    bus.close()
+    try:
+        await asyncio.wait_for(task, 2)
+    except StopAsyncIteration:
+        pass
+    else:  # pragma: no cover
+        raise AssertionError("the stream must end when the bus closes")

@@ -22,6 +22,12 @@ class ChangeBus:
 
     def __init__(self) -> None:
         self._event = asyncio.Event()
+        self.closed = False
+
+    def close(self) -> None:
+        """Server shutdown: wake every stream so it ends instead of holding the exit up."""
+        self.closed = True
+        self.notify()
 
     def notify(self) -> None:
         self._event.set()
@@ -44,11 +50,13 @@ async def changes(
     poll: float = POLL_SECONDS,
     keepalive: float = KEEPALIVE_SECONDS,
 ) -> AsyncIterator[bool]:
-    """Yield True when ``stamp()`` changes and False as a keep-alive; runs until cancelled."""
+    """Yield True when ``stamp()`` changes and False as a keep-alive, until the bus closes."""
     last = await stamp()
     idle = 0.0
-    while True:
+    while not bus.closed:
         await bus.wait(poll)
+        if bus.closed:
+            return
         current = await stamp()
         if current != last:
             last = current

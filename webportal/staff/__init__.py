@@ -37,4 +37,9 @@ def setup(app: web.Application) -> None:
         app.router.add_routes(module.routes)
     app.cleanup_ctx.append(calendar.retry_loop)
     app.cleanup_ctx.append(_phone_reports_wake_registers)
+    app.on_shutdown.append(_end_streams)
     register.change_bus(app)
+
+
+async def _end_streams(app: web.Application) -> None:
+    register.change_bus(app).close()
