@@ -111,3 +111,12 @@ def _add_staff_portal(web_app: web.Application, app: App) -> None:
     if fw.APP_KEY is not APP_KEY:  # until the staff portal's fw.py uses webportal.keys
         web_app[fw.APP_KEY] = app
     webportal.staff.setup(web_app)
+
+
+async def start(app: App, host: str | None = None, port: int | None = None) -> web.AppRunner:
+    """Serve the portal (for ``renraku web`` and a combined ``renraku run``); cleanup() stops."""
+    runner = web.AppRunner(create_app(app), access_log_format='%a "%r" %s %b %Tf')
+    await runner.setup()
+    await web.TCPSite(runner, host or app.settings.web_host,
+                      port or app.settings.web_port).start()
+    return runner

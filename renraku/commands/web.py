@@ -5,28 +5,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from aiohttp import web
-
 from renraku.app import open_app
 from renraku.settings import Settings
 
 
 async def run(settings: Settings, args: argparse.Namespace) -> int:
-    from webportal.app import create_app
+    from webportal.app import start
 
     app = open_app(settings)
-    web_app = create_app(app)
-    web_app.on_cleanup.append(lambda _app: app.close())
-    runner = web.AppRunner(web_app, access_log_format='%a "%r" %s %b %Tf')
-    await runner.setup()
     host, port = args.host or settings.web_host, args.port or settings.web_port
-    site = web.TCPSite(runner, host, port)
-    await site.start()
+    runner = await start(app, host, port)
     print(f"web portal on http://{host}:{port}  (public URL {settings.base_url})")
     try:
         await asyncio.Event().wait()  # until Ctrl-C / SIGTERM cancels the loop
     finally:
         await runner.cleanup()
+        await app.close()
     return 0
 
 
