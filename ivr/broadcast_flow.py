@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 DIGIT_TIMEOUT_MS = 5000
 MAX_REPLAYS = 3
 MAX_TRIES = 3
+CONFIRM_TIMEOUT_MS = 2500
 
 
 class Agi(Protocol):
@@ -136,13 +137,22 @@ class BroadcastCall:
                 return
 
     async def _survey(self, questions: list, household: CampaignHousehold, lang: str) -> None:
+        await self.agi.stream_file(await self.voice.phrase("broadcast.survey_intro", lang))
         for q in questions:
             await self._question(q, household, lang)
         await self.agi.stream_file(await self.voice.phrase("broadcast.answer_recorded", lang))
 
     async def _question(self, q: Any, household: CampaignHousehold, lang: str) -> None:
+        """Ask until a valid key is pressed (3 tries); write it at once, read it back.
+
+        After the read-back, 2 asks again; 1 or silence keeps the answer (already saved),
+        so a family that simply waits is not asked twice.
+        """
         qlang = rules.pick_language(q.text, lang)
-        sounds = [await self.voice.text(qlang, q.text.get(qlang, ""))]
+        sounds = [
+            await self.voice.phrase("broadcast.question", lang, number=q.position),
+            await self.voice.text(qlang, q.text.get(qlang, "")),
+        ]
         for o in q.options:
             olang = rules.pick_language(o.label, lang)
             sounds.append(
@@ -150,7 +160,9 @@ class BroadcastCall:
                                         label=o.label.get(olang, ""))
             )
         digits = {str(o.digit): o for o in q.options}
-        for _ in range(MAX_TRIES):
+        tries = 0
+        while tries < MAX_TRIES:
+            tries += 1
             pressed = ""
             for sound in sounds:
                 pressed = await self.agi.stream_file(sound, "0123456789")
@@ -174,4 +186,19 @@ class BroadcastCall:
                 await self.voice.phrase("broadcast.you_chose", lang, digit=option.digit,
                                         label=option.label.get(olang, ""))
             )
-            return
+            again = await self.agi.get_data(
+                await self.voice.phrase("broadcast.confirm_answer", lang), CONFIRM_TIMEOUT_MS, 1
+            )
+            if again != "2":
+                return
+            tries = 0  # choosing again is not a failed try
+
+
+def handler(app: App, voice: Voice) -> Any:
+    """The FastAGI ``/broadcast`` route: ``server.route("broadcast", handler(app, voice))``."""
+    from ivr.fastagi import Hangup
+
+    async def run(agi: Any) -> None:
+        await BroadcastCall(agi, app, voice, Hangup).run()
+
+    return run

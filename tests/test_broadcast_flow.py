@@ -109,17 +109,20 @@ async def test_person_replays_then_answers(sqlite_db: Database) -> None:
     agi = FakeAgi(
         {"RENRAKU_ATTEMPT": str(aid), "AMDSTATUS": "HUMAN"},
         [("broadcast.press_0_again", "0"), ("broadcast.press_0_again", ""),
-         ("tts:en:Coming?", "7"), ("tts:en:Coming?", "1"), ("tts:ja:お弁当は", "2")],
+         ("tts:en:Coming?", "7"), ("tts:en:Coming?", "1"),
+         ("broadcast.confirm_answer", "2"),  # chooses again
+         ("tts:en:Coming?", "2"), ("broadcast.confirm_answer", "1"), ("tts:ja:お弁当は", "2")],
     )
     outcome = await BroadcastCall(agi, app, FakeVoice(), Hangup).run()
     assert outcome == S.COMPLETED
     assert agi.played.count("tts:en:Trip tomorrow") == 2  # heard again after 0
     assert "broadcast.invalid:en:" in agi.played  # 7 is not an option
     assert any(p.startswith("broadcast.you_chose:en:digit=1") for p in agi.played)
+    assert any(p.startswith("broadcast.question:en:number=2") for p in agi.played)
     assert await _state(app, aid) == (S.COMPLETED, S.COMPLETED, True, 2)
     async with app.sessions() as s:
         t = await bc.tally(s, survey_id)
-    assert [[o.count for o in q.options] for q in t] == [[1, 0], [0, 1]]
+    assert [[o.count for o in q.options] for q in t] == [[0, 1], [0, 1]]
 
 
 async def test_machine_gets_message_without_survey(sqlite_db: Database) -> None:
