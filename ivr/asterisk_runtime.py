@@ -193,13 +193,21 @@ class Instance:
         if self.root is None:
             return
         mounted = set(mounts())
-        for folder, _writable in reversed(self.binds):
+        for folder, writable in reversed(self.binds):
             target = self.root / str(folder.resolve()).lstrip("/")
-            if str(target) in mounted:
+            # The read-only code folders are shared by every instance in this root: keep them.
+            if writable and str(target) in mounted:
                 subprocess.run(["umount", "-l", str(target)], check=False)
 
-    def start(self, ready: Callable[[], bool] | None = None, timeout_s: float = 60) -> int:
-        """Start Asterisk in the foreground as a child in its own session; wait until booted."""
+    def start(
+        self, ready: Callable[[], bool] | None = None, timeout_s: float = 60,
+        tie_to_parent: bool = False,
+    ) -> int:
+        """Start Asterisk in the foreground as a child in its own session; wait until booted.
+
+        ``tie_to_parent``: the kernel kills Asterisk when the calling thread's process dies,
+        even by SIGKILL (test sessions; call it from the main thread).
+        """
         if (pid := self.pid()) is not None:
             return pid
         for sub in ("run", "log", "spool", "lib/agi-bin"):
@@ -213,6 +221,7 @@ class Instance:
             stderr=subprocess.STDOUT,
             start_new_session=True,
             env={**os.environ, **self.extra_env},
+            preexec_fn=_die_with_parent if tie_to_parent else None,
         )
         console.close()
         self.pid_file.write_text(f"{proc.pid}\n")
@@ -282,6 +291,13 @@ class Instance:
         ]
 
 
+def _die_with_parent() -> None:
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
 def _reap(pid: int) -> None:
     with contextlib.suppress(ChildProcessError, OSError):
         os.waitpid(pid, os.WNOHANG)
@@ -303,6 +319,16 @@ def render(
         (target / "dialplans").mkdir(exist_ok=True)
         for src in extra_files:
             shutil.copyfile(src, target / "dialplans" / src.name)
+
+
+def link_shared_data(data: Path) -> None:
+    """astdatadir is a data folder (for its sounds/); the rest of Asterisk's shared data,
+    its XML documentation above all (stasis will not start without it), stays put."""
+    data.mkdir(parents=True, exist_ok=True)
+    for shared in ("documentation", "rest-api", "static-http"):
+        link = data / shared
+        if not link.is_symlink() and not link.exists():
+            link.symlink_to(f"/usr/share/asterisk/{shared}")
 
 
 def python_binds() -> tuple[tuple[Path, bool], ...]:
@@ -387,12 +413,7 @@ def ivr_instance(settings: Settings, name: str = "ivr") -> Instance:
         "classic_agi": f"{sys.executable},{REPO / 'agi_scripts' / 'absence.py'},{classic}",
     }
     render(CONFIG_TEMPLATES, home / "etc", context, sorted(DIALPLANS.glob("*.conf")))
-    for shared in ("documentation", "rest-api", "static-http"):
-        # astdatadir is the data folder (for sounds/); the rest of Asterisk's shared data,
-        # its XML documentation above all (stasis will not start without it), stays put.
-        link = data / shared
-        if not link.is_symlink() and not link.exists():
-            link.symlink_to(f"/usr/share/asterisk/{shared}")
+    link_shared_data(data)
     beep = data / "sounds" / "beep.wav"
     if not beep.exists() and shutil.which("sox"):
         # Record() plays "beep" before recording; ours is a plain 1 kHz tone, per language.

@@ -1,3 +1,8 @@
 """Shared fixtures; each area keeps its fixtures in its own module, registered here."""
 
-pytest_plugins = ["tests.db_fixtures", "tests.staff_fixtures", "tests.web_fixtures"]
+pytest_plugins = [
+    "tests.db_fixtures",
+    "tests.staff_fixtures",
+    "tests.web_fixtures",
+    "tests.asterisk_harness",
+]
