@@ -75,21 +75,27 @@ ReportHook = Callable[[App, int], Awaitable[None]]
 on_report_confirmed: list[ReportHook] = []
 
 
-def spoken_date(day: date, lang: str) -> str:
-    """The date as the caller hears it; the prompts package's phrasing when it has one."""
+def _phrases() -> Any:
     try:
-        phrases = importlib.import_module("prompts.phrases")
-        fn = getattr(phrases, "spoken_date", None)
-        if fn is not None:
-            return str(fn(day, lang))
-    except ImportError:
-        pass
+        return importlib.import_module("prompts.phrases")
+    except ImportError:  # pragma: no cover - the prompts package is part of the project
+        return None
+
+
+def spoken_date(day: date, lang: str) -> str:
+    """The date as the caller hears it (the prompts package's phrasing)."""
+    phrases = _phrases()
+    if phrases is not None:
+        return str(phrases.spoken_date(day, lang))
     from babel.dates import format_date
 
     return format_date(day, "full", locale=lang)
 
 
 def spoken_time(at: time, lang: str) -> str:
+    phrases = _phrases()
+    if phrases is not None:
+        return str(phrases.spoken_time(at, lang))
     from babel.dates import format_time
 
     return format_time(at, "short", locale=lang)
@@ -187,6 +193,7 @@ class AbsenceCall:
         self.actions: list[str] = []
         self.outcome = "hung_up"
         self.gave_up = False
+        self.pending: list[tuple[str, str]] = []
         self._hooks: list[asyncio.Task[None]] = []
 
     # -- sound helpers ---------------------------------------------------------------------
@@ -202,9 +209,18 @@ class AbsenceCall:
         await self.set_language(lang)
         await self.agi.stream_file(await self.voice.phrase(key, lang, **fmt))
 
+    async def tell(self, key: str, **fmt: Any) -> None:
+        """A message heard before the next menu, and interruptible by its keys.
+
+        "Recorded", "not a valid key"... are queued rather than played at once, so a
+        caller who knows the menu can press the next key without waiting for them.
+        """
+        self.pending.append(await self.p(key, **fmt))
+
     async def ask(self, sounds: list[tuple[str, str]], max_digits: int = 1) -> m.Input:
         """Play (lang, sound) pairs, any key interrupting; then wait; → one menu input."""
         pressed = ""
+        sounds, self.pending = [*self.pending, *sounds], []
         for lang, sound in sounds:
             await self.set_language(lang)
             pressed = await self.agi.stream_file(sound, m.ESCAPE_DIGITS)
@@ -229,6 +245,12 @@ class AbsenceCall:
             pressed = await self.agi.wait_for_digit(INTERDIGIT_TIMEOUT_MS)
             if not pressed:
                 return m.Press(digits)
+
+    async def _flush(self) -> None:
+        for lang, sound in self.pending:
+            await self.set_language(lang)
+            await self.agi.stream_file(sound)
+        self.pending = []
 
     async def p(self, key: str, **fmt: Any) -> tuple[str, str]:
         return self.lang, await self.voice.phrase(key, self.lang, **fmt)
@@ -304,7 +326,7 @@ class AbsenceCall:
         self.reports = await upcoming_reports(self.app, caller)
         menu = m.Menu(children=len(caller.kids), languages=len(caller.languages),
                       reports=len(self.reports))
-        await self.say("absence.welcome")
+        await self.tell("absence.welcome")
         while menu.screen != m.Screen.END:
             event = await self.ask(*await self._prompt(caller, menu))
             menu, effect = m.step(menu, event)
@@ -383,18 +405,24 @@ class AbsenceCall:
     async def _effect(self, caller: Caller, menu: m.Menu, effect: m.Effect) -> m.Menu:
         e = m.Effect
         if effect == e.INVALID:
-            await self.say("absence.invalid")
+            await self.tell("absence.invalid")
+        elif effect == e.NO_INPUT:
+            await self.tell("absence.no_input")
+        elif effect == e.LIST_REPORTS:
+            await self.tell("absence.reports_intro")
         elif effect == e.TOO_MANY_FAILURES:
             self.gave_up = True
+            await self._flush()
             await self.say("absence.too_many_failures")
             await self._hangup()
         elif effect == e.GOODBYE:
+            await self._flush()
             await self.say("absence.goodbye")
             await self._hangup()
         elif effect == e.NO_REPORTS:
-            await self.say("absence.no_reports")
+            await self.tell("absence.no_reports")
         elif effect == e.NO_MORE_REPORTS:
-            await self.say("absence.no_more_reports")
+            await self.tell("absence.no_more_reports")
         elif effect == e.SET_LANGUAGE:
             assert menu.language_index is not None
             self.lang = caller.languages[menu.language_index]
@@ -444,13 +472,13 @@ class AbsenceCall:
             # E.g. changed into a kind that already has a report that day, or a report
             # cancelled on the web meanwhile: nothing written, the caller is told.
             log.info("absence line: %s not saved", effect, exc_info=True)
-            await self.say("absence.not_saved")
+            await self.tell("absence.not_saved")
             self.reports = await upcoming_reports(self.app, caller)
             return menu.main().with_reports(len(self.reports))
         self.actions.append(action)
         if action != "cancelled":
             self._run_hooks(report_id)
-        await self.say(said)
+        await self.tell(said)
         self.reports = await upcoming_reports(self.app, caller)
         return menu.with_reports(len(self.reports))
 

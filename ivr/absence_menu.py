@@ -87,6 +87,7 @@ class Effect(StrEnum):
     INVALID = "invalid"  # say "that key is not valid", then re-prompt
     NO_INPUT = "no_input"  # nothing pressed: re-prompt
     SET_LANGUAGE = "set_language"  # menu.language_index chosen
+    LIST_REPORTS = "list_reports"  # say "here are your reports", then the first one
     NO_REPORTS = "no_reports"  # say "no upcoming reports", stay on the main menu
     SUBMIT = "submit"  # write the draft as a new report (or update the same one)
     CHANGE = "change"  # write the draft over existing report ``menu.report``
@@ -196,7 +197,7 @@ def _main(menu: Menu, d: str) -> tuple[Menu, Effect] | None:
     if d == "2":
         if menu.reports == 0:
             return menu.main(), Effect.NO_REPORTS
-        return menu.go(Screen.REPORTS, report=0), Effect.NONE
+        return menu.go(Screen.REPORTS, report=0), Effect.LIST_REPORTS
     if d == "0":
         return menu.main(), Effect.NONE
     if d == "9" and menu.languages > 1:

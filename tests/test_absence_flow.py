@@ -69,7 +69,7 @@ async def test_sibling_absence_recorded_with_own_school_day(db: Database) -> Non
         jiro, FRI, "absence", "illness", "phone", mom, "active")
     sounds = agi.sounds()
     assert "absence.child_option:ja:digit=1:name=やまだたろう" in sounds
-    assert any(s.startswith("absence.on_date:ja:date=2026年12月4日") for s in sounds)
+    assert any(s.startswith("absence.on_date:ja:date=12月4日") for s in sounds)
     assert sounds[-1] == "absence.goodbye:ja"
     assert await _log(app) == [("reported", MOM_E164)]
 
@@ -108,7 +108,7 @@ async def test_late_with_time_then_change_and_cancel_on_a_second_call(db: Databa
     assert history == [(late.id, "created"), (absent.id, "created"),
                        (late.id, "changed"), (absent.id, "cancelled")]
     assert "absence.kind.late:en" in agi.sounds()  # read back before the change
-    assert any(x.startswith("absence.at_time:en:time=10:30") for x in agi.sounds())
+    assert any(x.startswith("absence.at_time:en:time=10:30 AM") for x in agi.sounds())
 
 
 async def test_withheld_and_unregistered_record_nothing(db: Database) -> None:

@@ -116,8 +116,9 @@ def test_repeat_main_menu() -> None:
 def test_existing_reports_cancel_and_change() -> None:
     menu, effects = run(Menu(children=1, languages=1, reports=0), "2")
     assert effects == [Effect.NO_REPORTS] and menu.screen == Screen.MAIN
-    menu, _ = run(Menu(children=1, languages=1, reports=2), "2")
+    menu, effects = run(Menu(children=1, languages=1, reports=2), "2")
     assert menu.screen == Screen.REPORTS and menu.report == 0
+    assert effects == [Effect.LIST_REPORTS]
     menu, effects = run(menu, "1", "2")  # cancel? no, keep it
     assert menu.screen == Screen.REPORTS and effects == [Effect.NONE, Effect.NONE]
     menu, effects = run(menu, "1", "1")
@@ -133,7 +134,7 @@ def test_existing_reports_cancel_and_change() -> None:
 
 def test_next_report_then_end_of_list() -> None:
     menu, effects = run(Menu(children=1, languages=1, reports=2), "2", "3", "3")
-    assert effects == [Effect.NONE, Effect.NONE, Effect.NO_MORE_REPORTS]
+    assert effects == [Effect.LIST_REPORTS, Effect.NONE, Effect.NO_MORE_REPORTS]
     assert menu.screen == Screen.MAIN and menu.report is None
 
 
