@@ -1,0 +1,282 @@
+"""TTS engines behind one interface, chosen per language by settings, with offline fallback.
+
+``settings.tts_<lang>`` lists engines in order (e.g. ``"gtts,openjtalk"``); the offline
+engine for the language always ends the chain, so a machine without internet still speaks.
+Japanese is never given to espeak-ng: it reads kanji as "Chinese letter".
+
+Engines write a file in any format and rate; :mod:`prompts.audio` converts it for Asterisk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar, Protocol
+
+from prompts.audio import run
+from prompts.romaji import romanise
+from renraku.settings import Settings
+
+log = logging.getLogger(__name__)
+
+OPENJTALK_DIC = Path("/var/lib/mecab/dic/open-jtalk/naist-jdic")
+VOICE_CACHE = Path.home() / ".cache" / "renraku" / "voices"
+OFFLINE = {"ja": "openjtalk", "en": "espeak", "zh": "espeak", "es": "espeak"}
+SYNTH_TIMEOUT_S = 60.0
+
+
+class TTSError(RuntimeError):
+    pass
+
+
+class TTSEngine(Protocol):
+    name: str
+    offline: bool
+
+    def available(self) -> bool:
+        """Can it speak now? Must answer quickly (cached for network checks)."""
+        ...
+
+    def supports(self, lang: str) -> bool: ...
+
+    def voice(self, lang: str) -> str:
+        """Which voice it uses for ``lang``: part of cache keys and of the DB's engine column."""
+        ...
+
+    async def synthesize(self, text: str, lang: str, workdir: Path) -> Path:
+        """Speak ``text``; the audio file written in ``workdir`` (any format/rate)."""
+        ...
+
+
+def openjtalk_voice_path(settings: Settings) -> Path:
+    return Path(settings.openjtalk_voice) if settings.openjtalk_voice else (
+        VOICE_CACHE / "mei_normal.htsvoice"
+    )
+
+
+class OpenJTalk:
+    """Japanese offline: Debian's open_jtalk, the NAIST dictionary and the MMDAgent 'mei' voice."""
+
+    name = "openjtalk"
+    offline = True
+
+    def __init__(self, settings: Settings) -> None:
+        self.voice_file = openjtalk_voice_path(settings)
+        self.dic = Path(settings.extra.get("openjtalk_dic", OPENJTALK_DIC))
+
+    def available(self) -> bool:
+        return bool(shutil.which("open_jtalk")) and self.dic.is_dir() and self.voice_file.is_file()
+
+    def supports(self, lang: str) -> bool:
+        return lang == "ja"
+
+    def voice(self, lang: str) -> str:
+        return self.voice_file.stem
+
+    async def synthesize(self, text: str, lang: str, workdir: Path) -> Path:
+        src, out = workdir / "text.txt", workdir / "openjtalk.wav"
+        src.write_text(text + "\n", encoding="utf-8")
+        await run("open_jtalk", "-x", str(self.dic), "-m", str(self.voice_file),
+                  "-ow", str(out), str(src), limit_s=SYNTH_TIMEOUT_S)
+        return out
+
+
+class Espeak:
+    """en/zh/es offline. Kana (a Japanese name's reading) is romanised first."""
+
+    name = "espeak"
+    offline = True
+    VOICES: ClassVar[dict[str, str]] = {"en": "en-us", "zh": "cmn", "es": "es"}
+    SPEED_WPM = 155  # a little slower than the default 175: clearer over a phone line
+
+    def __init__(self, settings: Settings) -> None:
+        pass
+
+    def available(self) -> bool:
+        return bool(shutil.which("espeak-ng"))
+
+    def supports(self, lang: str) -> bool:
+        return lang in self.VOICES  # never "ja"
+
+    def voice(self, lang: str) -> str:
+        return self.VOICES[lang]
+
+    async def synthesize(self, text: str, lang: str, workdir: Path) -> Path:
+        if not self.supports(lang):
+            raise TTSError(f"espeak-ng does not speak {lang!r}")
+        src, out = workdir / "text.txt", workdir / "espeak.wav"
+        src.write_text(romanise(text), encoding="utf-8")
+        await run("espeak-ng", "-v", self.VOICES[lang], "-s", str(self.SPEED_WPM),
+                  "-w", str(out), "-f", str(src), limit_s=SYNTH_TIMEOUT_S)
+        return out
+
+
+# Whether the online service answers, probed once per process (a phone call must never
+# wait on a dead network twice).
+_reachable: dict[str, bool] = {}
+_probe_lock = threading.Lock()
+PROBE_TIMEOUT_S = 1.5
+
+
+def probe(host: str, port: int = 443, timeout: float = PROBE_TIMEOUT_S) -> bool:
+    """TCP connect within ``timeout``, DNS included (a daemon thread bounds a slow resolver)."""
+    result: list[bool] = []
+
+    def attempt() -> None:
+        try:
+            socket.create_connection((host, port), timeout).close()
+            result.append(True)
+        except OSError:
+            result.append(False)
+
+    t = threading.Thread(target=attempt, daemon=True)
+    t.start()
+    t.join(timeout + 0.2)
+    return bool(result and result[0])
+
+
+def reset_reachability() -> None:
+    _reachable.clear()
+
+
+class GTTS:
+    """Google Translate's TTS through gTTS, when the service is reachable."""
+
+    name = "gtts"
+    offline = False
+    LANGS: ClassVar[dict[str, str]] = {"ja": "ja", "en": "en", "zh": "zh-CN", "es": "es"}
+
+    def __init__(self, settings: Settings) -> None:
+        self.tld = str(settings.extra.get("gtts_tld", "com"))
+
+    @property
+    def host(self) -> str:
+        return f"translate.google.{self.tld}"
+
+    def available(self) -> bool:
+        with _probe_lock:
+            if self.host not in _reachable:
+                _reachable[self.host] = probe(self.host)
+                if not _reachable[self.host]:
+                    log.info("gTTS: %s not reachable; offline engines for this process", self.host)
+            return _reachable[self.host]
+
+    def mark_unreachable(self) -> None:
+        _reachable[self.host] = False
+
+    def supports(self, lang: str) -> bool:
+        return lang in self.LANGS
+
+    def voice(self, lang: str) -> str:
+        return f"{self.LANGS[lang]}@{self.tld}"
+
+    async def synthesize(self, text: str, lang: str, workdir: Path) -> Path:
+        from gtts import gTTS
+
+        out = workdir / "gtts.mp3"
+        tts = gTTS(text, lang=self.LANGS[lang], tld=self.tld, lang_check=False, timeout=10)
+        await asyncio.to_thread(tts.save, str(out))
+        return out
+
+
+ENGINES: dict[str, Callable[[Settings], TTSEngine]] = {
+    "gtts": GTTS,
+    "openjtalk": OpenJTalk,
+    "espeak": Espeak,
+}
+
+
+def chain(settings: Settings, lang: str) -> list[TTSEngine]:
+    """The engines to try for ``lang``, in order; the offline one always last."""
+    names = [n for n in settings.tts_chain(lang) if n != OFFLINE[lang]] + [OFFLINE[lang]]
+    engines: list[TTSEngine] = []
+    for name in dict.fromkeys(names):
+        factory = ENGINES.get(name)
+        if factory is None:
+            log.warning("unknown TTS engine %r in tts_%s; ignored", name, lang)
+            continue
+        engine = factory(settings)
+        if engine.supports(lang):  # e.g. espeak for Japanese is dropped here
+            engines.append(engine)
+    return engines
+
+
+async def _available(engine: TTSEngine) -> bool:
+    # A network probe may take a moment: never on the event loop's thread.
+    return engine.available() if engine.offline else await asyncio.to_thread(engine.available)
+
+
+async def pick(settings: Settings, lang: str) -> TTSEngine:
+    """The first engine of the chain that can speak now."""
+    for engine in chain(settings, lang):
+        if await _available(engine):
+            return engine
+    raise TTSError(_nothing_for(settings, lang))
+
+
+def _nothing_for(settings: Settings, lang: str) -> str:
+    if lang == "ja":
+        return (f"no Japanese TTS: Open JTalk needs the voice at {openjtalk_voice_path(settings)}"
+                f" (run `renraku prompts voices`), open_jtalk and {OPENJTALK_DIC}")
+    return f"no TTS engine available for {lang!r} (is espeak-ng installed?)"
+
+
+@dataclass(frozen=True)
+class Speech:
+    path: Path  # the engine's own output file
+    engine: str
+    voice: str
+
+    @property
+    def engine_id(self) -> str:
+        return f"{self.engine}:{self.voice}"
+
+
+_limits: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
+
+
+def _limit() -> asyncio.Semaphore:
+    """At most one synthesis per CPU at a time (per event loop): renders queue, not thrash."""
+    loop = asyncio.get_running_loop()
+    if loop not in _limits:
+        _limits[loop] = asyncio.Semaphore(os.cpu_count() or 2)
+    return _limits[loop]
+
+
+async def synthesize(
+    settings: Settings, lang: str, text: str, workdir: Path, start: TTSEngine | None = None
+) -> Speech:
+    """Speak with the first available engine, falling back along the chain on failure."""
+    async with _limit():
+        return await _synthesize(settings, lang, text, workdir, start)
+
+
+async def _synthesize(
+    settings: Settings, lang: str, text: str, workdir: Path, start: TTSEngine | None
+) -> Speech:
+    engines = chain(settings, lang)
+    if start is not None:
+        names = [e.name for e in engines]
+        engines = engines[names.index(start.name):] if start.name in names else engines
+    errors: list[str] = []
+    for engine in engines:
+        if not await _available(engine):
+            continue
+        try:
+            path = await engine.synthesize(text, lang, workdir)
+            return Speech(path, engine.name, engine.voice(lang))
+        except Exception as exc:
+            # Any failure of one engine (network, HTTP, a crashed binary) → try the next.
+            errors.append(f"{engine.name}: {exc}")
+            log.warning("TTS %s failed for %s (%s); trying the next engine", engine.name,
+                        lang, exc)
+            if isinstance(engine, GTTS):
+                engine.mark_unreachable()
+    raise TTSError("; ".join(errors) or _nothing_for(settings, lang))

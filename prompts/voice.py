@@ -1,0 +1,66 @@
+"""What the call flows use: a prompt key or a text → a name for ``STREAM FILE``.
+
+Implements the ``Voice`` protocol of ``ivr/absence_flow.py`` and ``ivr/broadcast_flow.py``.
+The flow sets ``CHANNEL(language)`` and Asterisk looks the name up under
+``<sounds_dir>/<lang>/``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from models.enums import PromptSource
+from prompts import dynamic, store
+from prompts.catalog import catalog
+from renraku.settings import Settings
+
+
+class PromptVoice:
+    def __init__(self, settings: Settings, sessions: store.Factory | None = None) -> None:
+        self.settings = settings
+        self._sessions = sessions
+        self._engine: AsyncEngine | None = None
+
+    async def phrase(self, key: str, lang: str, **fmt: Any) -> str:
+        """A static key → its pre-rendered (or recorded) file; with fields → filled in, TTS.
+
+        A static prompt not built yet is spoken by TTS on the spot rather than left silent.
+        """
+        entry = catalog()[key]
+        if entry.static:
+            if store.active_path(self.settings, lang, key).is_file():
+                return store.playable(key)
+            return await dynamic.say_text(self.settings, lang, entry.text(lang))
+        return await dynamic.say_text(self.settings, lang, entry.fill(lang, **fmt))
+
+    async def text(self, lang: str, text: str) -> str:
+        """Free text (a broadcast message, a survey question) spoken in ``lang``."""
+        if not text.strip():
+            return await dynamic.silence(self.settings, lang)
+        return await dynamic.say_text(self.settings, lang, text)
+
+    async def recording(self, key: str, lang: str) -> str | None:
+        """The active recording of ``key`` in ``lang`` (e.g. a broadcast's message), or None."""
+        if not store.KEY_RE.match(key) or not store.active_path(
+            self.settings, lang, key
+        ).is_file():
+            return None
+        async with self._factory()() as s:
+            current = await store.active(s, key, lang)
+        if current is None or current.source != PromptSource.RECORDED:
+            return None
+        return store.playable(key)
+
+    def _factory(self) -> store.Factory:
+        if self._sessions is None:
+            from models.db import create_engine, session_factory
+
+            self._engine = create_engine(self.settings.db_url)
+            self._sessions = session_factory(self._engine)
+        return self._sessions
+
+    async def close(self) -> None:
+        if self._engine is not None:
+            await self._engine.dispose()
