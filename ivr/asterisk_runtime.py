@@ -34,6 +34,7 @@ CONFIG_TEMPLATES = REPO / "asterisk-config"
 DIALPLANS = REPO / "dialplans"
 PACKAGES = "asterisk,asterisk-modules,asterisk-config,sox"
 MIN_SYSTEM_VERSION = 20
+DEBIAN_MODULES = "/usr/lib/x86_64-linux-gnu/asterisk/modules"
 STAMP = ".renraku-provisioned"
 
 
@@ -379,9 +380,13 @@ def classic_agi_settings(settings: Settings, path: Path) -> Path:
     return path
 
 
-def ivr_instance(settings: Settings, name: str = "ivr") -> Instance:
-    """The IVR Asterisk of these settings, configuration rendered and ready to start."""
-    root = sid_root_or_system(settings.asterisk_root)
+def ivr_instance(settings: Settings, name: str = "ivr", render_only: bool = False) -> Instance:
+    """The IVR Asterisk of these settings, configuration rendered and ready to start.
+
+    ``render_only`` writes the configuration for an Asterisk elsewhere (the container of
+    docker-compose.yml), assuming Debian's module folder when none is installed here.
+    """
+    root = None if render_only else sid_root_or_system(settings.asterisk_root)
     data = settings.data_dir.resolve()
     home = data / "asterisk" / name
     (home / "lib").mkdir(parents=True, exist_ok=True)

@@ -17,7 +17,9 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
             else:
                 rt.provision(settings.asterisk_root)
             return 0
-        inst = rt.ivr_instance(settings)
+        inst = rt.ivr_instance(settings, render_only=args.action == "render")
+        if args.action == "render":
+            print(f"configuration written to {inst.etc}")
         if args.action == "start":
             pid = inst.start(ready=lambda: rt.port_open(settings.ami_host, settings.ami_port))
             print(f"Asterisk running (pid {pid}); AMI {settings.ami_host}:{settings.ami_port}")
@@ -52,6 +54,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Uses a system Asterisk >= 20 when installed, else Debian "
         "sid's Asterisk 22 in a cached debootstrap root.",
     )
-    p.add_argument("action", choices=["provision", "start", "stop", "status", "cli"])
+    p.add_argument("action", choices=["provision", "render", "start", "stop", "status", "cli"])
     p.add_argument("command", nargs="*", help="for cli: the command, e.g. dialplan show")
     p.set_defaults(func=run)
