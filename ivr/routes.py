@@ -1,0 +1,19 @@
+"""The FastAGI server with every call flow routed: one place for `renraku run`, tests, benches."""
+
+from __future__ import annotations
+
+from ivr import absence_flow, broadcast_flow
+from ivr.fastagi import AGIChannel, FastAGIServer
+from renraku.app import App
+
+
+def build_server(app: App) -> FastAGIServer:
+    voice = absence_flow.make_voice(app.settings)
+    server = FastAGIServer()
+
+    async def absence(agi: AGIChannel) -> None:
+        await absence_flow.handle(agi, app, voice)
+
+    server.route("absence", absence)
+    server.route("broadcast", broadcast_flow.handler(app, voice))
+    return server

@@ -1,0 +1,78 @@
+"""``renraku run``: the whole platform in one process (Asterisk, FastAGI, dialer, web)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+
+from ivr import asterisk_runtime as rt
+from ivr.dialer import Dialer, DialerConfig
+from ivr.routes import build_server
+from models import Campaign
+from renraku.app import open_app
+from renraku.commands.dialer import ami_port
+from renraku.services.broadcast_mail import send_due_emails
+from renraku.settings import Settings, ensure_secret
+from webportal.app import start as start_web
+
+log = logging.getLogger(__name__)
+
+
+async def run(settings: Settings, args: argparse.Namespace) -> int:
+    app = open_app(settings)
+    instance = None
+    if not args.no_asterisk:
+        try:
+            instance = rt.ivr_instance(settings)
+            await asyncio.to_thread(
+                instance.start, lambda: rt.port_open(settings.ami_host, settings.ami_port))
+        except rt.AsteriskError as exc:
+            print(f"renraku run: {exc}")
+            await app.close()
+            return 1
+    fastagi = build_server(app)
+    await fastagi.start(settings.fastagi_host, settings.fastagi_port)
+    runner = await start_web(app)
+    port, manager = ami_port(settings)
+    manager.connect()  # type: ignore[attr-defined]
+
+    async def mailer(campaign: Campaign) -> None:
+        await send_due_emails(app, campaign)
+
+    dialer = Dialer(app, port, DialerConfig(), mailer=mailer)
+    print(f"Renraku is running — portal {settings.base_url}/")
+    print(f"  staff login {settings.base_url}/staff/login · FastAGI "
+          f"{settings.fastagi_host}:{settings.fastagi_port} · AMI {settings.ami_host}:"
+          f"{settings.ami_port}")
+    if instance is not None:
+        print(f"  calls from the carrier ({settings.trunk_peer}) enter at "
+              f"sip:<any number>@{settings.sip_host}:{settings.sip_port}")
+        print(f"  softphone: sip:softphone@{settings.sip_host}:{settings.sip_port}, password "
+              f"{ensure_secret(settings, 'softphone_password')} — dial 1 (山田), 2 (佐藤, "
+              "landline), 3 (own number) or 8000 (admin)")
+    print("  Ctrl-C stops everything.")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        await dialer.run(stop)
+    finally:
+        manager.close()  # type: ignore[attr-defined]
+        await fastagi.stop()
+        await runner.cleanup()
+        if instance is not None:
+            await asyncio.to_thread(instance.stop)
+        await app.close()
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="run everything: Asterisk, call flows, dialer and web portal")
+    p.add_argument("--no-asterisk", action="store_true",
+                   help="Asterisk runs elsewhere (e.g. its own container)")
+    p.set_defaults(func=run)
