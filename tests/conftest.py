@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.staff_fixtures",
     "tests.web_fixtures",
     "tests.asterisk_harness",
+    "tests.prompts_fixtures",
 ]

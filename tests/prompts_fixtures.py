@@ -1,0 +1,50 @@
+"""Fixtures for the prompts tests: offline-only settings, a migrated SQLite DB per world."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from models.db import create_engine, session_factory
+from models.migrate import upgrade
+from prompts.htsvoice import ensure_openjtalk_voice
+from prompts.store import Factory
+from renraku.settings import Settings
+
+# Offline engines only: no test may need the internet (gTTS is tested with a fake probe).
+OFFLINE = {"tts_ja": "openjtalk", "tts_en": "espeak", "tts_zh": "espeak", "tts_es": "espeak"}
+
+
+def offline_settings(data_dir: Path, **changes: object) -> Settings:
+    url = f"sqlite+aiosqlite:///{data_dir / 'renraku.db'}"
+    return Settings(data_dir=data_dir, database_url=url, **{**OFFLINE, **changes})  # type: ignore[arg-type]
+
+
+@dataclass
+class PromptWorld:
+    settings: Settings
+    sessions: Factory
+
+
+async def open_world(data_dir: Path) -> tuple[PromptWorld, object]:
+    settings = offline_settings(data_dir)
+    await upgrade(settings.db_url)
+    engine = create_engine(settings.db_url)
+    return PromptWorld(settings, session_factory(engine)), engine
+
+
+@pytest.fixture(scope="session")
+def openjtalk_voice() -> Path:
+    """`make test` fetches it first (`renraku prompts voices`); fetched here otherwise."""
+    return ensure_openjtalk_voice(Settings(), log=lambda _msg: None)
+
+
+@pytest.fixture
+async def prompt_world(tmp_path: Path, openjtalk_voice: Path) -> AsyncIterator[PromptWorld]:
+    """An empty, migrated world of its own (for tests that change prompts)."""
+    world, engine = await open_world(tmp_path / "data")
+    yield world
+    await engine.dispose()  # type: ignore[attr-defined]
