@@ -9,7 +9,7 @@ VENV ?= $(CACHE)/venv
 PY := $(VENV)/bin/python
 RENRAKU := $(VENV)/bin/renraku
 APT_PACKAGES := debootstrap sox libsox-fmt-all ffmpeg espeak-ng open-jtalk open-jtalk-mecab-naist-jdic \
-	chromium fonts-noto-cjk python3-venv ca-certificates docker-compose
+	chromium fonts-noto-cjk python3-venv ca-certificates docker-compose ffmpeg
 APT_STAMP := $(CACHE)/apt-$(shell echo $(APT_PACKAGES) | md5sum | cut -c1-8).stamp
 VENV_STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | md5sum | cut -c1-8)
 export RENRAKU_ASTERISK_ROOT ?= $(CACHE)/asterisk-root

@@ -127,7 +127,7 @@ def carrier_instance(data_dir: Path, root: Path | None, sip_port: int, ami_port:
     })
     rt.render(CARRIER_TEMPLATES, home / "etc", context)
     with (home / "etc" / "modules.conf").open("a") as fh:
-        fh.write("load => func_db.so\n")
+        fh.write("load => func_db.so\nload => func_cut.so\n")  # CUT() in extensions.conf
     rt.link_shared_data(data)
     for lang in ("", "ja", "en"):
         sounds = data / "sounds" / lang
@@ -267,11 +267,12 @@ class VirtualPhone:
         before = len(self.lines.calls)
         action = {
             "Action": "Originate", "Channel": f"PJSIP/{self.dialled}@ivr",
-            "Application": "Wait", "Data": "300", "Async": "true", "ChannelId": self.id,
+            "Context": "caller", "Exten": "s", "Priority": "1", "Async": "true",
+            "ChannelId": self.id, "Variable": f"PHONE_ID={self.id}",
             "CallerID": "" if withheld else f'"{self.number}" <{self.number}>',
         }
         if withheld:
-            action["Variable"] = "CALLERID(num-pres)=prohib"
+            action["Variable"] = [action["Variable"], "CALLERID(num-pres)=prohib"]
         await self.lines.carrier_ami.send_action(action)
         self.record = await self.lines.wait_for(
             lambda: next((r for r in self.lines.calls[before:]
@@ -310,6 +311,11 @@ class VirtualPhone:
                 "Action": "PlayDTMF", "Channel": self.channel, "Digit": digit, "Duration": "150",
             })
             await asyncio.sleep(gap)
+
+    async def play(self, sound: str = "greeting") -> None:
+        """Make the caller's side play a sound (hello 0.5 s, greeting 4 s) into the call."""
+        await self.lines.carrier_ami.send_action({"Action": "DBPut", "Family": "play",
+                                                  "Key": self.id, "Val": sound})
 
     async def hang_up(self) -> None:
         await self.lines.carrier_ami.send_action({"Action": "Hangup", "Channel": self.channel})

@@ -1,0 +1,177 @@
+"""The admin recording line (FastAGI ``/admin-record``): replace a prompt by one's own voice.
+
+The caller must be a staff member whose registered number is the caller ID *and* who
+knows their PIN. They pick a language and a prompt by its number on the printed list
+(``renraku prompts list``), hear the current version, record a new one (``#`` stops),
+listen back and keep, re-record or discard it; or go back to the previous version.
+Only a kept recording changes anything: it becomes a new active version through
+:mod:`prompts.store`, older versions stay for rollback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from ivr.fastagi import AGIChannel, Hangup
+from models import Staff
+from prompts import store
+from prompts.catalog import catalog
+from prompts.voice import PromptVoice
+from renraku.app import App
+from renraku.rules.phone import try_normalise
+from renraku.services.passwords import verify_password
+from renraku.settings import LANGUAGES
+
+log = logging.getLogger(__name__)
+
+MAX_TRIES = 3
+DIGIT_MS = 6000
+RECORD_MAX_MS = store.MAX_RECORDING_S * 1000
+
+
+class AdminRecordCall:
+    def __init__(self, agi: AGIChannel, app: App, voice: PromptVoice) -> None:
+        self.agi = agi
+        self.app = app
+        self.voice = voice
+        self.lang = "ja"  # the staff member's own language, once known
+
+    async def say(self, key: str, escape: str = "", **fmt: Any) -> str:
+        return await self.agi.stream_file(await self.voice.phrase(key, self.lang, **fmt), escape)
+
+    async def ask(self, key: str, max_digits: int, **fmt: Any) -> str:
+        """Play a prompt and collect up to ``max_digits`` keys (``#`` ends early)."""
+        name = await self.voice.phrase(key, self.lang, **fmt)
+        return await self.agi.get_data(name, DIGIT_MS, max_digits)
+
+    async def run(self) -> None:
+        try:
+            staff = await self.identify()
+            if staff is None:
+                return
+            while await self.one_prompt(staff):
+                pass
+            await self.say("admin.goodbye")
+        finally:
+            with contextlib.suppress(Hangup):
+                await self.agi.hangup()
+
+    async def identify(self) -> Staff | None:
+        raw = await self.agi.get_variable("CALLERID(num)") or ""
+        number = try_normalise(raw, self.app.settings.default_region)
+        staff = None
+        if number is not None:
+            async with self.app.sessions() as s:
+                staff = await s.scalar(select(Staff).where(
+                    Staff.phone_e164 == number.e164, Staff.active.is_(True),
+                    Staff.pin_hash.is_not(None)))
+        if staff is None:
+            log.warning("admin line: refused caller %r", raw)
+            await self.say("admin.not_allowed")
+            return None
+        self.lang = staff.language if staff.language in LANGUAGES else "ja"
+        await self.say("admin.welcome")
+        for _ in range(MAX_TRIES):
+            pin = await self.ask("admin.enter_pin", 8)
+            if pin and verify_password(staff.pin_hash, pin):
+                return staff
+            await self.say("admin.wrong_pin")
+        log.warning("admin line: wrong PIN %d times from %s", MAX_TRIES, raw)
+        return None
+
+    async def choose(self, key: str, max_digits: int, valid: Any) -> Any:
+        for _ in range(MAX_TRIES):
+            got = await self.ask(key, max_digits)
+            result = valid(got)
+            if result is not None:
+                return result
+        return None
+
+    async def one_prompt(self, staff: Staff) -> bool:
+        """One prompt handled; False ends the call."""
+        lang = await self.choose("admin.choose_language", 1,
+                                 lambda d: LANGUAGES[int(d) - 1] if d in "1234" and d else None)
+        if lang is None:
+            return False
+        entry = None
+        for _ in range(MAX_TRIES):
+            digits = await self.ask("admin.enter_number", 4)
+            entry = catalog().by_number(int(digits)) if digits.isdigit() else None
+            if entry is not None and entry.static:
+                break
+            await self.say("admin.not_recordable" if entry else "admin.unknown_number")
+            entry = None
+        if entry is None:
+            return False
+        return await self.prompt_menu(staff, entry.key, lang)
+
+    def active_sound(self, key: str, lang: str) -> str:
+        # An absolute name plays that language's file whatever the channel's language is.
+        return str(store.active_path(self.app.settings, lang, key).with_suffix(""))
+
+    async def prompt_menu(self, staff: Staff, key: str, lang: str) -> bool:
+        async with self.app.sessions() as s:
+            current = await store.active(s, key, lang)
+        if current is not None:
+            await self.say("admin.current_version", version=str(current.version))
+            await self.say(f"admin.source.{current.source}")
+        for _ in range(MAX_TRIES):
+            choice = await self.ask("admin.prompt_menu", 1)
+            if choice == "1":
+                await self.record(staff, key, lang)
+                return True
+            if choice == "2":
+                await self.agi.stream_file(self.active_sound(key, lang), "#")
+            elif choice == "3":
+                try:
+                    await store.rollback(self.app.sessions, self.app.settings, key, lang)
+                    await self.say("admin.rolled_back")
+                except store.PromptError as exc:
+                    await self.say(exc.message_key)
+                return True
+            elif choice == "*":
+                return True
+        return False
+
+    async def record(self, staff: Staff, key: str, lang: str) -> None:
+        folder = self.app.settings.data_dir.resolve() / "recordings"
+        folder.mkdir(parents=True, exist_ok=True)
+        for _ in range(MAX_TRIES):
+            await self.say("admin.record_after_tone")
+            base = folder / f"{key}-{lang}-{uuid.uuid4().hex[:8]}"
+            wav = Path(f"{base}.wav")
+            try:
+                await self.agi.record_file(str(base), "wav", "#", RECORD_MAX_MS, beep=True)
+                await self.agi.stream_file(str(base), "123")
+                choice = await self.ask("admin.review_keys", 1)
+                if choice == "1":
+                    try:
+                        await store.add_recording(self.app.sessions, self.app.settings, key,
+                                                  lang, wav, staff.id)
+                    except store.PromptError as exc:
+                        await self.say(exc.message_key)
+                        continue
+                    await self.say("admin.saved")
+                    return
+                if choice != "2":
+                    await self.say("admin.discarded")
+                    return
+            finally:
+                await asyncio.to_thread(wav.unlink, missing_ok=True)
+        await self.say("admin.discarded")
+
+
+def handler(app: App, voice: PromptVoice) -> Any:
+    """The FastAGI ``/admin-record`` route."""
+
+    async def run(agi: AGIChannel) -> None:
+        await AdminRecordCall(agi, app, voice).run()
+
+    return run
