@@ -118,7 +118,11 @@ async def build(
     templates: bool = True,
     progress: IO[str] | None = sys.stderr,
     cat: Catalog | None = None,
+    names: bool = False,
+    days_ahead: int = 0,
 ) -> BuildReport:
+    """Render what is missing or stale; optionally also cache every registered child's
+    name phrases (``names``) and the date phrases of the next ``days_ahead`` days."""
     started = time.monotonic()
     cat = cat or catalog()
     langs = list(languages)
@@ -171,8 +175,17 @@ async def build(
             report.failed.append(f"{label}: {exc}")
         bar.step(label)
 
+    async def extras() -> None:
+        try:
+            if names:
+                report.prerendered += await prerender_all_names(settings, factory)
+            if days_ahead:
+                report.prerendered += await prerender_dates(settings, langs, days_ahead)
+        except Exception as exc:
+            report.failed.append(f"names/dates: {exc}")
+
     await asyncio.gather(*(one(e, lang) for e, lang in todo),
-                         *(expand(e, lang, f) for e, lang, f in expansions))
+                         *(expand(e, lang, f) for e, lang, f in expansions), extras())
     report.rendered.sort()
     report.seconds = time.monotonic() - started
     return report
@@ -180,6 +193,33 @@ async def build(
 
 def _nonempty(path: Path) -> bool:
     return path.is_file() and os.path.getsize(path) > 0
+
+
+async def prerender_all_names(settings: Settings, factory: store.Factory) -> int:
+    """Every active child's name phrases (e.g. after demo data or an import of families)."""
+    from models import Child
+
+    async with factory() as s:
+        children = list(await s.scalars(select(Child).where(Child.active)))
+        done = 0
+        for child in children:
+            done += len(await dynamic.prerender_names(settings, s, child))
+    return done
+
+
+async def prerender_dates(settings: Settings, languages: Iterable[str], days: int) -> int:
+    """The day phrases a report can be for, from today on (callers hear them at once)."""
+    from datetime import timedelta
+
+    from prompts.phrases import spoken_date
+    from renraku.clock import clock_from_settings, local_now
+
+    today = local_now(clock_from_settings(settings.testing, settings.fake_now),
+                      settings.default_timezone).date()
+    jobs = [dynamic.say_phrase(settings, lang, key, date=spoken_date(today + timedelta(n), lang))
+            for n in range(days) for lang in languages
+            for key in ("absence.on_date", "absence.report_for_date")]
+    return len(await asyncio.gather(*jobs))
 
 
 @dataclass

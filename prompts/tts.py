@@ -15,6 +15,7 @@ import os
 import shutil
 import socket
 import threading
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -239,7 +240,9 @@ class Speech:
         return f"{self.engine}:{self.voice}"
 
 
-_limits: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
+_limits: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def _limit() -> asyncio.Semaphore:

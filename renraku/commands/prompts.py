@@ -25,7 +25,8 @@ async def _build(settings: Settings, args: argparse.Namespace) -> int:
 
     async def body(factory: Any) -> int:
         report = await render.build(settings, factory, languages=args.lang or LANGUAGES,
-                                    keys=args.key or None, force=args.force)
+                                    keys=args.key or None, force=args.force,
+                                    names=not args.key, days_ahead=args.days)
         engines = sorted({e for e in report.engines.values()})
         print(f"prompts: {len(report.rendered)} rendered ({', '.join(engines) or '-'}), "
               f"{report.up_to_date} up to date, {len(report.recorded_kept)} recordings kept, "
@@ -146,6 +147,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--key", action="append", help="only this key (repeatable)")
     q.add_argument("--force", action="store_true",
                    help="re-render every TTS prompt (recordings are still kept)")
+    q.add_argument("--days", type=int, default=14, metavar="N",
+                   help="also cache the date phrases of the next N days (default 14)")
     q = actions.add_parser("check", help="coverage per language; non-zero exit on gaps")
     lang_option(q)
     q = actions.add_parser("list", help="the numbered prompt list for the admin phone line")
