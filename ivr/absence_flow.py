@@ -525,7 +525,16 @@ async def _confirmation_email(app: App, report_id: int) -> None:
 
 
 def make_voice(settings: Settings) -> Voice:
-    """The prompts package's voice: catalog prompts by key, TTS for names and dates."""
+    """The prompts package's voice: catalog prompts by key, TTS for names and dates.
+
+    With testing on, ``[extra] test_voice = "module:Class"`` swaps in a test voice (built
+    with the settings): the classic script is a separate process, so the real-call tests
+    cannot hand it a voice object the way they hand one to the in-process FastAGI flow.
+    """
+    hook = settings.extra.get("test_voice") if settings.testing else None
+    if hook:
+        module, _, name = str(hook).partition(":")
+        return getattr(importlib.import_module(module), name)(settings)  # type: ignore[no-any-return]
     from prompts.voice import PromptVoice
 
     return PromptVoice(settings)

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import subprocess
+from pathlib import Path
 from typing import Any
+
+from renraku.settings import Settings
+
+TONE_S = "1.2"  # long enough that a key pressed when a prompt starts lands inside it
 
 
 class FakeHangup(Exception):
@@ -68,3 +75,33 @@ class FakeVoice:
 
     async def text(self, lang: str, text: str) -> str:
         return f"tts:{lang}:{text}"
+
+
+def _tone(path: Path) -> None:
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.wav")
+        subprocess.run(["sox", "-n", "-r", "8000", "-c", "1", "-b", "16", str(tmp), "synth",
+                        TONE_S, "sine", "600", "vol", "0.3"], check=True)
+        tmp.replace(path)  # atomic: a concurrent call never streams half a file
+
+
+class ToneVoice:
+    """For real calls: every prompt a short tone, written only in the language's own
+    folder (``sounds/<lang>/renraku/``), so a prompt that plays proves Asterisk used the
+    channel language's file; names stay readable (``renraku/dyn/<key>-<hash>``)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.sounds = settings.sounds_dir.resolve()
+
+    async def phrase(self, key: str, lang: str, **fmt: Any) -> str:
+        if not fmt:
+            _tone(self.sounds / lang / "renraku" / f"{key}.wav")
+            return f"renraku/{key}"
+        digest = hashlib.sha1(repr(sorted(fmt.items())).encode()).hexdigest()[:10]
+        name = f"renraku/dyn/{key}-{digest}"
+        _tone(self.sounds / lang / f"{name}.wav")
+        return name
+
+    async def text(self, lang: str, text: str) -> str:
+        return await self.phrase("text", lang, text=text)

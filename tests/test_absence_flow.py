@@ -196,3 +196,26 @@ async def test_hook_runs_after_commit(sqlite_db: Database) -> None:
     finally:
         absence_flow.on_report_confirmed.remove(hook)
     assert seen == [r.id for r in await _reports(app)]
+
+
+async def test_day_heard_is_the_day_recorded_when_the_call_crosses_the_cutoff(
+    sqlite_db: Database,
+) -> None:
+    app, (taro, _), _ = await _family(sqlite_db)
+    clock = FakeClock(datetime(2026, 12, 3, 10, 59, 50, tzinfo=UTC), frozen=True)  # 19:59:50
+    app.clock = clock
+
+    class SlowCaller(FakeVoice):
+        async def phrase(self, key: str, lang: str, **fmt: object) -> str:
+            if key == "absence.confirm_keys":
+                clock.set(datetime(2026, 12, 3, 11, 0, 30, tzinfo=UTC))  # 20:00:30 JST
+            return await super().phrase(key, lang, **fmt)
+
+    agi = ScriptedChannel(MOM, [
+        ("absence.main_menu", "1"), ("absence.child_option", "1"), ("absence.kind_menu", "1"),
+        ("absence.reason_menu", "1"), ("absence.confirm_keys", "1"),
+    ])
+    await AbsenceCall(agi, app, SlowCaller(), FakeHangup).run()
+    [r] = await _reports(app)
+    assert (r.child_id, r.day) == (taro, THU)
+    assert any(s.startswith("absence.on_date:ja:date=12月3日") for s in agi.sounds())
