@@ -511,17 +511,44 @@ def confirmation_email_enabled(app: App) -> bool:
     return bool(value)
 
 
+# The confirmation email, in the guardian's language. Short on purpose: the guardian
+# portal shows the full report; this only says "we have it" with the day and kind.
+EMAIL_TEXT = {
+    "ja": ("【欠席連絡】受け付けました", "{name}さんの{date}の{kind}のご連絡を受け付けました。"),
+    "en": ("Report received", "We have received your report for {name}: {kind} on {date}."),
+    "zh": ("已收到报告", "已收到{name}在{date}的{kind}报告。"),
+    "es": ("Aviso recibido", "Hemos recibido su aviso para {name}: {kind}, el {date}."),
+}
+EMAIL_KINDS = {
+    "ja": {"absence": "欠席", "late": "遅刻", "early_leave": "早退"},
+    "en": {"absence": "absence", "late": "late arrival", "early_leave": "early leave"},
+    "zh": {"absence": "缺席", "late": "迟到", "early_leave": "早退"},
+    "es": {"absence": "ausencia", "late": "retraso", "early_leave": "salida anticipada"},
+}
+
+
 async def _confirmation_email(app: App, report_id: int) -> None:
-    """Email the guardian a confirmation, when the mail service exists and it is enabled."""
+    """Email the reporting guardian (verified address only) when enabled in the settings."""
     if not confirmation_email_enabled(app):
         return
-    try:
-        mail = importlib.import_module("renraku.services.mail")
-    except ImportError:
+    from models import Child
+    from renraku.services import mail
+
+    async with app.sessions() as s:
+        report = await s.get(AbsenceReport, report_id)
+        if report is None or report.guardian_id is None:
+            return
+        guardian = await s.get(Guardian, report.guardian_id)
+        child = await s.get(Child, report.child_id)
+    if guardian is None or child is None or not guardian.email or not guardian.email_verified:
         return
-    send = getattr(mail, "send_absence_confirmation", None)
-    if send is not None:
-        await send(app, report_id)
+    lang = guardian.language if guardian.language in EMAIL_TEXT else "ja"
+    subject, body = EMAIL_TEXT[lang]
+    from prompts.phrases import format_date
+
+    text = body.format(name=child.shown_name, date=format_date(report.day, lang),
+                       kind=EMAIL_KINDS[lang].get(report.kind, report.kind))
+    await mail.send_mail(app.settings, guardian.email, subject, text + "\n")
 
 
 def make_voice(settings: Settings) -> Voice:

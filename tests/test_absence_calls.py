@@ -38,6 +38,8 @@ pytestmark = pytest.mark.asterisk
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 THU, FRI, MON = date(2026, 12, 3), date(2026, 12, 4), date(2026, 12, 7)
+
+
 def jst(day: date, hh: int, mm: int, ss: int = 0) -> datetime:
     return datetime(day.year, day.month, day.day, hh, mm, ss, tzinfo=TOKYO)
 

@@ -219,3 +219,30 @@ async def test_day_heard_is_the_day_recorded_when_the_call_crosses_the_cutoff(
     [r] = await _reports(app)
     assert (r.child_id, r.day) == (taro, THU)
     assert any(s.startswith("absence.on_date:ja:date=12月3日") for s in agi.sounds())
+
+
+async def test_confirmation_email_when_enabled(
+    sqlite_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from renraku.services import mail
+
+    sent: list[tuple[str, str, str]] = []
+
+    async def fake_send(settings: Settings, to: str, subject: str, text: str) -> None:
+        sent.append((to, subject, text))
+
+    monkeypatch.setattr(mail, "send_mail", fake_send)
+    app, _, mom = await _family(sqlite_db, "en")
+    async with transaction(app.sessions) as s:
+        g = await s.get(Guardian, mom)
+        assert g is not None
+        g.email, g.email_verified = "hanako@example.org", True
+    script = [("absence.main_menu", "1"), ("absence.child_option", "1"),
+              ("absence.kind_menu", "1"), ("absence.reason_menu", "1"),
+              ("absence.confirm_keys", "1")]
+    await _call(app, ScriptedChannel(MOM, script))
+    assert sent == []  # off unless the settings turn it on
+    app.settings = app.settings.replace(extra={"absence_confirmation_email": True})
+    await _call(app, ScriptedChannel(MOM, script))
+    body = "We have received your report for 山田太郎: absence on Thursday, December 3.\n"
+    assert sent == [("hanako@example.org", "Report received", body)]
