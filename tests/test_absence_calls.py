@@ -372,3 +372,21 @@ class ClassicPhone:
 
         await until(ended, 20)
 
+
+
+async def test_an_idle_caller_does_not_hold_up_another(line: Line) -> None:
+    await family(line.app, "09020000010")
+    (kid,), _ = await family(line.app, "09020000011")
+    idle, busy = line.phone("09020000010"), line.phone("09020000011")
+    await idle.call()
+    await idle.wait_prompt("absence.main_menu")
+    await busy.call()
+    await follow(busy, QUICK_ABSENCE)
+    await busy.wait_end()
+    [r] = await reports(line.app)
+    assert r.child_id == kid
+    assert idle.record is not None and not idle.record.ended.is_set()  # still on the line
+    await idle.hang_up()
+    await idle.wait_end()
+    assert sorted(await call_log(line.app)) == [("hung_up", "+819020000010"),
+                                                ("reported", "+819020000011")]
