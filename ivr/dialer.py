@@ -65,6 +65,8 @@ class PanoramiskPort:
         if self._is_connected is not None:
             return self._is_connected()
         m = self.manager
+        if isinstance(getattr(type(m), "connected", None), property):
+            return bool(m.connected)  # ivr.ami.AMIClient
         return bool(getattr(m, "_connected", False) and getattr(m, "authenticated", False))
 
     async def action(self, fields: dict[str, Any], wait_s: float) -> list[Any]:

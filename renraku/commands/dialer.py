@@ -8,6 +8,7 @@ import contextlib
 import logging
 import signal
 
+from ivr.ami import AMIClient
 from ivr.dialer import Dialer, DialerConfig, PanoramiskPort
 from models import Campaign
 from renraku.app import open_app
@@ -17,22 +18,20 @@ from renraku.settings import Settings, ensure_secret
 log = logging.getLogger(__name__)
 
 
-def ami_port(settings: Settings) -> tuple[PanoramiskPort, object]:
-    """An AMI client that reconnects by itself; the dialer waits while it is down."""
-    from panoramisk import Manager
+def ami_port(settings: Settings) -> tuple[PanoramiskPort, AMIClient]:
+    """An AMI client that reconnects with backoff; the dialer waits while it is down.
 
-    manager = Manager(
-        host=settings.ami_host, port=settings.ami_port, username=settings.ami_user,
-        secret=ensure_secret(settings, "ami_secret"), ping_delay=5, ping_interval=5,
-        reconnect_timeout=2,
-    )
+    Call ``connect()`` on the returned client (inside the running loop) to start it.
+    """
+    manager = AMIClient(settings.ami_host, settings.ami_port, settings.ami_user,
+                        ensure_secret(settings, "ami_secret"))
     return PanoramiskPort(manager), manager
 
 
 async def run(settings: Settings, args: argparse.Namespace) -> int:
     app = open_app(settings)
     port, manager = ami_port(settings)
-    manager.connect()  # type: ignore[attr-defined]
+    manager.connect()
     config = DialerConfig(
         channel=args.channel, context=args.context, caller_id=args.caller_id,
         ring_timeout_s=args.ring_timeout,
@@ -50,7 +49,7 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
     try:
         await dialer.run(stop)
     finally:
-        manager.close()  # type: ignore[attr-defined]
+        manager.close()
         await app.close()
     return 0
 

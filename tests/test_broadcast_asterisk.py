@@ -1,0 +1,296 @@
+"""Voice broadcast through real Asterisk: the carrier simulator answers as scripted households.
+
+The IVR Asterisk runs the project's dialplan (AMD() then FastAGI ``/broadcast``); the
+dialer originates over AMI; households behave per tests/carrier/extensions.conf:
+``answer:<wait>:<digits>``, ``busy``, ``noanswer``, ``reject``, ``hangup:<after>``, ``machine``.
+
+Sounds are short tones of known length (made with sox) so the households' key presses land
+where the flow listens: message ~2.6 s after AMD, "press 0" wait 2.5 s, then the question.
+A household answering ``answer:10:1`` presses 1 about 10.5 s after answering, inside the
+question's window; TTS itself is the prompts package's business and tested there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select
+
+from ivr.broadcast_flow import BroadcastCall
+from ivr.dialer import Dialer, DialerConfig, PanoramiskPort
+from ivr.fastagi import AGIChannel, Hangup
+from models import CallAttempt, Campaign, CampaignHousehold, SurveyResponse
+from models.db import transaction
+from models.enums import AttemptStatus as S
+from renraku.app import App
+from renraku.clock import Clock, FakeClock, SystemClock
+from renraku.services import broadcast as bc
+from tests.asterisk_harness import PhoneLines
+from tests.db_fixtures import Database
+from tests.factories import make_child, make_guardian, make_school
+
+pytestmark = pytest.mark.asterisk
+TOKYO = ZoneInfo("Asia/Tokyo")
+QUESTION = [{"text": {"ja": "参加しますか", "en": "Will you come?"},
+             "options": [{"digit": 1, "label": {"ja": "はい"}},
+                         {"digit": 2, "label": {"ja": "いいえ"}}]}]
+
+
+class ToneVoice:
+    """Playable sounds of fixed length, one file per phrase/text, named by language."""
+
+    def __init__(self, sounds: Path) -> None:
+        self.dir = sounds / "bt"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.names: dict[str, str] = {}
+
+    def _tone(self, name: str, seconds: float) -> str:
+        path = self.dir / f"{name}.wav"
+        if not path.exists():
+            subprocess.run(["sox", "-n", "-r", "8000", "-c", "1", "-b", "16", str(path),
+                            "synth", str(seconds), "sine", "600", "vol", "0.3"], check=True)
+        return f"bt/{name}"
+
+    async def phrase(self, key: str, lang: str, **fmt: Any) -> str:
+        return self._tone(f"{key.replace('.', '_')}-{lang}", 0.3)
+
+    async def text(self, lang: str, text: str) -> str:
+        n = self.names.setdefault(text, f"text{len(self.names)}")
+        return self._tone(f"{n}-{lang}", 2.0)
+
+    async def recording(self, key: str, lang: str) -> str | None:
+        return None
+
+
+def _app(lines: PhoneLines, db: Database, clock: Clock | None = None, **kw: Any) -> App:
+    settings = lines.settings.replace(
+        dialer_max_channels=kw.pop("channels", 4), dialer_originates_per_second=4.0,
+        dialer_retry_delay_s=kw.pop("retry", 1), dialer_max_attempts=3,
+        database_url=db.url, **kw,
+    )
+    return App(settings, clock or SystemClock(), db.engine, db.sessions)
+
+
+def _route(lines: PhoneLines, app: App) -> ToneVoice:
+    voice = ToneVoice(app.settings.sounds_dir)
+
+    async def handler(agi: AGIChannel) -> None:
+        await BroadcastCall(agi, app, voice, Hangup).run()
+
+    lines.route("broadcast", handler)
+    return voice
+
+
+async def _campaign(app: App, plans: dict[str, str], lines: PhoneLines, *, survey: bool = True,
+                    scheduled_at: datetime | None = None, langs: dict[str, str] | None = None
+                    ) -> int:
+    """One child and one primary guardian per number (digits only, 81…), scripted households."""
+    now = app.clock.now()
+    async with transaction(app.sessions) as s:
+        school = await make_school(s, f"テスト小 {len(plans)}-{now.timestamp():.0f}")
+        for number in plans:
+            child = await make_child(s, school, f"児童 {number[-4:]}")
+            await make_guardian(s, f"保護者 {number[-4:]}", "+" + number,
+                                (langs or {}).get(number, "ja"), (child,))
+        sid = (await bc.create_survey(s, school.id, "q", QUESTION, now)).id if survey else None
+        camp = await bc.create_campaign(
+            s, app.settings, school_id=school.id, title="遠足", target={"school": True},
+            now=now, message={"ja": "明日は遠足です", "en": "Trip tomorrow"}, survey_id=sid,
+            scheduled_at=scheduled_at,
+        )
+        await bc.launch(s, app.settings, camp, now)
+        cid = camp.id
+    for number, plan in plans.items():
+        await lines.household(number, plan)
+    return cid
+
+
+async def _wait_done(app: App, cid: int, within: float) -> None:
+    async with asyncio.timeout(within):
+        while True:
+            async with app.sessions() as s:
+                if (await bc.progress(s, cid)).status == "completed":
+                    return
+            await asyncio.sleep(0.5)
+
+
+async def _households(app: App, cid: int) -> dict[str, CampaignHousehold]:
+    async with app.sessions() as s:
+        rows = await s.scalars(select(CampaignHousehold).where(
+            CampaignHousehold.campaign_id == cid))
+        return {h.phone_e164.lstrip("+"): h for h in rows}
+
+
+def _max_concurrent(events: list[dict[str, str]], start: int) -> int:
+    """Most IVR channels up at once, from AMI Newchannel/Hangup events."""
+    live: set[str] = set()
+    most = 0
+    for ev in events[start:]:
+        uid = ev.get("Uniqueid", "")
+        if ev.get("Event") == "Newchannel":
+            live.add(uid)
+            most = max(most, len(live))
+        elif ev.get("Event") == "Hangup":
+            live.discard(uid)
+    return most
+
+
+def _numbers(prefix: str, n: int) -> list[str]:
+    return [f"8190{prefix}{i:04d}" for i in range(1, n + 1)]
+
+
+async def test_thirty_households_outcomes_attempts_tally_and_channel_cap(
+    lines: PhoneLines, sqlite_db: Database
+) -> None:
+    app = _app(lines, sqlite_db, channels=4)
+    _route(lines, app)
+    nums = iter(_numbers("3100", 30))
+    plans: dict[str, str] = {}
+    expect: dict[str, tuple[str, int, int | None]] = {}  # status, attempts, survey digit
+    for plan, count, outcome in [
+        ("answer:10:1", 11, (S.COMPLETED, 1, 1)),
+        ("answer:10:2", 6, (S.COMPLETED, 1, 2)),
+        ("busy|answer:10:1", 4, (S.COMPLETED, 2, 1)),
+        ("noanswer", 3, (S.NO_ANSWER, 3, None)),
+        ("reject", 1, (S.FAILED, 3, None)),
+        ("hangup:2", 3, (S.HUNG_UP, 1, None)),
+        ("machine", 2, (S.LEFT_MESSAGE, 1, None)),
+    ]:
+        for _ in range(count):
+            number = next(nums)
+            plans[number] = plan
+            expect[number] = outcome
+    langs = {n: "en" for n in list(plans)[:3]}
+    cid = await _campaign(app, plans, lines, langs=langs)
+    first_event = len(lines.ivr_ami_events)
+    dialer = Dialer(app, PanoramiskPort(lines.ivr_ami),
+                    DialerConfig(ring_timeout_s=4, answer_grace_s=1.0))
+    stop = asyncio.Event()
+    task = asyncio.ensure_future(dialer.run(stop))
+    try:
+        await _wait_done(app, cid, 240)
+    finally:
+        stop.set()
+        await task
+    households = await _households(app, cid)
+    got = {n: (h.status, h.attempts) for n, h in households.items()}
+    assert got == {n: (e[0], e[1]) for n, e in expect.items()}
+    # The carrier saw exactly those calls: nobody answered was called again
+    for number, (_status, attempts, _digit) in expect.items():
+        assert await lines.household_attempts(number) == attempts, number
+    async with app.sessions() as s:
+        camp = await s.get(Campaign, cid)
+        tally = await bc.tally(s, camp.survey_id)
+        answers = list(await s.scalars(select(SurveyResponse)))
+    wanted = Counter(d for _s, _a, d in expect.values() if d is not None)
+    assert {o.digit: o.count for o in tally[0].options} == {1: wanted[1], 2: wanted[2]}
+    assert len(answers) == 21
+    # AMI never saw more than 4 campaign channels at once
+    assert _max_concurrent(lines.ivr_ami_events, first_event) <= 4
+    # Families whose language is English heard the English message
+    en_calls = [r for r in lines.calls if any("-en" in p for p in r.agi.streamed)]
+    assert len(en_calls) >= 3
+
+
+async def test_dialer_killed_mid_campaign_resumes_without_recalling(
+    lines: PhoneLines, sqlite_db: Database, tmp_path: Path
+) -> None:
+    app = _app(lines, sqlite_db, channels=3)
+    _route(lines, app)
+    plans = dict.fromkeys(_numbers("3200", 10), "answer:10:1")
+    plans.update(dict.fromkeys(_numbers("3201", 2), "busy|answer:10:2"))
+    cid = await _campaign(app, plans, lines)
+    env = {
+        **os.environ,
+        "RENRAKU_DATA_DIR": str(app.settings.data_dir),
+        "RENRAKU_DATABASE_URL": sqlite_db.url,
+        "RENRAKU_AMI_PORT": str(app.settings.ami_port),
+        "RENRAKU_AMI_USER": app.settings.ami_user,
+        "RENRAKU_DIALER_MAX_CHANNELS": "3",
+        "RENRAKU_DIALER_ORIGINATES_PER_SECOND": "4",
+        "RENRAKU_DIALER_RETRY_DELAY_S": "1",
+    }
+    argv = [sys.executable, "-m", "renraku.cli", "dialer", "--ring-timeout", "4"]
+    log = (tmp_path / "dialer.log").open("ab")
+
+    def start() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+
+    proc = start()
+    try:
+        # Kill it (SIGKILL: no goodbye) once some families answered and others are mid-call
+        async with asyncio.timeout(90):
+            while True:
+                hs = await _households(app, cid)
+                done = sum(h.status == S.COMPLETED for h in hs.values())
+                flying = sum(h.status in (S.DIALING, S.ANSWERED) for h in hs.values())
+                if done >= 3 and flying >= 1:
+                    break
+                await asyncio.sleep(0.2)
+        os.killpg(proc.pid, signal.SIGKILL)
+        await asyncio.to_thread(proc.wait)
+        proc = start()
+        await _wait_done(app, cid, 150)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        await asyncio.to_thread(proc.wait)
+        log.close()
+    hs = await _households(app, cid)
+    assert {n: h.status for n, h in hs.items()} == dict.fromkeys(plans, S.COMPLETED), \
+        (tmp_path / "dialer.log").read_text()[-3000:]
+    for number, plan in plans.items():
+        calls = 2 if plan.startswith("busy") else 1
+        assert await lines.household_attempts(number) == calls, number
+    async with app.sessions() as s:
+        answers = list(await s.scalars(select(SurveyResponse)))
+        attempts = list(await s.scalars(select(CallAttempt)))
+    assert len(answers) == 12  # every family's answer is there
+    assert all(a.status in (S.COMPLETED, S.BUSY) for a in attempts)
+
+
+async def test_calling_window_stops_at_20_and_continues_next_morning(
+    lines: PhoneLines, sqlite_db: Database
+) -> None:
+    evening = datetime(2026, 12, 4, 19, 59, 57, tzinfo=TOKYO)
+    clock = FakeClock(evening)
+    app = _app(lines, sqlite_db, clock=clock, channels=1)
+    _route(lines, app)
+    plans = dict.fromkeys(_numbers("3300", 3), "machine")
+    cid = await _campaign(app, plans, lines, survey=False,
+                          scheduled_at=datetime(2026, 12, 4, 19, 55, tzinfo=TOKYO))
+    dialer = Dialer(app, PanoramiskPort(lines.ivr_ami),
+                    DialerConfig(ring_timeout_s=4, answer_grace_s=1.0))
+    stop = asyncio.Event()
+    task = asyncio.ensure_future(dialer.run(stop))
+    try:
+        # The first call starts before 20:00; at 20:00 the rest wait for the morning
+        await asyncio.sleep(12)
+        hs = await _households(app, cid)
+        assert sorted(h.status for h in hs.values()) == [S.LEFT_MESSAGE, S.QUEUED, S.QUEUED]
+        clock.set(datetime(2026, 12, 5, 7, 59, 58, tzinfo=TOKYO))
+        await asyncio.sleep(1.5)
+        assert sum(h.status == S.QUEUED for h in (await _households(app, cid)).values()) == 2
+        await _wait_done(app, cid, 60)
+    finally:
+        stop.set()
+        await task
+    async with app.sessions() as s:
+        attempts = list(await s.scalars(select(CallAttempt)))
+    starts = sorted(a.started_at.astimezone(TOKYO) for a in attempts)
+    assert len(starts) == 3
+    assert starts[0] < datetime(2026, 12, 4, 20, 0, tzinfo=TOKYO)
+    assert all(datetime(2026, 12, 5, 8, 0, tzinfo=TOKYO) <= t for t in starts[1:])
+    assert all(a.status == S.LEFT_MESSAGE for a in attempts)
