@@ -214,3 +214,30 @@ def test_originate_fields() -> None:
     assert f["Channel"] == "PJSIP/819012345678@carrier"
     assert "CHANNEL(language)=en" in f["Variable"] and "RENRAKU_ATTEMPT=7" in f["Variable"]
     assert datetime.now(UTC)  # keep import used
+
+
+async def test_ami_down_campaign_waits_then_goes_on(sqlite_db: Database) -> None:
+    app = _app(sqlite_db)
+    cid = await _campaign(app)
+    ami = FakeAmi(app, SCRIPTS)
+    ami.connected = False  # Asterisk restarting: nothing may be dialled, nothing fails
+    dialer = Dialer(app, ami, DialerConfig(answer_grace_s=0.1, reconcile_after_s=0.5))
+    stop = asyncio.Event()
+    task = asyncio.ensure_future(dialer.run(stop))
+    await asyncio.sleep(1.0)
+    assert sum(ami.calls.values()) == 0
+    async with app.sessions() as s:
+        p = await bc.progress(s, cid)
+    assert p.status == "running" and p.counts["queued"] == len(SCRIPTS)
+    ami.connected = True  # back: the same loop reconciles and carries on
+    try:
+        async with asyncio.timeout(20):
+            while True:
+                async with app.sessions() as s:
+                    if (await bc.progress(s, cid)).status == "completed":
+                        break
+                await asyncio.sleep(0.1)
+    finally:
+        stop.set()
+        await task
+    assert await _outcomes(app) == EXPECTED
