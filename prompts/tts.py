@@ -89,12 +89,31 @@ class OpenJTalk:
         return out
 
 
+_ZH_PAUSES = str.maketrans({"。": ". ", "！": ". ", "？": "? ", "，": ", ", "、": ", ",
+                            "；": ", ", "：": ", ", "（": ", ", "）": ", ", "「": " ", "」": " ",
+                            "“": " ", "”": " "})
+
+
+def to_pinyin(text: str) -> str:
+    """Hanzi → tone-numbered pinyin (``中文`` → ``zhong1 wen2``); digits and Latin kept.
+
+    espeak-ng's Mandarin dictionary as packaged lacks many common characters (it spells
+    them out in English), while its pinyin voice reads every syllable with the right tone.
+    """
+    from pypinyin import Style, lazy_pinyin
+
+    syllables = lazy_pinyin(text.translate(_ZH_PAUSES), style=Style.TONE3,
+                            neutral_tone_with_five=True)
+    return " ".join(s.strip() for s in syllables if s.strip())
+
+
 class Espeak:
-    """en/zh/es offline. Kana (a Japanese name's reading) is romanised first."""
+    """en/zh/es offline. Kana (a Japanese name's reading) is romanised first; Chinese is
+    spoken from pinyin."""
 
     name = "espeak"
     offline = True
-    VOICES: ClassVar[dict[str, str]] = {"en": "en-us", "zh": "cmn", "es": "es"}
+    VOICES: ClassVar[dict[str, str]] = {"en": "en-us", "zh": "cmn-latn-pinyin", "es": "es"}
     SPEED_WPM = 155  # a little slower than the default 175: clearer over a phone line
 
     def __init__(self, settings: Settings) -> None:
@@ -113,7 +132,8 @@ class Espeak:
         if not self.supports(lang):
             raise TTSError(f"espeak-ng does not speak {lang!r}")
         src, out = workdir / "text.txt", workdir / "espeak.wav"
-        src.write_text(romanise(text), encoding="utf-8")
+        text = romanise(text)
+        src.write_text(to_pinyin(text) if lang == "zh" else text, encoding="utf-8")
         await run("espeak-ng", "-v", self.VOICES[lang], "-s", str(self.SPEED_WPM),
                   "-w", str(out), "-f", str(src), limit_s=SYNTH_TIMEOUT_S)
         return out

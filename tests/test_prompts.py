@@ -115,6 +115,13 @@ def test_kana_readings_are_romanised_for_espeak() -> None:
     assert romanise("きっかわ まりあ") == "Kikkawa Maria"
 
 
+def test_chinese_is_spoken_from_pinyin() -> None:
+    # espeak-ng's packaged Mandarin dictionary spells many characters out in English.
+    assert tts.to_pinyin("中文请按3。") == "zhong1 wen2 qing3 an4 3."
+    assert tts.to_pinyin("上午10点30分") == "shang4 wu3 10 dian3 30 fen1"
+    assert tts.Espeak.VOICES["zh"] == "cmn-latn-pinyin"
+
+
 # -- engines --------------------------------------------------------------------------------
 
 
