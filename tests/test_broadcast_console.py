@@ -4,22 +4,45 @@ and the no-login survey link page."""
 from __future__ import annotations
 
 import re
+import socket
+from collections.abc import Iterator
 
+import pytest
+from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
+from ivr.dialer import Dialer
 from models import Campaign, EmailDelivery
 from models.db import transaction
 from renraku.services import broadcast as bc
 from renraku.services import staff as staff_svc
+from renraku.services.broadcast_mail import send_due_emails
 from tests.db_fixtures import Database
 from tests.factories import make_child, make_class, make_guardian, make_school
 from tests.staff_fixtures import StaffPortal
+from tests.test_broadcast_mail import Inbox
+from tests.test_dialer_fake_ami import FakeAmi
 
 FORM = {
     "title": "遠足のお知らせ", "message_ja": "明日は遠足です。", "channel": "both",
     "target": "classes", "q1_text": "参加しますか", "q1_opt1": "はい", "q1_opt2": "いいえ",
     "send": "now", "window_start": "08:00", "window_end": "20:00",
 }
+
+
+@pytest.fixture
+def mailbox() -> Iterator[tuple[Inbox, int]]:
+    """A real SMTP server (aiosmtpd) on a free loopback port, collecting what it receives."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    inbox = Inbox()
+    ctl = Controller(inbox, hostname="127.0.0.1", port=port)
+    ctl.start()
+    try:
+        yield inbox, port
+    finally:
+        ctl.stop()
 
 
 def _untranslated(page: str) -> list[str]:
@@ -97,3 +120,34 @@ async def test_compose_preview_send_progress(staff_portal: StaffPortal, sqlite_d
         tally = await bc.tally(s, (await s.get(Campaign, cid)).survey_id)
     assert [o.count for o in tally[0].options] == [0, 1]
     assert (await anon.get("/s/not-a-token")).status == 404
+
+
+async def test_email_link_answer_reaches_console_tally(
+    staff_portal: StaffPortal, sqlite_db: Database, mailbox: tuple[Inbox, int]
+) -> None:
+    inbox, port = mailbox
+    staff_portal.use_smtp_port(port)
+    await _world(sqlite_db)
+    client = await staff_portal.client_as_staff("admin@x.jp", "admin-pass-12")
+    r = await staff_portal.post(client, "/staff/broadcasts",
+                                {**FORM, "channel": "email", "target": "school",
+                                 "action": "send"})
+    assert r.status == 303, await r.text()
+    url = r.headers["Location"]
+    app = staff_portal.app
+    # The dialer's mail step (what `renraku dialer` runs for email campaigns)
+    dialer = Dialer(app, FakeAmi(app, {}), mailer=lambda c: send_due_emails(app, c))
+    await dialer.tick()
+    assert len(inbox.messages) == 1 and inbox.messages[0]["To"] == "aoki@example.jp"
+    link = re.search(r"http://school\.test(/s/\S+)", inbox.messages[0].get_content())
+    assert link is not None
+    anon = await staff_portal.client()
+    page = await (await anon.get(link.group(1))).text()
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    qid = re.search(r'name="q(\d+)" value="1"', page).group(1)
+    r = await anon.post(link.group(1), data={"csrf_token": csrf, f"q{qid}": "1"})
+    assert 'id="survey-saved"' in await r.text()
+    await dialer.tick()  # every email sent: the campaign completes
+    data = await (await client.get(f"{url}/progress.json")).json()
+    assert data["status"] == "completed" and data["percent"] == 100
+    assert [o["count"] for o in data["tally"][0]["options"]] == [1, 0]
