@@ -346,12 +346,19 @@ class AbsenceCall:
                 for i, lang in enumerate(caller.languages)
             ], 1
         if menu.screen == s.CHILD:
-            return [
+            return [await self.p("absence.choose_child"), *[
                 await self.p("absence.child_option", name=kid.name, digit=i + 1)
                 for i, kid in enumerate(caller.kids)
-            ], 1
+            ]], 1
         if menu.screen == s.KIND:
-            return [await self.p("absence.kind_menu")], 1
+            sounds = [await self.p("absence.kind_menu")]
+            if menu.mode == m.Mode.NEW:
+                # The day is said before anything is chosen (and again in the read-back),
+                # so a caller after the cutoff knows at once the report is for tomorrow.
+                _, day = self._target(caller, menu)
+                sounds.insert(0, await self.p("absence.report_for_date",
+                                              date=spoken_date(day, self.lang)))
+            return sounds, 1
         if menu.screen == s.TIME:
             key = "absence.time_late" if menu.kind == ReportKind.LATE else "absence.time_early"
             return [await self.p(key)], 4

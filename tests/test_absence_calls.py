@@ -81,7 +81,7 @@ NEW_ABSENCE = [("absence.main_menu", "1"), ("absence.kind_menu", "1"),
                ("absence.reason_menu", "1"), ("absence.confirm_keys", "1"),
                ("absence.after_menu", "2"), ("absence.goodbye", "")]
 # ...or each key pressed at the first sound of its screen, as a caller in a hurry does.
-QUICK_ABSENCE = [("absence.welcome", "1"), ("absence.kind_menu", "1"),
+QUICK_ABSENCE = [("absence.welcome", "1"), ("absence.report_for_date", "1"),
                  ("absence.reason_menu", "1"), ("absence.about_child", "1"),
                  ("absence.recorded", "2"), ("absence.goodbye", "")]
 

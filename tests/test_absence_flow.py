@@ -70,6 +70,9 @@ async def test_sibling_absence_recorded_with_own_school_day(db: Database) -> Non
     sounds = agi.sounds()
     assert "absence.child_option:ja:digit=1:name=やまだたろう" in sounds
     assert any(s.startswith("absence.on_date:ja:date=12月4日") for s in sounds)
+    # The day is said up front too, before the kind of report is chosen.
+    assert sounds.index("absence.report_for_date:ja:date=12月4日 金曜日") < sounds.index(
+        "absence.kind_menu:ja")
     assert sounds[-1] == "absence.goodbye:ja"
     assert await _log(app) == [("reported", MOM_E164)]
 
