@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, date, datetime, time
 
 import pytest
@@ -249,3 +250,26 @@ async def test_confirmation_email_when_enabled(
     await _call(app, ScriptedChannel(MOM, script))
     body = "We have received your report for 山田太郎: absence on Thursday, December 3.\n"
     assert sent == [("hanako@example.org", "Report received", body)]
+
+
+async def test_call_cancelled_at_shutdown_writes_no_report(sqlite_db: Database) -> None:
+    """The FastAGI server cancels calls still running after its grace period."""
+    app, _, _ = await _family(sqlite_db)
+    reached = asyncio.Event()
+
+    class Stuck(ScriptedChannel):
+        async def stream_file(self, name: str, escape_digits: str = "") -> str:
+            if name.startswith("absence.confirm_keys"):
+                reached.set()
+                await asyncio.Event().wait()  # the caller never presses anything
+            return await super().stream_file(name, escape_digits)
+
+    agi = Stuck(MOM, [("absence.main_menu", "1"), ("absence.child_option", "1"),
+                      ("absence.kind_menu", "1"), ("absence.reason_menu", "1")])
+    task = asyncio.create_task(_call(app, agi))
+    await asyncio.wait_for(reached.wait(), 5)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await _reports(app) == []
+    assert await _log(app) == [("hung_up", MOM_E164)]
