@@ -1,0 +1,244 @@
+"""Portal under load: guardian home page and staff month register, demo and city data,
+SQLite and PostgreSQL.
+
+The portal runs in its own process (as in production, one aiohttp worker); this process
+logs in through the real forms, then keeps ``CONCURRENCY`` requests in flight for
+``DURATION_S`` per page on loopback and reports requests/s, p50, p99.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import aiohttp
+from sqlalchemy import select, text
+
+from benchmarks.stats import percentile, save, table
+
+PG_ADMIN = os.environ.get("RENRAKU_BENCH_PG", "postgresql+asyncpg://postgres@127.0.0.1:5432")
+PG_DB = "renraku_bench"
+CACHE = Path(os.environ.get("RENRAKU_BENCH_CACHE", Path.home() / ".cache" / "renraku" / "bench"))
+DURATION_S = float(os.environ.get("RENRAKU_BENCH_PORTAL_S", "8"))
+CONCURRENCY = 16
+PASSWORD = "renraku-bench"
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+# Demo: the test suite's Friday morning; city: the end of February, a nearly full month.
+NOW = {"demo": datetime(2026, 12, 4, 0, 30, tzinfo=UTC),
+       "city": datetime(2027, 2, 26, 0, 30, tzinfo=UTC)}
+
+
+def db_url(backend: str, dataset: str) -> str:
+    if backend == "sqlite":
+        return f"sqlite+aiosqlite:///{CACHE / f'{dataset}.db'}"
+    return f"{PG_ADMIN}/{PG_DB}_{dataset}"
+
+
+async def _ensure_pg(name: str) -> None:
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(f"{PG_ADMIN}/postgres", isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            if not await conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"),
+                                     {"n": name}):
+                await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        await engine.dispose()
+
+
+async def prepare(backend: str, dataset: str) -> dict[str, object]:
+    """Migrated database with the data set and a staff login; reused when already built."""
+    from models import Child, Classroom, Enrolment, Guardian, Guardianship, Staff
+    from models.db import create_engine, session_factory, transaction
+    from models.migrate import upgrade
+    from renraku.services.passwords import hash_password
+
+    CACHE.mkdir(parents=True, exist_ok=True)
+    url = db_url(backend, dataset)
+    if backend == "postgresql":
+        await _ensure_pg(f"{PG_DB}_{dataset}")
+    await upgrade(url)
+    engine = create_engine(url)
+    sessions = session_factory(engine)
+    try:
+        counts: dict[str, object] = {}
+        if dataset == "city":
+            from benchmarks.citydata import build_city
+
+            counts = await build_city(engine)
+        else:
+            from renraku.demo import create_demo_data
+
+            async with transaction(sessions) as s:
+                await create_demo_data(s, NOW["demo"])
+        async with transaction(sessions) as s:
+            pw = hash_password(PASSWORD)
+            staff = await s.scalar(select(Staff).where(Staff.email == "bench@example.jp"))
+            room = await s.scalar(select(Classroom).order_by(Classroom.id))
+            assert room is not None
+            if staff is None:
+                s.add(Staff(school_id=room.school_id, name="bench", email="bench@example.jp",
+                            password_hash=pw, role="admin"))
+            # A guardian of a child in that class logs in to the home page.
+            guardian = await s.scalar(
+                select(Guardian).join(Guardianship, Guardianship.guardian_id == Guardian.id)
+                .join(Child, Child.id == Guardianship.child_id)
+                .join(Enrolment, Enrolment.child_id == Child.id)
+                .where(Enrolment.class_id == room.id, Guardian.email.is_not(None))
+                .order_by(Guardian.id))
+            assert guardian is not None
+            guardian.password_hash = pw
+            info = {"class_id": room.id, "guardian_email": guardian.email, **counts}
+        return info
+    finally:
+        await engine.dispose()
+
+
+def serve(url: str, port: int, now: str) -> None:
+    """The portal alone in this process (``python -m benchmarks.portal serve …``)."""
+    import logging
+
+    from aiohttp import web
+
+    from models.db import create_engine, session_factory
+    from renraku.app import App
+    from renraku.clock import FakeClock
+    from renraku.settings import Settings
+    from webportal.app import create_app
+
+    logging.basicConfig(level=logging.WARNING)
+    data = Path(tempfile.mkdtemp(prefix="renraku-bench-web-"))
+    settings = Settings(data_dir=data, secret_key="bench-secret-key", web_port=port,
+                        public_url=f"http://127.0.0.1:{port}", sms_backend="outbox")
+    engine = create_engine(url)
+    app = App(settings, FakeClock(datetime.fromisoformat(now)), engine, session_factory(engine))
+    web.run_app(create_app(app), host="127.0.0.1", port=port, access_log=None,
+                print=lambda *_: None)
+
+
+async def _login(session: aiohttp.ClientSession, base: str, path: str, form: dict[str, str],
+                 expect: str) -> None:
+    page = await (await session.get(base + path)).text()
+    token = CSRF.search(page)
+    assert token, f"no CSRF token on {path}"
+    async with session.post(base + path, data={"csrf_token": token.group(1), **form},
+                            allow_redirects=False) as r:
+        if r.status not in (302, 303):
+            raise RuntimeError(f"login on {path} failed: {r.status}")
+    async with session.get(base + expect) as r:
+        if r.status != 200:
+            raise RuntimeError(f"{expect} after login: {r.status}")
+
+
+async def hammer(session: aiohttp.ClientSession, url: str, seconds: float,
+                 concurrency: int) -> dict[str, object]:
+    latencies: list[float] = []
+    errors = 0
+    deadline = time.perf_counter() + seconds
+
+    async def worker() -> None:
+        nonlocal errors
+        while time.perf_counter() < deadline:
+            t0 = time.perf_counter()
+            try:
+                async with session.get(url, allow_redirects=False) as r:
+                    await r.read()
+                    ok = r.status == 200
+            except aiohttp.ClientError:
+                ok = False
+            if ok:
+                latencies.append((time.perf_counter() - t0) * 1000)
+            else:
+                errors += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    wall = time.perf_counter() - started
+    return {"requests": len(latencies), "errors": errors, "rps": len(latencies) / wall,
+            "p50_ms": percentile(latencies, 50), "p99_ms": percentile(latencies, 99),
+            "max_ms": max(latencies, default=float("nan"))}
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def run_one(backend: str, dataset: str) -> list[dict[str, object]]:
+    t0 = time.perf_counter()
+    info = await prepare(backend, dataset)
+    setup_s = time.perf_counter() - t0
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "benchmarks.portal", "serve",
+                             db_url(backend, dataset), str(port), NOW[dataset].isoformat()])
+    base = f"http://127.0.0.1:{port}"
+    rows = []
+    try:
+        connector = aiohttp.TCPConnector(limit=CONCURRENCY)
+        # unsafe=True: keep cookies from an IP-address host (127.0.0.1).
+        async with aiohttp.ClientSession(connector=connector,
+                                         cookie_jar=aiohttp.CookieJar(unsafe=True)) as guardian, \
+                aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as staff:
+            for _ in range(100):
+                with contextlib.suppress(aiohttp.ClientError):
+                    async with guardian.get(base + "/login") as r:
+                        if r.status == 200:
+                            break
+                await asyncio.sleep(0.1)
+            await _login(guardian, base, "/login", {
+                "identifier": str(info["guardian_email"]), "password": PASSWORD, "next": "/"},
+                "/")
+            await _login(staff, base, "/staff/login", {
+                "email": "bench@example.jp", "password": PASSWORD, "next": "/staff/"},
+                "/staff/")
+            month = f"/staff/classes/{info['class_id']}/month"
+            async with guardian.get(base + "/home", allow_redirects=False) as r:
+                home = r.headers.get("Location", "/home")  # /home redirects to /c/<child>
+            for page, session, path in (("guardian home", guardian, home),
+                                        ("month register", staff, month)):
+                await hammer(session, base + path, 1.0, 4)  # warm-up
+                result = await hammer(session, base + path, DURATION_S, CONCURRENCY)
+                rows.append({"backend": backend, "dataset": dataset, "page": page,
+                             "path": path, "setup_s": round(setup_s, 1), **result})
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    return rows
+
+
+async def main(backends: tuple[str, ...] = ("sqlite", "postgresql")) -> dict[str, object]:
+    rows: list[dict[str, object]] = []
+    for dataset in ("demo", "city"):
+        for backend in backends:
+            rows += await run_one(backend, dataset)
+    print(table(f"Portal: {CONCURRENCY} requests in flight, {DURATION_S:.0f} s per page "
+                "(portal in its own process, client in this one)",
+                ["db", "data", "page", "req/s", "p50 ms", "p99 ms", "max ms", "errors"],
+                [[r["backend"], r["dataset"], r["page"], r["rps"], r["p50_ms"], r["p99_ms"],
+                  r["max_ms"], r["errors"]] for r in rows]))
+    target = [r for r in rows if r["dataset"] == "city" and r["page"] == "month register"]
+    verdict = {str(r["backend"]): float(r["p99_ms"]) < 200 for r in target}  # type: ignore[arg-type]
+    print(f"target month register p99 < 200 ms on the city DB: {verdict}")
+    path = save("portal", {"concurrency": CONCURRENCY, "duration_s": DURATION_S, "rows": rows,
+                           "target_met": verdict})
+    print(f"-> {path}\n")
+    return {"rows": rows}
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "serve":
+        serve(sys.argv[2], int(sys.argv[3]), sys.argv[4])
+    else:
+        asyncio.run(main(tuple(sys.argv[1:]) or ("sqlite", "postgresql")))
