@@ -19,8 +19,9 @@ OFFLINE = {"tts_ja": "openjtalk", "tts_en": "espeak", "tts_zh": "espeak", "tts_e
 
 
 def offline_settings(data_dir: Path, **changes: object) -> Settings:
-    url = f"sqlite+aiosqlite:///{data_dir / 'renraku.db'}"
-    return Settings(data_dir=data_dir, database_url=url, **{**OFFLINE, **changes})  # type: ignore[arg-type]
+    values: dict[str, object] = {
+        "database_url": f"sqlite+aiosqlite:///{data_dir / 'renraku.db'}", **OFFLINE, **changes}
+    return Settings(data_dir=data_dir, **values)  # type: ignore[arg-type]
 
 
 @dataclass

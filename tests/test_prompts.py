@@ -24,7 +24,8 @@ from prompts.romaji import romanise
 from prompts.voice import PromptVoice
 from renraku import cli
 from renraku.settings import LANGUAGES
-from tests.prompts_fixtures import PromptWorld, open_world
+from tests.db_fixtures import Database
+from tests.prompts_fixtures import PromptWorld, offline_settings, open_world
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -130,8 +131,6 @@ def _names(engines: list[tts.TTSEngine]) -> list[str]:
 
 
 def test_japanese_never_goes_to_espeak(tmp_path: Path) -> None:
-    from tests.prompts_fixtures import offline_settings
-
     for chain in ("espeak", "espeak,gtts", "gtts,espeak,openjtalk", ""):
         settings = offline_settings(tmp_path, tts_ja=chain)
         assert "espeak" not in _names(tts.chain(settings, "ja"))
@@ -142,8 +141,6 @@ def test_japanese_never_goes_to_espeak(tmp_path: Path) -> None:
 async def test_gtts_unreachable_falls_back_and_is_probed_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tests.prompts_fixtures import offline_settings
-
     probes: list[str] = []
 
     def dead(host: str, port: int = 443, timeout: float = 1.5) -> bool:
@@ -167,8 +164,6 @@ async def test_gtts_unreachable_falls_back_and_is_probed_once(
 async def test_japanese_kanji_sentence_through_open_jtalk(
     tmp_path: Path, openjtalk_voice: Path
 ) -> None:
-    from tests.prompts_fixtures import offline_settings
-
     settings = offline_settings(tmp_path)
     assert (await tts.pick(settings, "ja")).name == "openjtalk"
     speech = await tts.synthesize(settings, "ja", "山田太郎さんの欠席連絡を受け付けました。",
@@ -455,3 +450,24 @@ async def test_names_are_prerendered_at_registration(
         assert await voice.phrase("absence.child_option", lang, name=taro.spoken_name, digit=2)
         assert await voice.phrase("absence.about_child", lang, name=taro.spoken_name)
     assert calls == []
+
+
+async def test_versions_on_both_databases(db: Database, tmp_path: Path) -> None:
+    """The one-active-version index and rollback behave the same on SQLite and PostgreSQL."""
+    settings = offline_settings(tmp_path / "data", database_url=db.url)
+    report = await render.build(settings, db.sessions, languages=["en"],
+                                keys=["absence.goodbye"], templates=False, progress=None)
+    assert report.rendered == ["en/absence.goodbye"]
+    tone = _tone(tmp_path / "tone.wav", 1.0)
+    for _ in range(2):
+        await store.add_recording(db.sessions, settings, "absence.goodbye", "en", tone)
+    async with db.sessions() as s:
+        versions = [(p.version, p.source, p.active) for p in
+                    await store.history(s, "absence.goodbye", "en")]
+    assert versions == [(1, "tts", False), (2, "recorded", False), (3, "recorded", True)]
+    assert (await store.rollback(db.sessions, settings, "absence.goodbye", "en")).version == 2
+    assert (await store.rollback(db.sessions, settings, "absence.goodbye", "en")).version == 1
+    assert (await store.activate(db.sessions, settings, "absence.goodbye", "en", 3)).active
+    async with db.sessions() as s:
+        actives = await s.scalar(select(func.count()).select_from(Prompt).where(Prompt.active))
+    assert actives == 1
