@@ -28,7 +28,10 @@ log = logging.getLogger(__name__)
 MAX_HEADER_LINES = 200
 HEADER_TIMEOUT_S = 5.0
 REPLY_RE = re.compile(r"^(\d{3})(?:[ -](.*))?$")
-RESULT_RE = re.compile(r"result=(-?\d+)(?:\s+\((.*?)\))?(?:\s+endpos=(\d+))?")
+# GET DATA answers with the keys themselves ("result=1*2"), so * and # belong in a result;
+# "result= (timeout)" (nothing pressed) parses to an empty result.
+RESULT_RE = re.compile(r"result=(-?[0-9*#A-D]*)(?:\s+\((.*?)\))?(?:\s+endpos=(\d+))?")
+DTMF_KEYS = frozenset("0123456789*#ABCD")
 
 
 class Hangup(Exception):
@@ -188,7 +191,7 @@ class AGIChannel:
 
     async def get_data(self, name: str, timeout_ms: int = 5000, max_digits: int = 1) -> str:
         reply = await self.command(f"GET DATA {_quote(name)} {int(timeout_ms)} {int(max_digits)}")
-        return reply.result if reply.result.isdigit() or reply.result == "" else ""
+        return reply.result if set(reply.result) <= DTMF_KEYS else ""
 
     async def record_file(
         self,
