@@ -213,3 +213,28 @@ async def test_settings_change_phone_email_language_and_feed(
         assert (await hanako.get("/ical/wrong-token.ics"))[0] == 404
     finally:
         await hanako.http.close()
+
+
+async def test_unfinished_registration_cannot_log_in_nor_block_a_retry(
+    portal: Portal, sqlite_db: Database
+) -> None:
+    world = await build_world(sqlite_db)
+    form = {"name": "途中 さん", "email": "halfway@example.jp", "phone": "090-5555-0001",
+            "password": "halfway-pass-1", "language": "ja"}
+    first, second = Client(portal), Client(portal)
+    try:
+        assert await first.post(f"/r/{world.token_new}", form) == 302
+        assert await first.post("/login", {"identifier": "halfway@example.jp",
+                                           "password": "halfway-pass-1"}) == 401
+        status, _html = await first.get(f"/c/{world.newkid}")
+        assert status == 302  # no account session before the SMS code
+        assert await second.post(f"/r/{world.token_new}", form) == 302  # not "already taken"
+        async with sqlite_db.sessions() as s:
+            rows = list(await s.scalars(select(Guardian).where(
+                Guardian.email == "halfway@example.jp")))
+            assert len(rows) == 1
+            assert await s.scalar(select(Guardianship).where(
+                Guardianship.child_id == world.newkid)) is None
+    finally:
+        for c in (first, second):
+            await c.http.close()

@@ -47,6 +47,13 @@ async def find_guardian(session, identifier: str, region: str) -> Guardian | Non
     )
 
 
+async def has_verified_phone(app, guardian_id: int) -> bool:  # type: ignore[no-untyped-def]
+    """Self-registration ends with the SMS code; before that the account cannot sign in."""
+    async with app.sessions() as s:
+        return bool(await s.scalar(select(func.count()).select_from(GuardianPhone).where(
+            GuardianPhone.guardian_id == guardian_id, GuardianPhone.verified.is_(True))))
+
+
 @routes.get("/login")
 async def login_form(request: web.Request) -> web.Response:
     return render(request, "login.html", {"next": safe_next(request.query.get("next"), "/home")})
@@ -65,7 +72,8 @@ async def login_submit(request: web.Request) -> web.Response:
             "Too many attempts. Please wait 15 minutes and try again.")}, status=429)
     async with app.sessions() as s:
         guardian = await find_guardian(s, ident, app.settings.default_region)
-    if guardian is None or not verify_password(guardian.password_hash, password):
+    if (guardian is None or not verify_password(guardian.password_hash, password)
+            or not await has_verified_phone(app, guardian.id)):
         return render(request, "login.html", {"next": nxt, "identifier": ident, "error": _(
             "The email address (or mobile number) or the password is not correct.")},
             status=401)

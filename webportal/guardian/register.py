@@ -11,9 +11,16 @@ import logging
 import re
 
 from aiohttp import web
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
-from models import Child, Guardian, GuardianPhone, Guardianship, RegistrationToken
+from models import (
+    Child,
+    Guardian,
+    GuardianPhone,
+    Guardianship,
+    RegistrationToken,
+    VerificationCode,
+)
 from models.db import transaction
 from renraku.rules.phone import may_self_register, try_normalise
 from renraku.services import registration, verification
@@ -110,6 +117,8 @@ async def register_submit(request: web.Request) -> web.Response:
     app = app_of(request)
     _ = gettext_for(request)
     data = {k: str(v).strip() for k, v in (await request.post()).items()}
+    if not check_rate(request, "register", rule=(20, CODE_LIMIT[1])):
+        raise web.HTTPTooManyRequests()
     async with app.sessions() as s:
         tok = await _token(s, request.match_info["token"])
         if tok is None:
@@ -139,6 +148,7 @@ async def register_submit(request: web.Request) -> web.Response:
     if lang not in LANGUAGES:
         lang = "ja"
     async with transaction(app.sessions) as s:
+        await drop_unfinished(s, email, number.e164)
         taken_email = email and await s.scalar(
             select(func.count()).select_from(Guardian).where(Guardian.email == email))
         taken_phone = await s.scalar(
@@ -165,6 +175,26 @@ async def register_submit(request: web.Request) -> web.Response:
     for note in notes:
         flash(request, note, "error")
     raise web.HTTPFound("/register/verify")
+
+
+async def drop_unfinished(s, email: str, e164: str) -> None:  # type: ignore[no-untyped-def]
+    """Forget earlier registrations with this email or number that never got their SMS code.
+
+    They hold no child and cannot log in; keeping them would lock the address out.
+    """
+    verified = select(GuardianPhone.guardian_id).where(GuardianPhone.verified.is_(True))
+    linked = select(Guardianship.guardian_id)
+    match = GuardianPhone.e164 == e164
+    if email:
+        match = match | (Guardian.email == email)
+    stale = list(await s.scalars(
+        select(Guardian.id).outerjoin(GuardianPhone).where(
+            match, Guardian.proxy_registered.is_(False), Guardian.id.not_in(verified),
+            Guardian.id.not_in(linked))))
+    if stale:
+        await s.execute(delete(VerificationCode).where(VerificationCode.guardian_id.in_(stale)))
+        await s.execute(delete(GuardianPhone).where(GuardianPhone.guardian_id.in_(stale)))
+        await s.execute(delete(Guardian).where(Guardian.id.in_(stale)))
 
 
 async def send_codes(request: web.Request, guardian: Guardian, e164: str | None,
