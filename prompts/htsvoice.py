@@ -7,6 +7,7 @@ sdist (pinned) and we keep only the voice and its licence.
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import subprocess
 import sys
@@ -19,6 +20,8 @@ from renraku.settings import Settings
 
 PYOPENJTALK = "pyopenjtalk==0.4.1"
 MEMBERS = ("mei_normal.htsvoice", "LICENSE_mei_normal.htsvoice")
+# The voice inside that sdist: a changed upstream file is refused, not spoken with.
+MEI_SHA256 = "f3be49a6838904a6c218790b64e07c3e83c1886e995dca284b413caab19184de"
 
 
 class VoiceFetchError(RuntimeError):
@@ -48,6 +51,12 @@ def ensure_openjtalk_voice(settings: Settings, log=print) -> Path:  # type: igno
                      if m.isfile() and "/htsvoice/" in m.name and Path(m.name).name in MEMBERS}
             if MEMBERS[0] not in found:
                 raise VoiceFetchError(f"{sdists[0].name} holds no {MEMBERS[0]}")
+            voice = tar.extractfile(found[MEMBERS[0]])
+            assert voice is not None
+            digest = hashlib.sha256(voice.read()).hexdigest()
+            if digest != MEI_SHA256:
+                raise VoiceFetchError(f"{MEMBERS[0]} in {sdists[0].name} has sha256 {digest},"
+                                      f" expected {MEI_SHA256}; not installed")
             for name, member in found.items():
                 src = tar.extractfile(member)
                 assert src is not None

@@ -67,7 +67,7 @@ class Settings:
     tts_en: str = "gtts,espeak"
     tts_zh: str = "gtts,espeak"
     tts_es: str = "gtts,espeak"
-    openjtalk_voice: str = ""  # empty: data_dir/voices/mei_normal.htsvoice
+    openjtalk_voice: str = ""  # empty: ~/.cache/renraku/voices/mei_normal.htsvoice
     # Testing only: the fake clock is honoured only when testing is on
     testing: bool = False
     fake_now: str = ""
