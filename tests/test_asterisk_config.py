@@ -127,6 +127,7 @@ def test_ami_is_loopback_only_with_the_generated_secret(
     for direction in ("read", "write"):
         classes = set(user[direction].split(","))
         assert not classes & {"all", "config", "command"}, (direction, classes)
+    assert set(user["write"].split(",")) == {"originate", "call", "reporting"}
     # A second render keeps the same secret (AMI clients keep working across restarts).
     rt.ivr_instance(settings, render_only=True)
     assert _sections((etc / "manager.conf").read_text())[settings.ami_user][0]["secret"] == secret
