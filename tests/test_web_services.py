@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import re
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from aiohttp import web
@@ -238,3 +239,56 @@ async def test_unfinished_registration_cannot_log_in_nor_block_a_retry(
     finally:
         for c in (first, second):
             await c.http.close()
+
+
+async def test_require_staff_role_decorator(sqlite_db: Database, tmp_path: Path) -> None:
+    """The helper the staff portal builds on: role check, guardians refused, login redirect."""
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from renraku.services import staff as staff_svc
+    from webportal.app import create_app
+    from webportal.security import require_staff, signed_staff
+
+    world = await build_world(sqlite_db)
+    async with transaction(sqlite_db.sessions) as s:
+        for role in ("teacher", "admin"):
+            await staff_svc.create_staff(s, world.school, name=role, email=f"{role}@x.jp",
+                                         role=role, password="staff-pass-123", class_ids=[])
+
+    @require_staff("admin")
+    async def admin_only(request: web.Request) -> web.Response:
+        return web.Response(text=f"hello {signed_staff(request).name}")
+
+    settings = Settings(data_dir=tmp_path, testing=True, secret_key="k")
+    web_app = create_app(App(settings, FakeClock(PORTAL_NOW), sqlite_db.engine,
+                             sqlite_db.sessions))
+    web_app.router.add_get("/staff/admin-only", admin_only)
+
+    async def login(client: TestClient, path: str, data: dict[str, str]) -> None:
+        html = await (await client.get(path)).text()
+        token = re.search(r'name="csrf_token" value="([^"]+)"', html)
+        assert token
+        resp = await client.post(path, data={**data, "csrf_token": token.group(1)},
+                                 allow_redirects=False)
+        assert resp.status == 302
+
+    server = TestServer(web_app)
+    clients = [TestClient(server) for _ in range(4)]
+    anonymous, guardian, teacher, admin = clients
+    try:
+        for c in clients:
+            await c.start_server()
+        await login(guardian, "/login", {"identifier": "hanako@example.jp",
+                                         "password": "family-pass-1"})
+        await login(teacher, "/staff/login", {"email": "teacher@x.jp",
+                                              "password": "staff-pass-123"})
+        await login(admin, "/staff/login", {"email": "admin@x.jp", "password": "staff-pass-123"})
+        resp = await anonymous.get("/staff/admin-only", allow_redirects=False)
+        assert resp.status == 302 and resp.headers["Location"].startswith("/staff/login?next=")
+        assert (await guardian.get("/staff/admin-only")).status == 403
+        assert (await teacher.get("/staff/admin-only")).status == 403
+        resp = await admin.get("/staff/admin-only")
+        assert resp.status == 200 and await resp.text() == "hello admin"
+    finally:
+        for c in clients:
+            await c.close()
