@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import os
 import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,6 +37,7 @@ NOW = {"demo": datetime(2026, 12, 4, 0, 30, tzinfo=UTC),
 
 def db_url(backend: str, dataset: str) -> str:
     if backend == "sqlite":
+        CACHE.mkdir(parents=True, exist_ok=True)
         return f"sqlite+aiosqlite:///{CACHE / f'{dataset}.db'}"
     return f"{PG_ADMIN}/{PG_DB}_{dataset}"
 
@@ -62,7 +62,6 @@ async def prepare(backend: str, dataset: str) -> dict[str, object]:
     from models.migrate import upgrade
     from renraku.services.passwords import hash_password
 
-    CACHE.mkdir(parents=True, exist_ok=True)
     url = db_url(backend, dataset)
     if backend == "postgresql":
         await _ensure_pg(f"{PG_DB}_{dataset}")
@@ -181,8 +180,9 @@ async def run_one(backend: str, dataset: str) -> list[dict[str, object]]:
     info = await prepare(backend, dataset)
     setup_s = time.perf_counter() - t0
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "benchmarks.portal", "serve",
-                             db_url(backend, dataset), str(port), NOW[dataset].isoformat()])
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "benchmarks.portal", "serve", db_url(backend, dataset), str(port),
+        NOW[dataset].isoformat())
     base = f"http://127.0.0.1:{port}"
     rows = []
     try:
@@ -214,7 +214,7 @@ async def run_one(backend: str, dataset: str) -> list[dict[str, object]]:
                              "path": path, "setup_s": round(setup_s, 1), **result})
     finally:
         proc.terminate()
-        proc.wait(10)
+        await asyncio.wait_for(proc.wait(), 10)
     return rows
 
 

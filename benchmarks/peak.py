@@ -1,0 +1,111 @@
+"""Morning peak on the absence line: N simultaneous inbound calls over SIP through the
+carrier simulator, each a full report (absence, illness, confirm, goodbye), N escalating
+10 → 50 → 100 → 200 until calls fail."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.phones import NOW, StepTimer, cpu_seconds, families, start_lines
+from benchmarks.stats import save, table
+
+LEVELS = tuple(int(n) for n in os.environ.get("RENRAKU_BENCH_PEAK", "10,50,100,200").split(","))
+QUICK_ABSENCE = [("absence.welcome", "1"), ("absence.kind_menu", "1"),
+                 ("absence.reason_menu", "1"), ("absence.about_child", "1"),
+                 ("absence.recorded", "2"), ("absence.goodbye", "")]
+
+
+async def one_call(lines, number: str) -> None:  # type: ignore[no-untyped-def]
+    phone = lines.phone(number)
+    await phone.call(within=60)
+    after = 0
+    for fragment, keys in QUICK_ABSENCE:
+        after = await phone.wait_prompt(fragment, after=after, within=60)
+        if keys:
+            await phone.press(keys, gap=0.25)
+    await phone.wait_end(within=60)
+
+
+async def main() -> dict[str, object]:
+    from sqlalchemy import func, select
+
+    from ivr import absence_flow
+    from models import AbsenceReport
+    from models.db import create_engine, session_factory
+    from models.migrate import upgrade
+    from renraku.app import App
+    from renraku.clock import FakeClock
+    from tests.absence_fakes import ToneVoice
+
+    lines = await start_lines()
+    rows: list[dict[str, object]] = []
+    errors: list[str] = []
+    try:
+        db = Path(tempfile.mkdtemp(prefix="renraku-bench-peak-")) / "peak.db"
+        url = f"sqlite+aiosqlite:///{db}"
+        await upgrade(url)
+        engine = create_engine(url)
+        app = App(lines.settings, FakeClock(NOW), engine, session_factory(engine))
+        voice = ToneVoice(lines.settings)
+        numbers = {n: [f"090{k}{i:07d}" for i in range(n)] for k, n in enumerate(LEVELS, 1)}
+        await families(app, [x for ns in numbers.values() for x in ns])
+
+        async def handler(agi):  # type: ignore[no-untyped-def]
+            await absence_flow.handle(agi, app, voice)
+
+        lines.route("absence", handler)
+        for n in LEVELS:
+            timer = StepTimer()
+            lines.fastagi.listeners.append(timer.listener)
+            me, ivr = os.getpid(), lines.ivr.pid()
+            cpu0 = (cpu_seconds(me), cpu_seconds(ivr), cpu_seconds(lines.carrier.pid()))
+            async with app.sessions() as s:
+                before = await s.scalar(select(func.count()).select_from(AbsenceReport))
+            started = time.perf_counter()
+            results = await asyncio.gather(*(one_call(lines, x) for x in numbers[n]),
+                                           return_exceptions=True)
+            wall = time.perf_counter() - started
+            cpu1 = (cpu_seconds(me), cpu_seconds(ivr), cpu_seconds(lines.carrier.pid()))
+            lines.fastagi.listeners.remove(timer.listener)
+            async with app.sessions() as s:
+                written = await s.scalar(select(func.count()).select_from(AbsenceReport))
+            failed = [r for r in results if isinstance(r, BaseException)]
+            errors += sorted({f"N={n}: {type(r).__name__} {r}"[:200] for r in failed})
+            row = {"calls": n, "completed": n - len(failed), "failed": len(failed),
+                   "reports_written": (written or 0) - (before or 0), "wall_s": wall,
+                   **timer.summary(),
+                   "cpu_fastagi_pct": 100 * (cpu1[0] - cpu0[0]) / wall,
+                   "cpu_ivr_asterisk_pct": 100 * (cpu1[1] - cpu0[1]) / wall,
+                   "cpu_carrier_asterisk_pct": 100 * (cpu1[2] - cpu0[2]) / wall}
+            rows.append(row)
+            print(f"  N={n}: {row['completed']}/{n} completed in {wall:.1f} s", file=sys.stderr)
+            await asyncio.sleep(3)  # let every channel hang up before the next level
+            if failed:
+                break
+        await engine.dispose()
+    finally:
+        await lines.stop()
+    print(table("Morning peak: simultaneous inbound calls, each a full absence report "
+                "(step = key arrives at FastAGI -> next command written)",
+                ["calls", "done", "failed", "wall s", "step p50 ms", "step p99 ms",
+                 "step max ms", "CPU FastAGI+driver %", "CPU IVR Asterisk %",
+                 "CPU carrier %"],
+                [[r["calls"], r["completed"], r["failed"], r["wall_s"], r["step_p50_ms"],
+                  r["step_p99_ms"], r["step_max_ms"], r["cpu_fastagi_pct"],
+                  r["cpu_ivr_asterisk_pct"], r["cpu_carrier_asterisk_pct"]] for r in rows]))
+    for e in errors[:10]:
+        print("  failure:", e)
+    path = save("peak", {"levels": list(LEVELS), "rows": rows, "failures": errors[:50],
+                         "note": "CPU % of one core; the FastAGI process also drives the "
+                                 "virtual phones (AMI Originate/PlayDTMF) in this bench"})
+    print(f"-> {path}\n")
+    return {"rows": rows}
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,102 @@
+"""Shared set-up for the telephone benchmarks: the IVR and carrier-simulator Asterisks
+(tests/asterisk_harness.PhoneLines) with wide RTP ranges, a database of families, CPU."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from benchmarks.stats import percentile
+from ivr.fastagi import AGIChannel
+
+TOKYO = ZoneInfo("Asia/Tokyo")
+NOW = datetime(2026, 12, 3, 7, 30, tzinfo=TOKYO)  # a Thursday, the morning peak
+TICK = os.sysconf("SC_CLK_TCK")
+# The harness gives each Asterisk a 38-port RTP range (19 calls); the benches need hundreds.
+WIDE_RTP = itertools.cycle([(10000, 14998), (15000, 19998)])
+
+
+def cpu_seconds(pid: int | None) -> float:
+    """utime + stime of a process from /proc/<pid>/stat (0 when it is gone)."""
+    if not pid:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+async def start_lines():  # type: ignore[no-untyped-def]
+    """PhoneLines with wide RTP ranges (patched here, not in the harness)."""
+    import tests.asterisk_harness as harness
+
+    harness.rtp_range = lambda: next(WIDE_RTP)
+    harness._guard()
+    lines = harness.PhoneLines(Path(tempfile.mkdtemp(prefix="renraku-bench-phones-")))
+    await lines.start()
+    return lines
+
+
+@dataclass
+class StepTimer:
+    """Per-step latency inside the FastAGI server: the moment a reply line arrives from
+    Asterisk to the moment the flow writes its next command. Steps whose reply carried a
+    DTMF digit (the caller pressed a key) are kept apart: that is the figure callers feel."""
+
+    all_ms: list[float] = field(default_factory=list)
+    digit_ms: list[float] = field(default_factory=list)
+
+    def listener(self, kind: str, agi: AGIChannel, _detail: str) -> None:
+        if kind == "start":
+            agi.reader = _TimedReader(agi.reader)  # type: ignore[assignment]
+        elif kind == "command" and isinstance(agi.reader, _TimedReader) and agi.reader.at:
+            gap = (time.monotonic() - agi.reader.at) * 1000
+            self.all_ms.append(gap)
+            if agi.reader.digit:
+                self.digit_ms.append(gap)
+            agi.reader.at = 0.0
+
+    def summary(self) -> dict[str, float]:
+        return {"step_p50_ms": percentile(self.digit_ms, 50),
+                "step_p99_ms": percentile(self.digit_ms, 99),
+                "step_max_ms": max(self.digit_ms, default=float("nan")),
+                "all_steps_p99_ms": percentile(self.all_ms, 99), "steps": len(self.digit_ms)}
+
+
+class _TimedReader:
+    def __init__(self, reader) -> None:  # type: ignore[no-untyped-def]
+        self.reader = reader
+        self.at = 0.0
+        self.digit = False
+
+    async def readline(self) -> bytes:
+        raw = await self.reader.readline()
+        self.at = time.monotonic()
+        # "200 result=49" (a key) vs "200 result=0" (none); 100 Trying lines are skipped.
+        text = raw.decode("latin-1")
+        if text.startswith("200 "):
+            value = text.split("result=", 1)[-1].split(" ", 1)[0].strip()
+            self.digit = value.isdigit() and int(value) > 0 and "endpos" in text
+        return raw
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        return getattr(self.reader, name)
+
+
+async def families(app, numbers: list[str]) -> None:  # type: ignore[no-untyped-def]
+    """One school; one child and one guardian per number."""
+    from models.db import transaction
+    from tests.factories import make_child, make_guardian, make_school
+
+    async with transaction(app.sessions) as s:
+        school = await make_school(s, "ベンチ小学校")
+        for i, number in enumerate(numbers):
+            kid = await make_child(s, school, f"児童{i}", f"じどう{i}")
+            await make_guardian(s, f"保護者{i}", number, "ja", (kid,))
