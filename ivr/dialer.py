@@ -279,8 +279,7 @@ class Dialer:
             return
         if _get(result, "Response") == "Success":
             live.answered = True
-            async with transaction(self.app.sessions) as s:
-                await bc.mark_answered(s, live.attempt_id, self.app.clock.now())
+            await asyncio.shield(self._mark_answered(live))
             if live.hangup.is_set():
                 await self._after_hangup(live)
             return
@@ -296,7 +295,16 @@ class Dialer:
         await self._close(live, outcome, reason=f"reason {reason}")
         self._release(live.action_id)
 
+    async def _mark_answered(self, live: Live) -> None:
+        async with transaction(self.app.sessions) as s:
+            await bc.mark_answered(s, live.attempt_id, self.app.clock.now())
+
     async def _close(self, live: Live, outcome: AttemptStatus, reason: str = "") -> None:
+        # Shielded: a stop that cancels this call's task must not cut a write in half
+        # (SQLite would keep the write lock until the connection is collected).
+        await asyncio.shield(self._close_db(live, outcome, reason))
+
+    async def _close_db(self, live: Live, outcome: AttemptStatus, reason: str) -> None:
         async with transaction(self.app.sessions) as s:
             ended = await bc.finish_attempt(
                 s, self.settings, live.attempt_id, outcome, self.app.clock.now(),
@@ -318,6 +326,10 @@ class Dialer:
     async def _after_hangup(self, live: Live) -> None:
         """An answered call ended: let the call flow write its outcome, else write it here."""
         await asyncio.sleep(self.config.answer_grace_s)
+        await asyncio.shield(self._close_answered(live))
+        self._release(live.action_id)
+
+    async def _close_answered(self, live: Live) -> None:
         async with transaction(self.app.sessions) as s:
             attempt = await s.get(CallAttempt, live.attempt_id, populate_existing=True)
             if attempt is not None and attempt.status in rules.IN_FLIGHT_STATES:
@@ -325,7 +337,6 @@ class Dialer:
                     s, self.settings, attempt.id, bc.reconciled_outcome(attempt),
                     self.app.clock.now(), cause=live.cause, reason="closed on hangup",
                 )
-        self._release(live.action_id)
 
     # -- crash and reconnect safety -----------------------------------------------------------
 
