@@ -56,6 +56,7 @@ def romanise(text: str) -> str:
     def word(m: re.Match[str]) -> str:
         # Long vowels written plainly (Tarou → Taro) read better in English and Spanish.
         roma = kana_to_romaji(m.group()).replace("'", "").replace("ou", "o").replace("uu", "u")
+        roma = roma.replace("oo", "o")
         return roma.capitalize()
 
     return _KANA.sub(word, text.replace("・", " "))

@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import shutil
 import socket
+import tempfile
 import threading
 import weakref
 from collections.abc import Callable
@@ -107,9 +109,26 @@ def to_pinyin(text: str) -> str:
     return " ".join(s.strip() for s in syllables if s.strip())
 
 
+_KANJI = re.compile(r"[\u3005\u30f6\u4e00-\u9fff][\u3005\u3041-\u30ff\u4e00-\u9fff]*")
+
+
+async def japanese_reading(text: str, dic: Path, voice_file: Path) -> str:
+    """Katakana pronunciation of Japanese text by Open JTalk's own analysis (MeCab + NAIST)."""
+    with tempfile.TemporaryDirectory(prefix="renraku-yomi-") as tmp:
+        src, trace = Path(tmp) / "in.txt", Path(tmp) / "trace.txt"
+        src.write_text(text + "\n", encoding="utf-8")
+        await run("open_jtalk", "-x", str(dic), "-m", str(voice_file), "-ow", os.devnull,
+                  "-ot", str(trace), str(src), limit_s=SYNTH_TIMEOUT_S)
+        analysis = trace.read_text(encoding="utf-8").split("[Text analysis result]")[-1]
+    prons = [line.split(",")[9] for line in analysis.split("[Output label]")[0].splitlines()
+             if line.count(",") >= 9]
+    return "".join(prons).replace("’", "")
+
+
 class Espeak:
     """en/zh/es offline. Kana (a Japanese name's reading) is romanised first; Chinese is
-    spoken from pinyin."""
+    spoken from pinyin; kanji with no reading given (a name) are read the Japanese way,
+    through Open JTalk's analysis, for English and Spanish."""
 
     name = "espeak"
     offline = True
@@ -117,10 +136,20 @@ class Espeak:
     SPEED_WPM = 155  # a little slower than the default 175: clearer over a phone line
 
     def __init__(self, settings: Settings) -> None:
-        pass
+        self.jtalk = OpenJTalk(settings)
 
     def available(self) -> bool:
         return bool(shutil.which("espeak-ng"))
+
+    async def _kanji_to_kana(self, text: str) -> str:
+        if not _KANJI.search(text) or not self.jtalk.available():
+            return text
+        parts, last = [], 0
+        for m in _KANJI.finditer(text):
+            reading = await japanese_reading(m.group(), self.jtalk.dic, self.jtalk.voice_file)
+            parts += [text[last:m.start()], " " + reading + " "]
+            last = m.end()
+        return "".join([*parts, text[last:]])
 
     def supports(self, lang: str) -> bool:
         return lang in self.VOICES  # never "ja"
@@ -132,6 +161,8 @@ class Espeak:
         if not self.supports(lang):
             raise TTSError(f"espeak-ng does not speak {lang!r}")
         src, out = workdir / "text.txt", workdir / "espeak.wav"
+        if lang != "zh":  # Chinese reads hanzi its own way (pinyin below)
+            text = await self._kanji_to_kana(text)
         text = romanise(text)
         src.write_text(to_pinyin(text) if lang == "zh" else text, encoding="utf-8")
         await run("espeak-ng", "-v", self.VOICES[lang], "-s", str(self.SPEED_WPM),

@@ -116,6 +116,14 @@ def test_kana_readings_are_romanised_for_espeak() -> None:
     assert romanise("きっかわ まりあ") == "Kikkawa Maria"
 
 
+async def test_kanji_without_a_reading_is_read_the_japanese_way_in_english(
+    tmp_path: Path, openjtalk_voice: Path
+) -> None:
+    espeak = tts.Espeak(offline_settings(tmp_path))
+    spoken = romanise(await espeak._kanji_to_kana("A message from 第一小学校."))
+    assert spoken.split() == ["A", "message", "from", "Daiichishogakko", "."]
+
+
 def test_chinese_is_spoken_from_pinyin() -> None:
     # espeak-ng's packaged Mandarin dictionary spells many characters out in English.
     assert tts.to_pinyin("中文请按3。") == "zhong1 wen2 qing3 an4 3."
