@@ -11,7 +11,8 @@ RENRAKU := $(VENV)/bin/renraku
 APT_PACKAGES := debootstrap sox libsox-fmt-all ffmpeg espeak-ng open-jtalk open-jtalk-mecab-naist-jdic \
 	chromium fonts-noto-cjk python3-venv ca-certificates docker-compose ffmpeg
 APT_STAMP := $(CACHE)/apt-$(shell echo $(APT_PACKAGES) | md5sum | cut -c1-8).stamp
-VENV_STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | md5sum | cut -c1-8)
+# The editable install points at this checkout: another checkout (CI's clone) reinstalls.
+VENV_STAMP := $(VENV)/.installed-$(shell (cat pyproject.toml; echo $(CURDIR)) | md5sum | cut -c1-8)
 export RENRAKU_ASTERISK_ROOT ?= $(CACHE)/asterisk-root
 
 .PHONY: setup run test lint bench clean-cache
