@@ -13,6 +13,7 @@ import asyncio
 import hashlib
 import os
 import tempfile
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,14 @@ async def render_cached(settings: Settings, lang: str, text: str) -> Path:
     text = normalise(text)
     if not text:
         raise ValueError("nothing to say")
+    # Any engine's render already on disk will do: a call never waits for a better voice,
+    # and nothing probes the network when everything is cached.
+    for candidate in tts.chain(settings, lang):
+        cached = dyn_dir(settings, lang) / (
+            cache_name(candidate.name, candidate.voice(lang), lang, text) + ".wav")
+        if cached.is_file():
+            _touch(cached)
+            return cached
     engine = await tts.pick(settings, lang)
     name = cache_name(engine.name, engine.voice(lang), lang, text)
     path = dyn_dir(settings, lang) / f"{name}.wav"
@@ -70,6 +79,28 @@ async def render_cached(settings: Settings, lang: str, text: str) -> Path:
         raise
     finally:
         _inflight.pop(path, None)
+
+
+def _touch(path: Path) -> None:
+    """Mark a cache hit (at most daily) so ``prune`` keeps what is still being played."""
+    try:
+        if time.time() - path.stat().st_mtime > 86400:
+            os.utime(path)
+    except OSError:
+        pass
+
+
+def prune(settings: Settings, older_than_days: int = 90) -> int:
+    """Delete dynamic renders not played for ``older_than_days``; they re-render on demand."""
+    limit = time.time() - older_than_days * 86400
+    removed = 0
+    for lang in LANGUAGES:
+        folder = dyn_dir(settings, lang)
+        for path in folder.glob("*.wav") if folder.is_dir() else ():
+            if path.name != "silence.wav" and path.stat().st_mtime < limit:
+                path.unlink(missing_ok=True)
+                removed += 1
+    return removed
 
 
 async def _synthesize_into(

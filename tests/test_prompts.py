@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import sys
 import time
@@ -429,6 +430,14 @@ async def test_same_text_is_synthesised_once(
     assert len(set(together)) == 1 and len(calls) == 2  # concurrent asks: one render
     path = s.sounds_dir / "ja" / f"{together[0]}.wav"
     assert wav_info(path).rate == 8000
+    # Cached by another engine of the chain (e.g. offline while the network was down):
+    # used as it is, no new synthesis, no network probe.
+    online = s.replace(tts_en="gtts,espeak")
+    assert await dynamic.say_text(online, "en", "The sports day is moved to Saturday.") == first
+    assert len(calls) == 2
+    old = time.time() - 100 * 86400
+    os.utime(path, (old, old))
+    assert dynamic.prune(s, 90) == 1 and not path.exists()
 
 
 async def test_names_are_prerendered_at_registration(

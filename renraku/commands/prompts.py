@@ -127,10 +127,18 @@ async def _say(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _prune(settings: Settings, args: argparse.Namespace) -> int:
+    from prompts import dynamic
+
+    removed = dynamic.prune(settings, args.days)
+    print(f"removed {removed} cached renders not played for {args.days} days")
+    return 0
+
+
 def run(settings: Settings, args: argparse.Namespace) -> Any:
     return {
         "build": _build, "check": _check, "list": _list, "import": _import,
-        "rollback": _rollback, "voices": _voices, "say": _say,
+        "rollback": _rollback, "voices": _voices, "say": _say, "prune": _prune,
     }[args.action](settings, args)
 
 
@@ -165,4 +173,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     q = actions.add_parser("say", help="render a text on demand (cached); print the file")
     q.add_argument("language", choices=LANGUAGES)
     q.add_argument("text", nargs="+")
+    q = actions.add_parser("prune", help="delete cached names/dates/messages not played lately")
+    q.add_argument("--days", type=int, default=90, help="not played for N days (default 90)")
     p.set_defaults(func=run)
