@@ -119,7 +119,10 @@ class BroadcastCall:
         )
         body = None
         if campaign.recorded_prompt_key:
+            # The school's recording in the family's language, else the Japanese one
             body = await self.voice.recording(campaign.recorded_prompt_key, lang)
+            if body is None and lang != "ja":
+                body = await self.voice.recording(campaign.recorded_prompt_key, "ja")
         if body is None:
             body = await self.voice.text(text_lang, campaign.message.get(text_lang, ""))
         again = await self.voice.phrase("broadcast.press_0_again", lang)

@@ -3,10 +3,14 @@ and the no-login survey link page."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import socket
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
+import aiohttp
 import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
@@ -14,6 +18,7 @@ from sqlalchemy import select
 from ivr.dialer import Dialer
 from models import Campaign, EmailDelivery
 from models.db import transaction
+from prompts import store
 from renraku.services import broadcast as bc
 from renraku.services import staff as staff_svc
 from renraku.services.broadcast_mail import send_due_emails
@@ -151,3 +156,34 @@ async def test_email_link_answer_reaches_console_tally(
     data = await (await client.get(f"{url}/progress.json")).json()
     assert data["status"] == "completed" and data["percent"] == 100
     assert [o["count"] for o in data["tally"][0]["options"]] == [1, 0]
+
+
+async def test_uploaded_recording_becomes_the_message(
+    staff_portal: StaffPortal, sqlite_db: Database, tmp_path: Path
+) -> None:
+    await _world(sqlite_db)
+    wav = tmp_path / "msg.wav"
+    await asyncio.to_thread(subprocess.run, ["sox", "-n", "-r", "8000", "-c", "1", "-b", "16",
+                            str(wav), "synth", "2", "sine", "440", "vol", "0.5"], check=True)
+    client = await staff_portal.client_as_staff("admin@x.jp", "admin-pass-12")
+    form = aiohttp.FormData()
+    for k, v in {**FORM, "message_ja": "", "channel": "voice", "target": "school",
+                 "action": "send", "csrf_token": client.csrf_token}.items():  # type: ignore[attr-defined]
+        form.add_field(k, v)
+    form.add_field("recording", wav.read_bytes(), filename="msg.wav", content_type="audio/wav")
+    r = await client.post("/staff/broadcasts", data=form, allow_redirects=False)
+    assert r.status == 303, await r.text()
+    async with sqlite_db.sessions() as s:
+        camp = await s.scalar(select(Campaign))
+        key = camp.recorded_prompt_key
+        prompt = await store.active(s, key, "ja")
+    assert key.startswith("broadcast.upload-") and prompt is not None
+    assert prompt.source == "recorded"
+    # A file that is not audio is refused with a message, nothing sent
+    form = aiohttp.FormData()
+    for k, v in {**FORM, "target": "school", "action": "send",
+                 "csrf_token": client.csrf_token}.items():  # type: ignore[attr-defined]
+        form.add_field(k, v)
+    form.add_field("recording", b"not audio", filename="x.wav", content_type="audio/wav")
+    r = await client.post("/staff/broadcasts", data=form, allow_redirects=False)
+    assert r.status == 400 and not _untranslated(await r.text())

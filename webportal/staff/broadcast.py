@@ -12,6 +12,9 @@ their own classes and the children in them.
 
 from __future__ import annotations
 
+import tempfile
+import uuid
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -20,6 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Campaign, Child, Classroom, Enrolment, Prompt
 from models.db import transaction
+from prompts import store
+from prompts.store import RecordingError
 from renraku.services import broadcast as bc
 from renraku.services import broadcast_mail as bm
 from renraku.services.broadcast_form import CampaignRequest, parse_compose
@@ -163,9 +168,20 @@ async def new(request: web.Request) -> web.Response:
         return await _compose_page(request, session, sr)
 
 
+async def _store_upload(app: Any, upload: web.FileField, staff_id: int) -> str:
+    key = f"broadcast.upload-{uuid.uuid4().hex[:10]}"
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "upload"
+        path.write_bytes(upload.file.read())
+        await store.add_recording(app.sessions, app.settings, key, "ja", path, staff_id)
+    return key
+
+
 def _form_dict(data: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key in set(data.keys()):
+        if key == "recording":
+            continue
         values = [str(v) for v in data.getall(key)]
         out[key] = values if key in ("grades", "classes", "children") else values[-1]
     return out
@@ -192,10 +208,25 @@ async def create(request: web.Request) -> web.Response:
     data = await request.post()
     _ = gettext_for(request)
     form = _form_dict(data)
+    upload = data.get("recording")
+    if isinstance(upload, web.FileField) and upload.filename:
+        # An uploaded recording becomes a prompt (prompts.store) and is chosen in the form
+        async with app.sessions() as session:
+            sr = await staff_request(request, session)
+        try:
+            key = await _store_upload(app, upload, sr.staff.id)
+        except RecordingError:
+            async with app.sessions() as session:
+                sr = await staff_request(request, session)
+                return await _compose_page(
+                    request, session, sr, form=form, status=400,
+                    errors=[_("The recording could not be used. Upload a WAV or MP3 file.")])
+        form["recorded_prompt_key"] = key
     async with transaction(app.sessions) as session:
         sr = await staff_request(request, session)
         req = parse_compose(
-            lambda k: str(data.get(k, "")), lambda k: [str(v) for v in data.getall(k, [])],
+            lambda k: str(form.get(k, "") if k == "recorded_prompt_key" else data.get(k, "")),
+            lambda k: [str(v) for v in data.getall(k, [])],
             sr.school.timezone,
             (app.settings.calling_window_start, app.settings.calling_window_end),
         )
