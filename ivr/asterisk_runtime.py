@@ -32,7 +32,12 @@ from renraku.settings import Settings, ensure_secret
 REPO = Path(__file__).resolve().parent.parent
 CONFIG_TEMPLATES = REPO / "asterisk-config"
 DIALPLANS = REPO / "dialplans"
-PACKAGES = "asterisk,asterisk-modules,asterisk-config,sox"
+# The TTS engines are here for the classic AGI scripts, which run inside the root and
+# render names and dates on the spot just as the FastAGI flows do outside it.
+PACKAGES = (
+    "asterisk,asterisk-modules,asterisk-config,sox,"
+    "espeak-ng,open-jtalk,open-jtalk-mecab-naist-jdic"
+)
 MIN_SYSTEM_VERSION = 20
 DEBIAN_MODULES = "/usr/lib/x86_64-linux-gnu/asterisk/modules"
 STAMP = ".renraku-provisioned"
@@ -72,8 +77,25 @@ def debian_mirror() -> str:
 
 
 def provision(root: Path, say: Callable[[str], None] = print) -> Path:
-    """Install Debian sid's Asterisk into ``root`` once; later calls reuse it."""
-    if (root / STAMP).exists():
+    """Install Debian sid's Asterisk into ``root`` once; later calls reuse it.
+
+    A root made with fewer packages than PACKAGES gets the missing ones with apt inside it.
+    """
+    stamp = root / STAMP
+    if stamp.exists():
+        wanted = PACKAGES.split(",")
+        missing = [p for p in wanted if p not in stamp.read_text().split()]
+        if missing:
+            say(f"Adding {' '.join(missing)} to the Asterisk root…")
+            # The mirror may be a dated snapshot whose Release file is past its Valid-Until.
+            apt = ["apt-get", "-o", "Acquire::Check-Valid-Until=false", "-qq"]
+            for cmd in ([*apt, "update"],
+                        [*apt, "install", "-y", "--no-install-recommends", *missing]):
+                out = subprocess.run(["chroot", str(root), *cmd], capture_output=True, text=True,
+                                     env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+                if out.returncode != 0:
+                    raise AsteriskError(f"{' '.join(cmd)} in the root failed:\n{out.stderr}")
+            stamp.write_text(stamp.read_text().splitlines()[0] + "\n" + " ".join(wanted) + "\n")
         say(f"Asterisk root ready: {root}")
         return root
     if shutil.which("debootstrap") is None:
@@ -100,7 +122,7 @@ def provision(root: Path, say: Callable[[str], None] = print) -> Path:
     version = subprocess.run(
         ["chroot", str(tmp), "/usr/sbin/asterisk", "-V"], capture_output=True, text=True, check=True
     ).stdout.strip()
-    (tmp / STAMP).write_text(version + "\n")
+    (tmp / STAMP).write_text(version + "\n" + " ".join(PACKAGES.split(",")) + "\n")
     if root.exists():
         unmount_under(root)
         shutil.rmtree(root)
@@ -332,9 +354,15 @@ def link_shared_data(data: Path) -> None:
             link.symlink_to(f"/usr/share/asterisk/{shared}")
 
 
-def python_binds() -> tuple[tuple[Path, bool], ...]:
-    """What the classic AGI scripts need inside the chroot: the code and its Python."""
+def python_binds(settings: Settings) -> tuple[tuple[Path, bool], ...]:
+    """What the classic AGI scripts need inside the chroot: the code, its Python and the
+    Open JTalk voice (downloaded outside the root by `renraku prompts voices`)."""
+    from prompts.tts import openjtalk_voice_path
+
     folders = {REPO, Path(sys.prefix), Path(sys.base_prefix)}
+    voices = openjtalk_voice_path(settings).parent
+    voices.mkdir(parents=True, exist_ok=True)
+    folders.add(voices)
     return tuple((f, False) for f in sorted(folders))
 
 
@@ -445,5 +473,5 @@ def ivr_instance(settings: Settings, name: str = "ivr", render_only: bool = Fals
                 ],
                 check=True,
             )
-    binds = ((data, True), *python_binds()) if root else ()
+    binds = ((data, True), *python_binds(settings)) if root else ()
     return Instance(name=name, home=home, root=root, binds=binds)
