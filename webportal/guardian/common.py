@@ -15,8 +15,9 @@ from models import Child, Guardian, Guardianship
 from renraku.app import App
 from renraku.services import portal
 from renraku.services.schools import school_now
+from webportal import i18n
 from webportal.security import app_of, signed_guardian
-from webportal.templating import gettext_for, render
+from webportal.templating import gettext_for, language_of, render
 
 RELATIONS = ("mother", "father", "grandmother", "grandfather", "other")
 
@@ -69,12 +70,17 @@ async def child_page(request: web.Request, session: AsyncSession) -> ChildPage:
 
 
 def labels(_: Callable[..., str]) -> dict[str, dict[str, str]]:
+    """Names for stored codes (kinds, reasons, change actions, channels, relations)."""
     return {
         "kinds": {"absence": _("Absence"), "late": _("Late arrival"),
                   "early_leave": _("Early leave")},
         "reasons": {"illness": _("Illness"), "injury": _("Injury or hospital visit"),
                     "suspension": _("Infectious disease (attendance suspended)"),
                     "bereavement": _("Bereavement or family matters"), "other": _("Other")},
+        "actions": {"created": _("Reported"), "changed": _("Changed"),
+                    "cancelled": _("Cancelled"), "reconfirmed": _("Reported again")},
+        "channels": {"phone": _("Phone"), "web": _("Web"), "email": _("Email"),
+                     "staff": _("Staff")},
         "relations": {"mother": _("Mother"), "father": _("Father"),
                       "grandmother": _("Grandmother"), "grandfather": _("Grandfather"),
                       "other": _("Other")},
@@ -84,7 +90,10 @@ def labels(_: Callable[..., str]) -> dict[str, dict[str, str]]:
 def render_child(cp: ChildPage, template: str, context: dict[str, Any], section: str,
                  status: int = 200) -> web.Response:
     _ = gettext_for(cp.request)
+    lang = language_of(cp.request)
     return render(cp.request, template, {
         "cp": cp, "child": cp.child, "children": cp.children, "section": section,
-        "guardian": cp.guardian, **labels(_), **context,
+        "guardian": cp.guardian, "date_of": date.fromisoformat,
+        "format_datetime": lambda dt: i18n.format_datetime(dt, lang, cp.child.school.timezone),
+        **labels(_), **context,
     }, status=status)

@@ -8,6 +8,7 @@ from datetime import date, datetime, time, timedelta
 from aiohttp import web
 from babel import Locale
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
 
 from models import AbsenceReport, FamilyEvent
 from models.db import transaction
@@ -166,7 +167,8 @@ async def absence_submit(request: web.Request) -> web.Response:
 
 
 async def _own_report(s, cp, request: web.Request) -> AbsenceReport:  # type: ignore[no-untyped-def]
-    report = await s.get(AbsenceReport, int_match(request, "report_id"))
+    report = await s.get(AbsenceReport, int_match(request, "report_id"),
+                         options=[selectinload(AbsenceReport.changes)])
     if report is None or report.child_id != cp.child.id:
         raise web.HTTPNotFound()
     return report
