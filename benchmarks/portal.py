@@ -55,6 +55,18 @@ async def _ensure_pg(name: str) -> None:
         await engine.dispose()
 
 
+async def fresh_pg(name: str) -> None:
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(f"{PG_ADMIN}/postgres", isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        await engine.dispose()
+
+
 async def prepare(backend: str, dataset: str) -> dict[str, object]:
     """Migrated database with the data set and a staff login; reused when already built."""
     from models import Child, Classroom, Enrolment, Guardian, Guardianship, Staff
@@ -97,6 +109,11 @@ async def prepare(backend: str, dataset: str) -> dict[str, object]:
             assert guardian is not None
             guardian.password_hash = pw
             info = {"class_id": room.id, "guardian_email": guardian.email, **counts}
+        # Planner statistics, as autovacuum (PostgreSQL) or a routine ANALYZE would have
+        # after a bulk import; without them PostgreSQL walks the whole month's reports.
+        async with engine.connect() as conn:
+            await conn.execute(text("ANALYZE"))
+            await conn.commit()
         return info
     finally:
         await engine.dispose()
