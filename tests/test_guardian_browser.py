@@ -11,10 +11,11 @@ from sqlalchemy import select
 
 from models import AbsenceReport, FamilyEvent, Guardian, Guardianship, SurveyResponse
 from models.db import transaction
+from renraku.services import registration
 from renraku.services.guardians import link_guardian
 from tests.db_fixtures import Database
 from tests.factories import make_guardian
-from tests.web_fixtures import Portal
+from tests.web_fixtures import PORTAL_NOW, Portal
 from tests.web_world import PASSWORD, build_world
 
 pytestmark = pytest.mark.browser
@@ -77,6 +78,12 @@ async def test_fourth_guardian_refused_and_unknown_code(
     assert await page.locator("#register-form").count() == 0
     await page.goto("/r/not-a-real-token")
     await expect(page.locator("#reg-invalid")).to_be_visible()
+    async with transaction(sqlite_db.sessions) as s:  # a lost sheet: the code is replaced
+        fresh = await registration.reissue(s, world.newkid, world.class1, PORTAL_NOW)
+    await page.goto(f"/r/{world.token_new}")
+    await expect(page.locator("#reg-invalid")).to_be_visible()
+    await page.goto(f"/r/{fresh.token}")
+    await expect(page.locator("#register-form")).to_be_visible()
 
 
 async def test_landline_cannot_self_register(browser_portal: Portal, sqlite_db: Database) -> None:
