@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import ClassVar, Protocol
 
 from prompts.audio import run
+from prompts.jsplit import split_for_openjtalk
 from prompts.romaji import romanise
 from renraku.settings import Settings
 
@@ -84,10 +85,19 @@ class OpenJTalk:
         return self.voice_file.stem
 
     async def synthesize(self, text: str, lang: str, workdir: Path) -> Path:
-        src, out = workdir / "text.txt", workdir / "openjtalk.wav"
-        src.write_text(text + "\n", encoding="utf-8")
-        await run("open_jtalk", "-x", str(self.dic), "-m", str(self.voice_file),
-                  "-ow", str(out), str(src), limit_s=SYNTH_TIMEOUT_S)
+        out = workdir / "openjtalk.wav"
+        # open_jtalk drops input past ~1 KiB and reads one line: long text goes in pieces.
+        pieces = split_for_openjtalk(text) or [text]
+        parts = [workdir / f"openjtalk.{i}.wav" for i in range(len(pieces))]
+        for i, (piece, part) in enumerate(zip(pieces, parts, strict=True)):
+            src = workdir / f"text.{i}.txt"
+            src.write_text(piece + "\n", encoding="utf-8")
+            await run("open_jtalk", "-x", str(self.dic), "-m", str(self.voice_file),
+                      "-ow", str(part), str(src), limit_s=SYNTH_TIMEOUT_S)
+        if len(parts) == 1:
+            parts[0].replace(out)
+        else:  # same rate and format from every run: sox simply concatenates them
+            await run("sox", *map(str, parts), str(out))
         return out
 
 
