@@ -2,7 +2,7 @@
 FROM python:3.11-slim
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      sox espeak-ng open-jtalk open-jtalk-mecab-naist-jdic \
+      sox ffmpeg espeak-ng open-jtalk open-jtalk-mecab-naist-jdic \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY . /app
