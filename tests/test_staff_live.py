@@ -9,17 +9,20 @@ from renraku.services import live
 
 
 async def test_poll_detects_change_and_bus_wakes_at_once() -> None:
-    state = {"stamp": 1}
+    state = {"stamp": 1, "fail": 0}
 
     async def stamp() -> int:
+        if state["fail"]:
+            state["fail"] -= 1
+            raise RuntimeError("database is locked")
         return state["stamp"]
 
     bus = live.ChangeBus()
     stream = live.changes(stamp, bus, poll=0.05, keepalive=0.2)
     # Nothing changes: only keep-alives.
     assert await asyncio.wait_for(anext(stream), 1) is False
-    # Another process wrote a report: the poll sees the new stamp.
-    state["stamp"] = 2
+    # Another process wrote a report: the poll sees the new stamp (after a busy moment).
+    state["stamp"], state["fail"] = 2, 2
     assert await asyncio.wait_for(anext(stream), 1) is True
     await stream.aclose()
 

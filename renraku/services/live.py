@@ -10,9 +10,11 @@ second. Either way the page learns within about a second.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+log = logging.getLogger(__name__)
 POLL_SECONDS = 1.0
 KEEPALIVE_SECONDS = 15.0
 
@@ -57,7 +59,11 @@ async def changes(
         await bus.wait(poll)
         if bus.closed:
             return
-        current = await stamp()
+        try:
+            current = await stamp()
+        except Exception as exc:  # a busy database must not end the page's stream
+            log.warning("live register poll skipped: %s", exc)
+            continue
         if current != last:
             last = current
             idle = 0.0
