@@ -3,6 +3,18 @@
 ``setup(app)`` adds the routes; every handler loads the logged-in staff member and checks
 role and class scope on the server (webportal.staff.common, renraku.rules.permissions).
 Templates live in webportal/templates/staff/.
+
+Routes (all under /staff, all scope-checked):
+  /                                   classes in scope with today's report counts
+  /classes/<id>/today[?day=]          today's register, live (…/today/stream SSE, …/today/rows)
+  /classes/<id>/reports/<rid>/seen    POST: mark a report seen
+  /classes/<id>/month[?ym=]           month grid; .csv (?bom=0 for plain UTF-8), /print, .pdf
+  /classes/<id>/guardians             guardians per child, registration state, QR issue/revoke
+  /classes/<id>/proxy                 proxy registration (代理登録) of a family
+  /classes/<id>/qr[?child=]           printable QR registration sheets, family's language
+  /events, /events/new, /events/<id>/edit, /events/<id>/cancel
+  /notices, /notices/<id>/withdraw
+  /accounts (admin)                   staff accounts, class assignment, disable
 """
 
 from __future__ import annotations
