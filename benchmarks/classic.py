@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks.phones import NOW, TICK, cpu_seconds, families, start_lines
+from benchmarks.phones import NOW, TICK, bench_voice, cpu_seconds, families, start_lines
 from benchmarks.stats import percentile, save, table
 
 CALLS = int(os.environ.get("RENRAKU_BENCH_CLASSIC_CALLS", "40"))
@@ -101,7 +101,6 @@ async def main() -> dict[str, object]:
     from models.migrate import upgrade
     from renraku.app import App
     from renraku.clock import FakeClock
-    from tests.absence_fakes import ToneVoice
 
     lines = await start_lines()
     rows: list[dict[str, object]] = []
@@ -122,7 +121,7 @@ async def main() -> dict[str, object]:
         numbers = {"FastAGI": [f"0905{i:07d}" for i in range(CALLS)],
                    "classic AGI (8001)": [f"0906{i:07d}" for i in range(CALLS)]}
         await families(app, [x for ns in numbers.values() for x in ns])
-        voice = ToneVoice(lines.settings)
+        voice = bench_voice(lines.settings)
 
         async def handler(agi):  # type: ignore[no-untyped-def]
             await absence_flow.handle(agi, app, voice)

@@ -11,7 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.phones import NOW, StepTimer, cpu_seconds, families, start_lines
+from benchmarks.phones import NOW, StepTimer, bench_voice, cpu_seconds, families, start_lines
 from benchmarks.stats import percentile, save, table
 
 DB = os.environ.get("RENRAKU_BENCH_PEAK_DB", "sqlite")  # or postgresql
@@ -43,7 +43,6 @@ async def main() -> dict[str, object]:
     from models.migrate import upgrade
     from renraku.app import App
     from renraku.clock import FakeClock
-    from tests.absence_fakes import ToneVoice
 
     lines = await start_lines()
     rows: list[dict[str, object]] = []
@@ -60,7 +59,7 @@ async def main() -> dict[str, object]:
         await upgrade(url)
         engine = create_engine(url)
         app = App(lines.settings, FakeClock(NOW), engine, session_factory(engine))
-        voice = ToneVoice(lines.settings)
+        voice = bench_voice(lines.settings)
         numbers = {n: [f"090{k}{i:07d}" for i in range(n)] for k, n in enumerate(LEVELS, 1)}
         await families(app, [x for ns in numbers.values() for x in ns])
 

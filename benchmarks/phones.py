@@ -100,3 +100,30 @@ async def families(app, numbers: list[str]) -> None:  # type: ignore[no-untyped-
         for i, number in enumerate(numbers):
             kid = await make_child(s, school, f"児童{i}", f"じどう{i}")
             await make_guardian(s, f"保護者{i}", number, "ja", (kid,))
+
+
+def bench_voice(settings):  # type: ignore[no-untyped-def]
+    """The tests' ToneVoice (a short tone per prompt), but writing new tones off the event
+    loop: ToneVoice runs sox synchronously for each new dynamic phrase (a child's name, a
+    date), which in a 100-call run stalls every call (the real PromptVoice is async)."""
+    import asyncio
+    import hashlib
+
+    from tests.absence_fakes import ToneVoice, _tone
+
+    locks: dict[object, asyncio.Lock] = {}
+
+    class BenchVoice(ToneVoice):
+        async def phrase(self, key: str, lang: str, **fmt: object) -> str:
+            if not fmt:
+                name = f"renraku/{key}"
+            else:
+                digest = hashlib.sha1(repr(sorted(fmt.items())).encode()).hexdigest()[:10]
+                name = f"renraku/dyn/{key}-{digest}"
+            path = self.sounds / lang / f"{name}.wav"
+            if not path.exists():
+                async with locks.setdefault(path, asyncio.Lock()):
+                    await asyncio.to_thread(_tone, path)
+            return name
+
+    return BenchVoice(settings)
