@@ -1,0 +1,43 @@
+"""``make bench`` / ``python -m benchmarks [portal|peak|classic|dialer …]``.
+
+Runs the chosen benchmarks (all four by default) one after another; each prints its
+table and writes benchmarks/results/<name>.json. Knobs (environment):
+RENRAKU_BENCH_PORTAL_S (seconds per page), RENRAKU_BENCH_PEAK (levels, "10,50,100,200"),
+RENRAKU_BENCH_PEAK_DB (sqlite|postgresql), RENRAKU_BENCH_CLASSIC_CALLS,
+RENRAKU_BENCH_DIALER_N (households, default 300), RENRAKU_BENCH_DIALER_C (channels, 30).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import sys
+import time
+
+ALL = ("portal", "peak", "classic", "dialer")
+
+
+def main(argv: list[str]) -> int:
+    chosen = argv or list(ALL)
+    unknown = [name for name in chosen if name not in ALL]
+    if unknown:
+        print(f"unknown benchmark(s) {unknown}; choose from {', '.join(ALL)}", file=sys.stderr)
+        return 2
+    started = time.perf_counter()
+    failed = []
+    for name in chosen:
+        t0 = time.perf_counter()
+        print(f"==> {name}", flush=True)
+        try:
+            asyncio.run(importlib.import_module(f"benchmarks.{name}").main())
+        except Exception as exc:  # one broken bench must not hide the others' figures
+            failed.append(name)
+            print(f"!! {name} failed: {type(exc).__name__}: {exc}", flush=True)
+        print(f"    ({name}: {time.perf_counter() - t0:.0f} s)\n", flush=True)
+    print(f"all done in {time.perf_counter() - started:.0f} s"
+          + (f"; failed: {', '.join(failed)}" if failed else ""))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
