@@ -13,6 +13,7 @@ repository and the Python that runs the classic AGI scripts.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import re
 import shutil
@@ -146,6 +147,21 @@ def unmount_under(path: Path) -> None:
         subprocess.run(["umount", "-l", target], check=False)
 
 
+def run_dir(home: Path) -> Path:
+    """Asterisk's run folder, which holds its control socket ``asterisk.ctl``.
+
+    A Unix socket address holds at most 107 bytes. Under a deep data folder (pytest's
+    temporary paths are) Asterisk cannot create the socket, says nothing, and every
+    ``asterisk -rx`` then fails; such instances get a short folder in /tmp named after
+    their home instead (inside the chroot when there is one).
+    """
+    path = home / "run"
+    if len(str(path / "asterisk.ctl").encode()) <= 100:
+        return path
+    digest = hashlib.sha256(str(home).encode()).hexdigest()[:16]
+    return Path("/tmp") / f"renraku-asterisk-{digest}"
+
+
 def _modules_dir(root: Path | None) -> str:
     base = root or Path("/")
     for candidate in (
@@ -180,6 +196,10 @@ class Instance:
     @property
     def pid_file(self) -> Path:
         return self.home / "run" / "renraku-asterisk.pid"
+
+    def _host_path(self, path: Path) -> Path:
+        """Where a path of Asterisk's (inside the chroot, if any) is on this host."""
+        return self.root / str(path).lstrip("/") if self.root else path
 
     def _argv(self, *args: str) -> list[str]:
         base = ["/usr/sbin/asterisk", "-C", str(self.etc / "asterisk.conf"), *args]
@@ -235,6 +255,7 @@ class Instance:
             return pid
         for sub in ("run", "log", "spool", "lib/agi-bin"):
             (self.home / sub).mkdir(parents=True, exist_ok=True)
+        self._host_path(run_dir(self.home)).mkdir(parents=True, exist_ok=True)
         self.mount()
         console = open(self.home / "log" / "console.log", "ab")
         proc = subprocess.Popen(
@@ -296,6 +317,8 @@ class Instance:
                 _reap(pid)
         with contextlib.suppress(FileNotFoundError):
             self.pid_file.unlink()
+        if run_dir(self.home) != self.home / "run":
+            shutil.rmtree(self._host_path(run_dir(self.home)), ignore_errors=True)
         self.unmount()
 
     def log_tail(self, lines: int = 30) -> str:
@@ -426,7 +449,7 @@ def ivr_instance(settings: Settings, name: str = "ivr", render_only: bool = Fals
         "lib": home / "lib",
         "data": data,
         "spool": home / "spool",
-        "run": home / "run",
+        "run": run_dir(home),
         "log": home / "log",
         "sip_host": settings.sip_host,
         "sip_port": settings.sip_port,

@@ -115,7 +115,7 @@ def carrier_instance(data_dir: Path, root: Path | None, sip_port: int, ami_port:
     rtp_start, rtp_end = rtp_range()
     context = {
         "etc": home / "etc", "moddir": rt._modules_dir(root), "lib": home / "lib", "data": data,
-        "spool": home / "spool", "run": home / "run", "log": home / "log",
+        "spool": home / "spool", "run": rt.run_dir(home), "log": home / "log",
         "sip_port": sip_port, "ivr_sip_port": ivr_sip_port, "ami_port": ami_port,
         "ami_user": "carrier", "ami_secret": secret, "rtp_start": rtp_start, "rtp_end": rtp_end,
     }

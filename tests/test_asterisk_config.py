@@ -224,3 +224,18 @@ def test_debian_mirror_comes_from_this_machines_apt() -> None:
         return
     mirror = rt.debian_mirror()
     assert mirror in text and "security" not in mirror
+
+
+def test_control_socket_path_always_fits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Unix socket path holds 107 bytes; deep data folders get a short run folder."""
+    short = Path("/var/renraku/asterisk/ivr")
+    assert rt.run_dir(short) == short / "run"
+    deep = tmp_path / ("d" * 80) / "asterisk" / "carrier"
+    moved = rt.run_dir(deep)
+    assert moved.parent == Path("/tmp") and len(str(moved / "asterisk.ctl")) < 100
+    assert rt.run_dir(deep) == moved and rt.run_dir(deep.with_name("ivr")) != moved
+    monkeypatch.setattr(rt, "_modules_dir", lambda _root: MODULES)
+    settings = _settings(tmp_path / ("d" * 80))
+    etc = rt.ivr_instance(settings, render_only=True).etc
+    dirs = _sections((etc / "asterisk.conf").read_text())["directories"][0]
+    assert len(dirs["astrundir"] + "/asterisk.ctl") < 100
