@@ -26,7 +26,8 @@ async def _build(settings: Settings, args: argparse.Namespace) -> int:
     async def body(factory: Any) -> int:
         report = await render.build(settings, factory, languages=args.lang or LANGUAGES,
                                     keys=args.key or None, force=args.force,
-                                    names=not args.key, days_ahead=args.days)
+                                    names=not args.key, days_ahead=args.days,
+                                    progress=sys.stderr)  # today's stderr, not import time's
         engines = sorted({e for e in report.engines.values()})
         print(f"prompts: {len(report.rendered)} rendered ({', '.join(engines) or '-'}), "
               f"{report.up_to_date} up to date, {len(report.recorded_kept)} recordings kept, "
