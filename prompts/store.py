@@ -33,7 +33,9 @@ from renraku.settings import LANGUAGES, Settings
 MAX_RECORDING_S = 120
 MIN_RECORDING_MS = 300
 SILENCE_DBFS = -45.0  # a peak below this is a recording of nothing (or of line noise)
-LOUDNORM = "loudnorm=I=-16:TP=-2:LRA=11"  # EBU R128: recordings as loud as each other
+# EBU R128: recordings as loud as each other and as the TTS prompts around them (peak-
+# normalised TTS speech measures about -21 LUFS), so a call does not jump in volume.
+LOUDNORM = "loudnorm=I=-21:TP=-2:LRA=11"
 KEY_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,99}$")
 
 # Message keys are catalog keys too, so the admin phone line can say them.

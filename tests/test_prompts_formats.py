@@ -92,3 +92,35 @@ async def test_impostors_and_long_mp3_are_refused(prompt_world: PromptWorld, kin
     assert not store.active_path(w.settings, "ja", KEY).exists()
     leftovers = list((w.settings.sounds_dir / "ja" / "renraku" / "versions").glob("*"))
     assert leftovers == []
+
+
+def _lufs(path: Path) -> float:
+    out = subprocess.run(["ffmpeg", "-nostdin", "-hide_banner", "-i", str(path), "-af",
+                          "ebur128", "-f", "null", "-"], capture_output=True, text=True).stderr
+    summary = out.split("Integrated loudness:")[-1]
+    return float(summary.split("I:")[1].split("LUFS")[0])
+
+
+def _speech(text: str, path: Path, gain_db: float) -> Path:
+    raw = path.with_suffix(".raw.wav")
+    subprocess.run(["espeak-ng", "-v", "en-us", "-w", str(raw), text], check=True)
+    subprocess.run(["sox", str(raw), "-r", "44100", "-c", "2", str(path), "gain", str(gain_db)],
+                   check=True)
+    return path
+
+
+async def test_a_recording_is_as_loud_as_the_tts_prompts_around_it(
+    prompt_world: PromptWorld,
+) -> None:
+    from prompts import render
+
+    w = prompt_world
+    await render.build(w.settings, w.sessions, languages=["en"], keys=["absence.welcome"],
+                       templates=False, progress=None)
+    tts_level = _lufs(store.active_path(w.settings, "en", "absence.welcome"))
+    text = "Thank you for calling. This is the school's absence line. Please listen carefully."
+    for gain in (-25.0, 0.0):  # a whispered phone memo and a loud one
+        src = _speech(text, w.settings.data_dir / f"memo{gain}.wav", gain)
+        await store.add_recording(w.sessions, w.settings, KEY, "en", src)
+        level = _lufs(store.active_path(w.settings, "en", KEY))
+        assert abs(level - tts_level) < 2.5, (gain, level, tts_level)
