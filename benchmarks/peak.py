@@ -9,6 +9,7 @@ import os
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 from benchmarks.phones import NOW, StepTimer, bench_voice, cpu_seconds, families, start_lines
@@ -24,14 +25,21 @@ QUICK_ABSENCE = [("absence.welcome", "1"), ("absence.kind_menu", "1"),
 async def one_call(lines, number: str, setup: list[float]) -> None:  # type: ignore[no-untyped-def]
     phone = lines.phone(number)
     t0 = time.perf_counter()
-    await phone.call(within=60)
-    setup.append((time.perf_counter() - t0) * 1000)  # Originate -> FastAGI has the call
-    after = 0
-    for fragment, keys in QUICK_ABSENCE:
-        after = await phone.wait_prompt(fragment, after=after, within=60)
-        if keys:
-            await phone.press(keys, gap=0.25)
-    await phone.wait_end(within=60)
+    stage = "call set-up"
+    try:
+        await phone.call(within=60)
+        setup.append((time.perf_counter() - t0) * 1000)  # Originate -> FastAGI has the call
+        after = 0
+        for fragment, keys in QUICK_ABSENCE:
+            stage = f"waiting for {fragment}"
+            after = await phone.wait_prompt(fragment, after=after, within=60)
+            if keys:
+                await phone.press(keys, gap=0.25)
+        stage = "hang-up"
+        await phone.wait_end(within=60)
+    except TimeoutError as exc:
+        heard = phone.played[-1] if phone.record else "nothing"
+        raise TimeoutError(f"60 s timeout {stage} (last prompt sent: {heard})") from exc
 
 
 async def main() -> dict[str, object]:
@@ -84,7 +92,8 @@ async def main() -> dict[str, object]:
             async with app.sessions() as s:
                 written = await s.scalar(select(func.count()).select_from(AbsenceReport))
             failed = [r for r in results if isinstance(r, BaseException)]
-            errors += sorted({f"N={n}: {type(r).__name__} {r}"[:200] for r in failed})
+            errors += [f"N={n}: {k} x{v}" for k, v in Counter(
+                f"{type(r).__name__} {r}"[:200] for r in failed).most_common()]
             row = {"calls": n, "completed": n - len(failed), "failed": len(failed),
                    "reports_written": (written or 0) - (before or 0), "wall_s": wall,
                    **timer.summary(), "setup_p50_ms": percentile(setup, 50),
