@@ -6,9 +6,11 @@ import logging
 
 from aiohttp import web
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Guardian, GuardianPhone, Staff
 from models.db import transaction
+from renraku.app import App
 from renraku.rules.phone import try_normalise
 from renraku.services import verification
 from renraku.services.mail import MailError, send_mail
@@ -31,7 +33,8 @@ routes = web.RouteTableDef()
 MIN_PASSWORD = 8
 
 
-async def find_guardian(session, identifier: str, region: str) -> Guardian | None:  # type: ignore[no-untyped-def]
+async def find_guardian(session: AsyncSession, identifier: str,
+                        region: str) -> Guardian | None:
     """By email, or by a verified mobile number (guardians who gave no email)."""
     ident = identifier.strip()
     if "@" in ident:
@@ -47,7 +50,7 @@ async def find_guardian(session, identifier: str, region: str) -> Guardian | Non
     )
 
 
-async def has_verified_phone(app, guardian_id: int) -> bool:  # type: ignore[no-untyped-def]
+async def has_verified_phone(app: App, guardian_id: int) -> bool:
     """Self-registration ends with the SMS code; before that the account cannot sign in."""
     async with app.sessions() as s:
         return bool(await s.scalar(select(func.count()).select_from(GuardianPhone).where(

@@ -204,11 +204,11 @@ async def child_surveys(session: AsyncSession, child: Child) -> list[Survey]:
     )
     survey_ids: list[int] = []
     for campaign in campaigns:
-        if campaign.survey_id in survey_ids:
+        if campaign.survey_id is None or campaign.survey_id in survey_ids:
             continue
         if any(c.id == child.id for c in
                await target_children(session, campaign.school_id, campaign.target)):
-            survey_ids.append(campaign.survey_id)  # type: ignore[arg-type]
+            survey_ids.append(campaign.survey_id)
     if not survey_ids:
         return []
     rows = await session.scalars(

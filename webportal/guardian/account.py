@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import io
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from icalendar import Calendar
@@ -323,7 +324,7 @@ async def feed(request: web.Request) -> web.Response:
         for child in await portal.guardian_children(s, guardian.id):
             today = school_now(app.clock, child.school).date()
             first, last = today - timedelta(days=62), today + timedelta(days=366)
-            start, end = portal.local_bounds(first, last, portal.ZoneInfo(child.school.timezone))
+            start, end = portal.local_bounds(first, last, ZoneInfo(child.school.timezone))
             who = child.shown_name
             for ev in await portal.school_and_class_events(s, child, start, end):
                 _add(cal, f"event-{ev.id}-{child.id}", f"{ev.title} ({who})", ev.starts_at,
@@ -344,12 +345,13 @@ async def feed(request: web.Request) -> web.Response:
         "Content-Type": "text/calendar; charset=utf-8", "Cache-Control": "private, no-store"})
 
 
-def _add(cal: Calendar, uid: str, summary: str, starts, ends, all_day: bool, note: str,  # type: ignore[no-untyped-def]
+def _add(cal: Calendar, uid: str, summary: str, starts: datetime, ends: datetime,
+         all_day: bool, note: str,
          tz: str, cancelled: bool = False) -> None:
     item = IcsEvent()
     item.add("uid", f"{uid}@renraku")
     item.add("summary", summary)
-    zone = portal.ZoneInfo(tz)
+    zone = ZoneInfo(tz)
     if all_day:
         first = starts.astimezone(zone).date()
         last = ends.astimezone(zone).date()

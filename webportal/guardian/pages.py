@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import calendar as pycalendar
+from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
 from aiohttp import web
 from babel import Locale
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from models import AbsenceReport, FamilyEvent
@@ -17,7 +20,7 @@ from renraku.services import absences, portal
 from renraku.services.broadcast import record_answer
 from renraku.services.schools import report_day_for, school_calendar
 from webportal import i18n
-from webportal.guardian.common import child_page, int_match, render_child
+from webportal.guardian.common import ChildPage, child_page, int_match, render_child
 from webportal.security import app_of, require_guardian, signed_guardian
 from webportal.templating import flash, gettext_for, language_of
 
@@ -101,7 +104,8 @@ def _parse_time(value: str) -> time | None:
         return None
 
 
-def _report_form(data: dict[str, str], earliest: date, _) -> tuple[dict, str]:  # type: ignore[no-untyped-def]
+def _report_form(data: dict[str, str], earliest: date,
+                 _: Callable[..., str]) -> tuple[dict[str, Any], str]:
     """Checked fields, or an error message for the first wrong one."""
     first = _parse_day(data.get("day", ""))
     last = _parse_day(data.get("until", "")) if data.get("until", "").strip() else first
@@ -166,7 +170,7 @@ async def absence_submit(request: web.Request) -> web.Response:
     raise web.HTTPFound(f"/c/{cp.child.id}/calendar?m={days[0]:%Y-%m}")
 
 
-async def _own_report(s, cp, request: web.Request) -> AbsenceReport:  # type: ignore[no-untyped-def]
+async def _own_report(s: AsyncSession, cp: ChildPage, request: web.Request) -> AbsenceReport:
     report = await s.get(AbsenceReport, int_match(request, "report_id"),
                          options=[selectinload(AbsenceReport.changes)])
     if report is None or report.child_id != cp.child.id:

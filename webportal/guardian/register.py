@@ -12,6 +12,7 @@ import re
 
 from aiohttp import web
 from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import (
     Child,
@@ -47,7 +48,7 @@ EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MIN_PASSWORD = 8
 
 
-async def _token(s, value: str) -> RegistrationToken | None:  # type: ignore[no-untyped-def]
+async def _token(s: AsyncSession, value: str) -> RegistrationToken | None:
     tok = await registration.lookup(s, value)
     if tok is None:
         return None
@@ -177,7 +178,7 @@ async def register_submit(request: web.Request) -> web.Response:
     raise web.HTTPFound("/register/verify")
 
 
-async def drop_unfinished(s, email: str, e164: str) -> None:  # type: ignore[no-untyped-def]
+async def drop_unfinished(s: AsyncSession, email: str, e164: str) -> None:
     """Forget earlier registrations with this email or number that never got their SMS code.
 
     They hold no child and cannot log in; keeping them would lock the address out.
