@@ -155,6 +155,8 @@ def test_pjsip_trunk_softphone_and_no_anonymous(rendered: tuple[Settings, Path])
     by_type = {(name, s.get("type")): s for name, group in pjsip.items() for s in group}
     trunk = by_type[("carrier", "endpoint")]
     assert trunk["trust_id_inbound"] == "yes"
+    # The trunk is trusted, so only its address may identify it (never a From user name).
+    assert trunk["identify_by"] == "ip"
     assert trunk["dtmf_mode"] == "rfc4733"
     assert trunk["context"] == "renraku-inbound"
     assert by_type[("carrier", "identify")]["match"] == "127.0.0.9"
@@ -164,6 +166,7 @@ def test_pjsip_trunk_softphone_and_no_anonymous(rendered: tuple[Settings, Path])
     assert "outbound_auth" not in trunk
     phone = by_type[("softphone", "endpoint")]
     assert phone["context"] == "renraku-softphone" and phone["auth"] == "softphone-auth"
+    assert phone["identify_by"] == "username"
     auth = by_type[("softphone-auth", "auth")]
     assert auth["password"] == ensure_secret(settings, "softphone_password")
     assert len(auth["password"]) >= 24

@@ -29,9 +29,11 @@ def _md5(text: str) -> str:
 
 
 class SipPhone:
-    def __init__(self, ivr_port: int, user: str, password: str) -> None:
+    def __init__(self, ivr_port: int, user: str, password: str, host: str = "127.0.0.2",
+                 extra_headers: str = "") -> None:
+        self.host, self.extra = host, extra_headers
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.2", 0))
+        self.sock.bind((host, 0))
         self.sock.settimeout(0.5)
         self.port = self.sock.getsockname()[1]
         self.ivr = ("127.0.0.1", ivr_port)
@@ -49,17 +51,18 @@ class SipPhone:
     def _invite(self, exten: str, auth: str = "") -> str:
         self.cseq += 1
         self.branch = "z9hG4bK" + uuid.uuid4().hex[:12]
-        sdp = ("v=0\r\no=- 1 1 IN IP4 127.0.0.2\r\ns=-\r\nc=IN IP4 127.0.0.2\r\nt=0 0\r\n"
+        sdp = (f"v=0\r\no=- 1 1 IN IP4 {self.host}\r\ns=-\r\nc=IN IP4 {self.host}\r\n"
+               "t=0 0\r\n"
                f"m=audio {self.port + 1} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\n"
                "a=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n")
         self.uri = f"sip:{exten}@127.0.0.1:{self.ivr[1]}"
         self._send(
             f"INVITE {self.uri} SIP/2.0\r\n"
-            f"Via: SIP/2.0/UDP 127.0.0.2:{self.port};branch={self.branch};rport\r\n"
+            f"Via: SIP/2.0/UDP {self.host}:{self.port};branch={self.branch};rport\r\n"
             f"From: <sip:{self.user}@127.0.0.1>;tag={self.tag}\r\n"
             f"To: <sip:{exten}@127.0.0.1>\r\nCall-ID: {self.call_id}\r\n"
-            f"CSeq: {self.cseq} INVITE\r\nContact: <sip:{self.user}@127.0.0.2:{self.port}>\r\n"
-            f"Max-Forwards: 70\r\n{auth}Content-Type: application/sdp\r\n"
+            f"CSeq: {self.cseq} INVITE\r\nContact: <sip:{self.user}@{self.host}:{self.port}>\r\n"
+            f"Max-Forwards: 70\r\n{self.extra}{auth}Content-Type: application/sdp\r\n"
             f"Content-Length: {len(sdp)}\r\n\r\n{sdp}"
         )
         return self.uri
@@ -67,7 +70,7 @@ class SipPhone:
     def _ack(self, to_header: str, branch: str) -> None:
         self._send(
             f"ACK {self.uri} SIP/2.0\r\n"
-            f"Via: SIP/2.0/UDP 127.0.0.2:{self.port};branch={branch};rport\r\n"
+            f"Via: SIP/2.0/UDP {self.host}:{self.port};branch={branch};rport\r\n"
             f"From: <sip:{self.user}@127.0.0.1>;tag={self.tag}\r\nTo: {to_header}\r\n"
             f"Call-ID: {self.call_id}\r\nCSeq: {self.cseq} ACK\r\nMax-Forwards: 70\r\n"
             "Content-Length: 0\r\n\r\n"
