@@ -113,3 +113,16 @@ def test_start_timeout_reports_the_log_tail_and_stops(tmp_path: Path) -> None:
         assert _bind_targets(inst.root, settings.data_dir) == []
     finally:
         inst.stop(timeout_s=5)
+
+
+def test_provision_reuses_the_root(tmp_path: Path) -> None:
+    """`make setup` runs provision every time: with a root in place it must not redo it."""
+    env = _env(tmp_path / "data")
+    out = renraku(env, "provision")
+    assert out.returncode == 0, out.stdout + out.stderr
+    if rt.system_asterisk() is None:
+        root = Path(env["RENRAKU_ASTERISK_ROOT"])
+        assert out.stdout.strip() == f"Asterisk root ready: {root}"
+        assert (root / rt.STAMP).read_text().startswith("Asterisk 2")
+    else:
+        assert out.stdout.startswith("using the system Asterisk")
