@@ -10,12 +10,14 @@ These functions are what the admin phone line (FastAGI) and the web upload page 
 
 from __future__ import annotations
 
+import array
 import asyncio
 import filecmp
 import os
 import re
 import shutil
 import tempfile
+import wave
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -36,6 +38,10 @@ SILENCE_DBFS = -45.0  # a peak below this is a recording of nothing (or of line 
 # EBU R128: recordings as loud as each other and as the TTS prompts around them (peak-
 # normalised TTS speech measures about -21 LUFS), so a call does not jump in volume.
 LOUDNORM = "loudnorm=I=-21:TP=-2:LRA=11"
+# Silence before the first and after the last word (the admin line's wait for the beep,
+# the reach for #) is cut to a short pause; pauses inside the recording stay.
+EDGE_KEEP_S = (0.2, 0.3)
+EDGE_BELOW_PEAK_DB = 40.0  # "silence": 10 ms windows this far under the recording's peak
 KEY_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,99}$")
 
 # Message keys are catalog keys too, so the admin phone line can say them.
@@ -185,6 +191,32 @@ async def add_version(
     return prompt
 
 
+def trim_edges(path: Path) -> None:
+    """Cut leading/trailing silence of a 16-bit mono WAV in place, keeping short margins.
+
+    Done here rather than with ffmpeg's silenceremove, whose detection (5.1) dropped whole
+    recordings that start without silence.
+    """
+    with wave.open(str(path), "rb") as w:
+        params = w.getparams()
+        samples = array.array("h", w.readframes(w.getnframes()))
+    window = max(params.framerate // 100, 1)
+    peaks = [max(map(abs, samples[i:i + window]), default=0)
+             for i in range(0, len(samples), window)]
+    limit = max(peaks, default=0) * 10 ** (-EDGE_BELOW_PEAK_DB / 20)
+    loud = [i for i, p in enumerate(peaks) if p > limit]
+    if not loud:
+        return
+    keep_before, keep_after = (round(s * params.framerate) for s in EDGE_KEEP_S)
+    start = max(loud[0] * window - keep_before, 0)
+    end = min((loud[-1] + 1) * window + keep_after, len(samples))
+    if start == 0 and end == len(samples):
+        return
+    with wave.open(str(path), "wb") as w:
+        w.setparams(params)
+        w.writeframes(samples[start:end].tobytes())
+
+
 def validate_and_convert(src_path: Path | str, dst_path: Path | str) -> int:
     """A recording or upload (WAV/MP3/M4A…) → loudness-normalised 8 kHz mono WAV; its ms.
 
@@ -213,6 +245,7 @@ def validate_and_convert(src_path: Path | str, dst_path: Path | str) -> int:
             raise RecordingError("admin.recording_too_long", f"{info.duration_ms // 1000} s")
         if info.duration_ms < MIN_RECORDING_MS or peak_dbfs(raw) < SILENCE_DBFS:
             raise RecordingError("admin.recording_too_short")
+        trim_edges(raw)
         # Checked before normalising: loudnorm would turn line noise into a loud hiss.
         run_sync("ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(raw), "-af", LOUDNORM,
                  "-ar", "8000", "-ac", "1", "-c:a", "pcm_s16le", str(out))

@@ -124,3 +124,25 @@ async def test_a_recording_is_as_loud_as_the_tts_prompts_around_it(
         await store.add_recording(w.sessions, w.settings, KEY, "en", src)
         level = _lufs(store.active_path(w.settings, "en", KEY))
         assert abs(level - tts_level) < 2.5, (gain, level, tts_level)
+
+
+def _padded(path: Path) -> Path:
+    """2 s of silence, a word, a 0.8 s pause, a word, 2 s of silence (a phone recording)."""
+    parts = []
+    for i, (seconds, vol) in enumerate([(2, 0), (1.5, 0.3), (0.8, 0), (1.5, 0.3), (2, 0)]):
+        part = path.with_name(f"part{i}.wav")
+        subprocess.run(["sox", "-n", "-r", "8000", "-c", "1", "-b", "16", str(part), "synth",
+                        str(seconds), "sine", "440", "vol", str(vol)], check=True)
+        parts.append(str(part))
+    subprocess.run(["sox", *parts, str(path)], check=True)
+    return path
+
+
+async def test_silence_around_a_recording_is_trimmed_but_pauses_inside_stay(
+    prompt_world: PromptWorld,
+) -> None:
+    w = prompt_world
+    src = _padded(w.settings.data_dir / "padded.wav")
+    prompt = await store.add_recording(w.sessions, w.settings, KEY, "ja", src)
+    # 1.5 + 0.8 + 1.5 s of content, plus short edges (0.2 s before, 0.3 s after).
+    assert 3900 <= prompt.duration_ms <= 4600, prompt.duration_ms
