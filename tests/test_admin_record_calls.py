@@ -20,9 +20,9 @@ from prompts.catalog import catalog
 from renraku.app import App
 from renraku.clock import FakeClock
 from renraku.services.passwords import hash_password
+from tests.absence_fakes import ToneVoice
 from tests.asterisk_harness import PhoneLines
 from tests.db_fixtures import Database
-from tests.test_absence_calls import ToneVoice
 
 pytestmark = pytest.mark.asterisk
 
@@ -52,7 +52,7 @@ async def admin_line(lines: PhoneLines, sqlite_db: Database,
     await store.add_recording(app.sessions, app.settings, KEY, "ja",
                               tone(tmp_path / "v1.wav", "1", "300"))
     lines.route("admin-record", admin_record_flow.handler(
-        app, ToneVoice(app.settings.sounds_dir)))  # type: ignore[arg-type]
+        app, ToneVoice(app.settings)))
     yield lines, app
 
 
