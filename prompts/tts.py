@@ -174,7 +174,9 @@ class Espeak:
         if lang != "zh":  # Chinese reads hanzi its own way (pinyin below)
             text = await self._kanji_to_kana(text)
         text = romanise(text)
-        src.write_text(to_pinyin(text) if lang == "zh" else text, encoding="utf-8")
+        if lang == "zh":  # pypinyin loads its dictionaries on first use: not on the loop
+            text = await asyncio.to_thread(to_pinyin, text)
+        src.write_text(text, encoding="utf-8")
         await run("espeak-ng", "-v", self.VOICES[lang], "-s", str(self.SPEED_WPM),
                   "-w", str(out), "-f", str(src), limit_s=SYNTH_TIMEOUT_S)
         return out
