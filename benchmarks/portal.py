@@ -226,9 +226,12 @@ async def run_one(backend: str, dataset: str) -> list[dict[str, object]]:
             for page, session, path in (("guardian home", guardian, home),
                                         ("month register", staff, month)):
                 await hammer(session, base + path, 1.0, 4)  # warm-up
+                # One request at a time: the page's own service time, no queueing.
+                alone = await hammer(session, base + path, min(DURATION_S, 3.0), 1)
                 result = await hammer(session, base + path, DURATION_S, CONCURRENCY)
                 rows.append({"backend": backend, "dataset": dataset, "page": page,
-                             "path": path, "setup_s": round(setup_s, 1), **result})
+                             "path": path, "setup_s": round(setup_s, 1), **result,
+                             "alone_p50_ms": alone["p50_ms"], "alone_p99_ms": alone["p99_ms"]})
     finally:
         proc.terminate()
         await asyncio.wait_for(proc.wait(), 10)
@@ -242,11 +245,16 @@ async def main(backends: tuple[str, ...] = ("sqlite", "postgresql")) -> dict[str
             rows += await run_one(backend, dataset)
     print(table(f"Portal: {CONCURRENCY} requests in flight, {DURATION_S:.0f} s per page "
                 "(portal in its own process, client in this one)",
-                ["db", "data", "page", "req/s", "p50 ms", "p99 ms", "max ms", "errors"],
-                [[r["backend"], r["dataset"], r["page"], r["rps"], r["p50_ms"], r["p99_ms"],
-                  r["max_ms"], r["errors"]] for r in rows]))
+                ["db", "data", "page", "1 at a time: p50 ms", "p99 ms",
+                 f"{CONCURRENCY} in flight: req/s",
+                 "p50 ms", "p99 ms", "max ms", "errors"],
+                [[r["backend"], r["dataset"], r["page"], r["alone_p50_ms"], r["alone_p99_ms"],
+                  r["rps"], r["p50_ms"], r["p99_ms"], r["max_ms"], r["errors"]] for r in rows]))
     target = [r for r in rows if r["dataset"] == "city" and r["page"] == "month register"]
-    verdict = {str(r["backend"]): float(r["p99_ms"]) < 200 for r in target}  # type: ignore[arg-type]
+    verdict = {f"{r['backend']} ({CONCURRENCY} in flight)": float(r["p99_ms"]) < 200  # type: ignore[arg-type]
+               for r in target}
+    verdict.update({f"{r['backend']} (1 at a time)": float(r["alone_p99_ms"]) < 200  # type: ignore[arg-type]
+                    for r in target})
     print(f"target month register p99 < 200 ms on the city DB: {verdict}")
     path = save("portal", {"concurrency": CONCURRENCY, "duration_s": DURATION_S, "rows": rows,
                            "target_met": verdict})
