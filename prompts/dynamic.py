@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Iterable
@@ -93,14 +94,14 @@ def _touch(path: Path) -> None:
 def prune(settings: Settings, older_than_days: int = 90) -> int:
     """Delete dynamic renders not played for ``older_than_days``; they re-render on demand."""
     limit = time.time() - older_than_days * 86400
-    removed = 0
+    removed: set[str] = set()  # by name: a render shared into every language counts once
     for lang in LANGUAGES:
         folder = dyn_dir(settings, lang)
         for path in folder.glob("*.wav") if folder.is_dir() else ():
             if path.name != "silence.wav" and path.stat().st_mtime < limit:
                 path.unlink(missing_ok=True)
-                removed += 1
-    return removed
+                removed.add(path.name)
+    return len(removed)
 
 
 async def _synthesize_into(
@@ -121,7 +122,31 @@ async def _synthesize_into(
 
 async def say_text(settings: Settings, lang: str, text: str) -> str:
     """``text`` spoken in ``lang`` as an Asterisk playable name, e.g. ``renraku/dyn/ab12…``."""
-    return playable_dyn(await render_cached(settings, lang, text))
+    return playable_dyn(share(settings, await render_cached(settings, lang, text)))
+
+
+def share(settings: Settings, path: Path) -> Path:
+    """Make a render findable from a channel of any language; returns ``path``.
+
+    Asterisk looks a name up under the channel's language (then en, then no language), but
+    a text is often heard in another language's call: a Japanese-only broadcast message in
+    a Chinese family's call. Hard links in every language's dyn folder cost no space.
+    """
+    for lang in LANGUAGES:
+        target = dyn_dir(settings, lang) / path.name
+        if target == path or target.exists():
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(path, target)
+        except FileExistsError:
+            pass
+        except OSError:  # no hard links here: an atomic copy
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".share.", suffix=".wav")
+            os.close(fd)
+            shutil.copyfile(path, tmp)
+            os.replace(tmp, target)
+    return path
 
 
 async def say_phrase(settings: Settings, lang: str, key: str, **fields: Any) -> str:
@@ -139,7 +164,7 @@ async def silence(settings: Settings, lang: str) -> str:
         await run("sox", "-n", "-r", "8000", "-c", "1", "-b", "16", "-e", "signed-integer",
                   tmp, "trim", "0", "0.3")
         os.replace(tmp, path)
-    return playable_dyn(path)
+    return playable_dyn(share(settings, path))
 
 
 # -- names ----------------------------------------------------------------------------------
