@@ -15,6 +15,7 @@ Routes (all under /staff, all scope-checked):
   /events, /events/new, /events/<id>/edit, /events/<id>/cancel
   /notices, /notices/<id>/withdraw
   /accounts (admin)                   staff accounts, class assignment, disable
+  /prompts (admin)                    phone prompts: versions, upload a recording, roll back
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from renraku.app import App
-from webportal.staff import accounts, calendar, families, register
+from webportal.staff import accounts, calendar, families, prompts_admin, register
 
 
 async def _phone_reports_wake_registers(app: web.Application) -> AsyncIterator[None]:
@@ -45,7 +46,7 @@ async def _phone_reports_wake_registers(app: web.Application) -> AsyncIterator[N
 
 
 def setup(app: web.Application) -> None:
-    for module in (register, families, calendar, accounts):
+    for module in (register, families, calendar, accounts, prompts_admin):
         app.router.add_routes(module.routes)
     app.cleanup_ctx.append(calendar.retry_loop)
     app.cleanup_ctx.append(_phone_reports_wake_registers)
