@@ -7,14 +7,19 @@ The flow sets ``CHANNEL(language)`` and Asterisk looks the name up under
 
 from __future__ import annotations
 
+import os
+import shutil
+from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from models import Prompt
 from models.enums import PromptSource
 from prompts import dynamic, store
 from prompts.catalog import catalog
-from renraku.settings import Settings
+from renraku.settings import LANGUAGES, Settings
 
 
 class PromptVoice:
@@ -51,7 +56,24 @@ class PromptVoice:
             current = await store.active(s, key, lang)
         if current is None or current.source != PromptSource.RECORDED:
             return None
+        await self._fill_in(key, lang)
         return store.playable(key)
+
+    async def _fill_in(self, key: str, lang: str) -> None:
+        """Let channels of languages without their own version of ``key`` find this one.
+
+        The broadcast flow falls back to the Japanese recording for a Chinese family, but
+        Asterisk looks ``renraku/<key>`` up under the channel's language: languages with no
+        active version get a hard link to this file (refreshed when it changes). Their own
+        recording, once made, simply replaces the link.
+        """
+        async with self._factory()() as s:
+            own = set(await s.scalars(
+                select(Prompt.language).where(Prompt.key == key, Prompt.active)))
+        src = store.active_path(self.settings, lang, key)
+        for other in LANGUAGES:
+            if other not in own:
+                _link(src, store.active_path(self.settings, other, key))
 
     def _factory(self) -> store.Factory:
         if self._sessions is None:
@@ -64,3 +86,17 @@ class PromptVoice:
     async def close(self) -> None:
         if self._engine is not None:
             await self._engine.dispose()
+
+
+def _link(src: Path, target: Path) -> None:
+    """``target`` becomes ``src`` (a hard link, atomically replaced) unless it already is."""
+    if target.exists() and os.path.samefile(src, target):
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.link")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(src, tmp)
+    except OSError:  # no hard links on this file system
+        shutil.copyfile(src, tmp)
+    os.replace(tmp, target)
