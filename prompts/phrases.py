@@ -64,3 +64,15 @@ def spoken_time(at: time, lang: str) -> str:
 def spoken_number(n: int, lang: str) -> str:
     """A count with the locale's grouping (TTS engines read digits in their language)."""
     return format_decimal(n, locale=lang)
+
+
+def warm_up(languages: tuple[str, ...] = ("ja", "en", "zh", "es")) -> None:
+    """Load the CLDR data now (≈0.1 s a language), not inside the first call of the day.
+
+    The call flows format dates on the event loop that every call of the process shares.
+    """
+    day, at = date(2026, 12, 4), time(10, 30)
+    for lang in languages:
+        spoken_date(day, lang)
+        spoken_time(at, lang)
+        format_date(day, lang, with_year=True)

@@ -24,6 +24,9 @@ from renraku.settings import LANGUAGES, Settings
 
 class PromptVoice:
     def __init__(self, settings: Settings, sessions: store.Factory | None = None) -> None:
+        from prompts.phrases import warm_up
+
+        warm_up()  # made once at server start: Babel's locale data off the first call's path
         self.settings = settings
         self._sessions = sessions
         self._engine: AsyncEngine | None = None
