@@ -13,10 +13,11 @@ import asyncio
 from collections.abc import Iterable
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ivr.dialer_rules import pick_language
 from models import Campaign, CampaignHousehold, School
+from models.enums import CampaignStatus
 from prompts import dynamic
 from renraku.services.broadcast import survey_questions
 from renraku.settings import LANGUAGES, Settings
@@ -76,3 +77,15 @@ async def prerender_campaign(
                                                    label=label))
     # Renders queue on the per-CPU limit in prompts.tts; identical texts render once.
     return list(await asyncio.gather(*jobs))
+
+
+async def prerender_pending(settings: Settings, factory: async_sessionmaker[AsyncSession]) -> int:
+    """Every scheduled, running or paused campaign (``renraku prompts build`` does this)."""
+    async with factory() as s:
+        campaigns = list(await s.scalars(select(Campaign).where(
+            Campaign.status.in_([CampaignStatus.SCHEDULED, CampaignStatus.RUNNING,
+                                 CampaignStatus.PAUSED]), Campaign.voice)))
+        done = 0
+        for campaign in campaigns:
+            done += len(await prerender_campaign(settings, s, campaign))
+    return done

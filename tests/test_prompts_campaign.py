@@ -122,3 +122,37 @@ async def test_languages_without_households_come_from_the_school(
     # Spanish intro + the Japanese message (the only text there is), as the flow would pick.
     assert len(names) == 2
     assert (w.settings.sounds_dir / "ja" / f"{names[1]}.wav").is_file()
+
+
+async def test_build_renders_launched_campaigns_but_not_drafts(
+    world: tuple[PromptWorld, Any],
+) -> None:
+    from prompts.campaign import prerender_pending
+
+    w, _ = world
+    async with transaction(w.sessions) as s:
+        school = await make_school(s, languages=["ja"])
+        kid = await make_child(s, school)
+        await make_guardian(s, "母", "090-3333-0002", "ja", (kid,))
+        launched = await bc.create_campaign(
+            s, w.settings, school_id=school.id, title="a", target={"school": True}, now=NOW,
+            message={"ja": "本日は午前中で下校します。"},
+        )
+        await bc.launch(s, w.settings, launched, NOW)
+        await bc.create_campaign(
+            s, w.settings, school_id=school.id, title="b", target={"school": True}, now=NOW,
+            message={"ja": "これは下書きです。"},
+        )
+    assert await prerender_pending(w.settings, w.sessions) == 2  # intro + message, ja only
+    async with w.sessions() as s:
+        names = await prerender_campaign(w.settings, s, launched.id)
+    assert all((w.settings.sounds_dir / "ja" / f"{n}.wav").is_file() for n in names)
+    draft = await dynamic_name(w, "ja", "これは下書きです。")
+    assert not (w.settings.sounds_dir / "ja" / f"{draft}.wav").exists()
+
+
+async def dynamic_name(w: PromptWorld, lang: str, text: str) -> str:
+    from prompts import dynamic
+
+    engine = await tts.pick(w.settings, lang)
+    return "renraku/dyn/" + dynamic.cache_name(engine.name, engine.voice(lang), lang, text)

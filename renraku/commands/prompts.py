@@ -28,6 +28,13 @@ async def _build(settings: Settings, args: argparse.Namespace) -> int:
                                     keys=args.key or None, force=args.force,
                                     names=not args.key, days_ahead=args.days,
                                     progress=sys.stderr)  # today's stderr, not import time's
+        if not args.key:  # broadcasts about to call: their messages ready before dialling
+            from prompts.campaign import prerender_pending
+
+            try:
+                report.prerendered += await prerender_pending(settings, factory)
+            except Exception as exc:
+                report.failed.append(f"campaigns: {exc}")
         engines = sorted({e for e in report.engines.values()})
         print(f"prompts: {len(report.rendered)} rendered ({', '.join(engines) or '-'}), "
               f"{report.up_to_date} up to date, {len(report.recorded_kept)} recordings kept, "
