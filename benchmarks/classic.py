@@ -15,7 +15,16 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks.phones import NOW, TICK, bench_voice, cpu_seconds, families, start_lines
+from benchmarks.phones import (
+    NOW,
+    TICK,
+    bench_voice,
+    carrier_ami_pool,
+    cpu_seconds,
+    families,
+    pooled_phone,
+    start_lines,
+)
 from benchmarks.stats import percentile, save, table
 
 CALLS = int(os.environ.get("RENRAKU_BENCH_CLASSIC_CALLS", "40"))
@@ -39,9 +48,9 @@ def cpu_with_children(pid: int | None) -> float:
 class ClassicCaller:
     """What a classic call plays is seen in the IVR's AMI AGIExecStart events."""
 
-    def __init__(self, lines, number: str) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, lines, number: str, pool) -> None:  # type: ignore[no-untyped-def]
         self.lines, self.number = lines, number
-        self.phone = lines.phone(number, dialled="8001")
+        self.phone = pooled_phone(lines, number, pool, dialled="8001")
         self.seen_from = len(lines.ivr_ami_events)
 
     def _mine(self, kind: str) -> list[dict[str, str]]:
@@ -80,9 +89,9 @@ async def _poll(predicate, within: float = 60.0):  # type: ignore[no-untyped-def
     raise TimeoutError("prompt not heard in time")
 
 
-async def fastagi_call(lines, number: str) -> float:  # type: ignore[no-untyped-def]
+async def fastagi_call(lines, number: str, pool) -> float:  # type: ignore[no-untyped-def]
     t0 = time.perf_counter()
-    phone = lines.phone(number)
+    phone = pooled_phone(lines, number, pool)
     await phone.call(within=60)
     first = 0.0
     after = 0
@@ -103,6 +112,7 @@ async def main() -> dict[str, object]:
     from renraku.clock import FakeClock
 
     lines = await start_lines()
+    pool = await carrier_ami_pool(lines)
     rows: list[dict[str, object]] = []
     try:
         data = lines.settings.data_dir.resolve()
@@ -133,8 +143,8 @@ async def main() -> dict[str, object]:
             async def one(number: str, mode: str = mode, gate: asyncio.Semaphore = gate) -> float:
                 async with gate:
                     if mode == "FastAGI":
-                        return await fastagi_call(lines, number)
-                    return await ClassicCaller(lines, number).run()
+                        return await fastagi_call(lines, number, pool)
+                    return await ClassicCaller(lines, number, pool).run()
 
             me, ivr = os.getpid(), lines.ivr.pid()
             c0 = (cpu_seconds(me), cpu_with_children(ivr))
@@ -158,6 +168,8 @@ async def main() -> dict[str, object]:
         await asyncio.to_thread(toml.write_text, original)
         await engine.dispose()
     finally:
+        for client in pool:
+            client.close()
         await lines.stop()
     fast, classic = rows
     ratio = {

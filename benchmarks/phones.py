@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
 import tempfile
@@ -126,3 +127,29 @@ def bench_voice(settings):  # type: ignore[no-untyped-def]
             return name
 
     return BenchVoice(settings)
+
+
+async def carrier_ami_pool(lines, size: int = 16):  # type: ignore[no-untyped-def]
+    """Extra AMI sessions to the carrier simulator. Asterisk runs one AMI session's
+    actions one after another, and PlayDTMF holds its session for the key's duration:
+    through the harness's single session, 200 callers' key presses queue behind each other
+    (measured: ~0.75 s of queueing per call, so 100 calls took 75 s and 200 timed out)."""
+    from ivr.ami import AMIClient
+
+    return [await AMIClient("127.0.0.1", lines.carrier_ami_port, "carrier",
+                            lines.carrier_secret, events="off").start() for _ in range(size)]
+
+
+def pooled_phone(lines, number: str, pool, dialled: str = "0120000000"):  # type: ignore[no-untyped-def]
+    """A harness VirtualPhone whose key presses go through one of the pooled sessions."""
+    from tests.asterisk_harness import VirtualPhone
+
+    class PooledPhone(VirtualPhone):
+        async def press(self, digits: str, gap: float = 0.3) -> None:
+            ami = pool[hash(self.id) % len(pool)]
+            for digit in digits:
+                await ami.send_action({"Action": "PlayDTMF", "Channel": self.channel,
+                                       "Digit": digit, "Duration": "150"})
+                await asyncio.sleep(gap)
+
+    return PooledPhone(lines, number, dialled)
