@@ -133,6 +133,10 @@ async def main() -> dict[str, object]:
                   r["cpu_ivr_asterisk_pct"], r["cpu_carrier_asterisk_pct"]] for r in rows]))
     for e in errors[:10]:
         print("  failure:", e)
+    for r in rows:
+        if r["slow_steps_next_command"]:
+            print(f"  N={r['calls']}: steps over 50 ms, by next command:",
+                  r["slow_steps_next_command"])
     path = save(f"peak-{DB}", {"levels": list(LEVELS), "rows": rows, "failures": errors[:50],
                          "note": "CPU % of one core; the FastAGI process also drives the "
                                  "virtual phones (AMI Originate/PlayDTMF) in this bench"})

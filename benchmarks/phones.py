@@ -53,6 +53,7 @@ class StepTimer:
 
     all_ms: list[float] = field(default_factory=list)
     digit_ms: list[float] = field(default_factory=list)
+    slow: dict[str, int] = field(default_factory=dict)  # next command of steps over 50 ms
 
     def listener(self, kind: str, agi: AGIChannel, _detail: str) -> None:
         if kind == "start":
@@ -62,13 +63,18 @@ class StepTimer:
             self.all_ms.append(gap)
             if agi.reader.digit:
                 self.digit_ms.append(gap)
+                if gap > 50:
+                    what = " ".join(_detail.split('"')[:2]).strip()[:60]
+                    self.slow[what] = self.slow.get(what, 0) + 1
             agi.reader.at = 0.0
 
     def summary(self) -> dict[str, float]:
         return {"step_p50_ms": percentile(self.digit_ms, 50),
                 "step_p99_ms": percentile(self.digit_ms, 99),
                 "step_max_ms": max(self.digit_ms, default=float("nan")),
-                "all_steps_p99_ms": percentile(self.all_ms, 99), "steps": len(self.digit_ms)}
+                "all_steps_p99_ms": percentile(self.all_ms, 99), "steps": len(self.digit_ms),
+                "slow_steps_next_command": dict(sorted(self.slow.items(),
+                                                       key=lambda kv: -kv[1])[:5])}
 
 
 class _TimedReader:
