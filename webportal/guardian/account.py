@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import secrets
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -14,6 +15,7 @@ from icalendar import Calendar
 from icalendar import Event as IcsEvent
 from PIL import Image, ImageOps, UnidentifiedImageError
 from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Child, Guardian, GuardianPhone
 from models.db import transaction
@@ -105,9 +107,12 @@ async def change_email(request: web.Request) -> web.Response:
     raise web.HTTPFound("/settings")
 
 
-@routes.post("/settings/email/verify")
-@require_guardian
-async def verify_email_code(request: web.Request) -> web.Response:
+async def _verify_code(
+    request: web.Request, purpose: str,
+    apply: Callable[[AsyncSession, int, str], Awaitable[None]],
+    confirmed: Callable[[Callable[..., str]], str],
+) -> web.Response:
+    """Check a code sent to a new email address or mobile; ``apply`` stores the target."""
     _ = gettext_for(request)
     app = app_of(request)
     guardian: Guardian = signed_guardian(request)
@@ -116,19 +121,43 @@ async def verify_email_code(request: web.Request) -> web.Response:
         return await _settings_page(request, 429, error=_(
             "Too many attempts. Please wait 15 minutes and try again."))
     async with transaction(app.sessions) as s:
-        row = await verification.check(s, guardian.id, "email", code, app.clock.now(),
+        row = await verification.check(s, guardian.id, purpose, code, app.clock.now(),
                                        ensure_secret(app.settings, "secret_key"))
         if row is not None:
-            taken = await s.scalar(select(func.count()).select_from(Guardian).where(
-                Guardian.email == row.target, Guardian.id != guardian.id))
-            if not taken:
-                g = await s.get_one(Guardian, guardian.id)
-                g.email, g.email_verified = row.target, True
+            await apply(s, guardian.id, row.target)
     if row is None:
         return await _settings_page(request, 400, error=_(
             "The code is not correct or has expired."))
-    flash(request, _("Your email address has been confirmed."))
+    flash(request, confirmed(_))
     raise web.HTTPFound("/settings")
+
+
+async def _store_email(s: AsyncSession, guardian_id: int, address: str) -> None:
+    taken = await s.scalar(select(func.count()).select_from(Guardian).where(
+        Guardian.email == address, Guardian.id != guardian_id))
+    if not taken:
+        g = await s.get_one(Guardian, guardian_id)
+        g.email, g.email_verified = address, True
+
+
+async def _store_mobile(s: AsyncSession, guardian_id: int, e164: str) -> None:
+    # The new mobile replaces the old one; a home landline (proxy) stays.
+    await s.execute(delete(GuardianPhone).where(
+        GuardianPhone.guardian_id == guardian_id, GuardianPhone.kind == "mobile",
+        GuardianPhone.e164 != e164))
+    existing = await s.scalar(select(GuardianPhone).where(
+        GuardianPhone.guardian_id == guardian_id, GuardianPhone.e164 == e164))
+    if existing is None:
+        s.add(GuardianPhone(guardian_id=guardian_id, e164=e164, kind="mobile", verified=True))
+    else:
+        existing.verified = True
+
+
+@routes.post("/settings/email/verify")
+@require_guardian
+async def verify_email_code(request: web.Request) -> web.Response:
+    return await _verify_code(request, "email", _store_email,
+                              lambda _: _("Your email address has been confirmed."))
 
 
 @routes.post("/settings/phone")
@@ -166,33 +195,8 @@ async def change_phone(request: web.Request) -> web.Response:
 @routes.post("/settings/phone/verify")
 @require_guardian
 async def verify_phone_code(request: web.Request) -> web.Response:
-    _ = gettext_for(request)
-    app = app_of(request)
-    guardian: Guardian = signed_guardian(request)
-    code = str((await request.post()).get("code", ""))
-    if not check_rate(request, "code", str(guardian.id), rule=CODE_LIMIT):
-        return await _settings_page(request, 429, error=_(
-            "Too many attempts. Please wait 15 minutes and try again."))
-    async with transaction(app.sessions) as s:
-        row = await verification.check(s, guardian.id, "phone", code, app.clock.now(),
-                                       ensure_secret(app.settings, "secret_key"))
-        if row is not None:
-            # The new mobile replaces the old one; a home landline (proxy) stays.
-            await s.execute(delete(GuardianPhone).where(
-                GuardianPhone.guardian_id == guardian.id, GuardianPhone.kind == "mobile",
-                GuardianPhone.e164 != row.target))
-            existing = await s.scalar(select(GuardianPhone).where(
-                GuardianPhone.guardian_id == guardian.id, GuardianPhone.e164 == row.target))
-            if existing is None:
-                s.add(GuardianPhone(guardian_id=guardian.id, e164=row.target, kind="mobile",
-                                    verified=True))
-            else:
-                existing.verified = True
-    if row is None:
-        return await _settings_page(request, 400, error=_(
-            "The code is not correct or has expired."))
-    flash(request, _("Your mobile number has been changed."))
-    raise web.HTTPFound("/settings")
+    return await _verify_code(request, "phone", _store_mobile,
+                              lambda _: _("Your mobile number has been changed."))
 
 
 @routes.post(r"/c/{child_id:\d+}/primary")
