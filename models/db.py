@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -33,19 +35,45 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        # pysqlite's own transaction handling defers BEGIN and so breaks SERIALIZABLE-like
-        # behaviour; emit BEGIN IMMEDIATE ourselves so concurrent writers serialise.
+        # pysqlite's own transaction handling begins lazily, at the first write; emit BEGIN
+        # ourselves. A write transaction (``transaction()``) takes the write lock up front
+        # with BEGIN IMMEDIATE: a deferred one that read first could not upgrade when another
+        # writer committed meanwhile (SQLITE_BUSY at once, no busy wait). Reads stay
+        # deferred, so in WAL mode they run beside a writer instead of queueing for its lock.
         @event.listens_for(engine.sync_engine, "connect")
         def _no_autobegin(dbapi_conn: Any, _record: Any) -> None:
             dbapi_conn.isolation_level = None
 
         @event.listens_for(engine.sync_engine, "begin")
         def _begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            write = conn.get_execution_options().get(WRITE)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return create_async_engine(url, **kwargs)
+
+
+WRITE = "renraku_write"
+# One queue per SQLite engine and event loop: writers of this process wait their turn in
+# FIFO order here rather than in SQLite's busy handler, which polls with sleeps of up to
+# 100 ms and lets an unlucky writer starve until busy_timeout. Other processes (portal,
+# FastAGI, dialer on one SQLite file) still meet in the busy handler.
+_write_locks: weakref.WeakKeyDictionary[Any, dict[asyncio.AbstractEventLoop, asyncio.Lock]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _write_lock(engine: AsyncEngine) -> asyncio.Lock | None:
+    if engine.dialect.name != "sqlite":
+        return None  # PostgreSQL locks rows, not the database: writers run side by side
+    loops = _write_locks.setdefault(engine.sync_engine, {})
+    loop = asyncio.get_running_loop()
+    if loop not in loops:
+        for stale in [x for x in loops if x.is_closed()]:
+            del loops[stale]
+        loops[loop] = asyncio.Lock()
+    return loops[loop]
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -54,6 +82,17 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 
 @asynccontextmanager
 async def transaction(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
-    """One unit of work: commits when the block ends, rolls back on any exception."""
-    async with factory() as session, session.begin():
+    """One unit of work: commits when the block ends, rolls back on any exception.
+
+    The only way to write: plain ``factory()`` sessions are for reading (and on SQLite
+    begin a deferred transaction that does not hold the write lock).
+    """
+    async with AsyncExitStack() as stack:
+        session = await stack.enter_async_context(factory())
+        bind = session.bind
+        lock = _write_lock(bind) if isinstance(bind, AsyncEngine) else None
+        if lock is not None:
+            await stack.enter_async_context(lock)
+        await stack.enter_async_context(session.begin())
+        await session.connection(execution_options={WRITE: True})
         yield session
