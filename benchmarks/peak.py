@@ -75,7 +75,7 @@ async def main() -> dict[str, object]:
             db = Path(tempfile.mkdtemp(prefix="renraku-bench-peak-")) / "peak.db"
             url = f"sqlite+aiosqlite:///{db}"
         await upgrade(url)
-        engine = create_engine(url)
+        engine = create_engine(url, pool_size=lines.settings.database_pool_size)
         app = App(lines.settings, FakeClock(NOW), engine, session_factory(engine))
         voice = bench_voice(lines.settings)
         numbers = {n: [f"090{k}{i:07d}" for i in range(n)] for k, n in enumerate(LEVELS, 1)}

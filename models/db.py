@@ -28,7 +28,8 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
+def create_engine(url: str, pool_size: int | None = None, **kwargs: Any) -> AsyncEngine:
+    """``pool_size`` applies to PostgreSQL (plus as many overflow connections)."""
     if url.startswith("sqlite"):
         path = url.split(":///", 1)[-1]
         if path and path != ":memory:":
@@ -51,6 +52,9 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)
+    if pool_size is not None and kwargs.get("poolclass") is None:
+        kwargs.setdefault("pool_size", pool_size)
+        kwargs.setdefault("max_overflow", pool_size)
     return create_async_engine(url, **kwargs)
 
 

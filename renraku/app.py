@@ -23,7 +23,7 @@ class App:
 
 
 def open_app(settings: Settings, clock: Clock | None = None) -> App:
-    engine = create_engine(settings.db_url)
+    engine = create_engine(settings.db_url, pool_size=settings.database_pool_size)
     return App(
         settings=settings,
         clock=clock or clock_from_settings(settings.testing, settings.fake_now),

@@ -21,6 +21,10 @@ LANGUAGES = ("ja", "en", "zh", "es")
 class Settings:
     data_dir: Path = Path("var")
     database_url: str = ""  # empty: SQLite file in data_dir
+    # PostgreSQL connections per process (SQLAlchemy's default of 5 + 10 queued the
+    # morning peak's 200 calls); the same again may open for bursts. Mind the server's
+    # max_connections (100 by default) across processes.
+    database_pool_size: int = 20
     default_timezone: str = "Asia/Tokyo"
     default_region: str = "JP"
     # Web portal

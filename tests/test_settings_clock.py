@@ -53,3 +53,18 @@ def test_fake_clock_moves() -> None:
     assert clock.now() == datetime.fromisoformat("2026-12-04T20:00:00+09:00")
     with pytest.raises(ValueError):
         FakeClock(datetime(2026, 12, 4))
+
+
+async def test_postgresql_pool_size_comes_from_the_settings() -> None:
+    from renraku.app import open_app
+
+    settings = load_settings(env={
+        "RENRAKU_DATABASE_URL": "postgresql+asyncpg://postgres@127.0.0.1:5432/test",
+        "RENRAKU_DATABASE_POOL_SIZE": "35",
+    })
+    app = open_app(settings)
+    try:
+        assert app.engine.pool.size() == 35  # type: ignore[attr-defined]
+        assert app.engine.pool._max_overflow == 35  # type: ignore[attr-defined]
+    finally:
+        await app.close()
