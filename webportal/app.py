@@ -113,10 +113,12 @@ def _add_staff_portal(web_app: web.Application, app: App) -> None:
     webportal.staff.setup(web_app)
 
 
-async def start(app: App, host: str | None = None, port: int | None = None) -> web.AppRunner:
+async def start(
+    app: App, host: str | None = None, port: int | None = None, reuse_port: bool = False
+) -> web.AppRunner:
     """Serve the portal (for ``renraku web`` and a combined ``renraku run``); cleanup() stops."""
     runner = web.AppRunner(create_app(app), access_log_format='%a "%r" %s %b %Tf')
     await runner.setup()
-    await web.TCPSite(runner, host or app.settings.web_host,
-                      port or app.settings.web_port).start()
+    await web.TCPSite(runner, host or app.settings.web_host, port or app.settings.web_port,
+                      reuse_port=reuse_port or None).start()
     return runner
