@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from datetime import UTC, date, datetime, time, timedelta
@@ -198,3 +199,30 @@ async def test_registration_tokens_and_notices(db: Database) -> None:
             n2.id, n1.id]
         assert not await notices.withdraw_notice(s, n1, NOW)
         assert await notices.withdraw_notice(s, n2, NOW)
+
+
+async def test_two_workers_retrying_at_once_send_each_change_once(db: Database) -> None:
+    sent: list[str] = []
+
+    async def slow_send(msg: EmailMessage) -> None:
+        await asyncio.sleep(0.05)  # SMTP takes a while: the other worker's retry comes in
+        sent.append(msg["To"])
+
+    async with transaction(db.sessions) as s:
+        school = await make_school(s)
+        room = await make_class(s, school)
+        kid = await make_child(s, school, classroom=room)
+        await make_guardian(s, "Emily", "090-1000-0005", "en", (kid,), "emily@example.com")
+        start = datetime(2026, 12, 11, 5, 0, tzinfo=UTC)
+        for title in ("遠足", "参観日"):
+            draft = events.EventDraft(title, start, start + timedelta(hours=1), class_id=room.id)
+            event = await events.create_event(s, school.id, draft, None, NOW)
+            await events.cancel_event(s, event, None, NOW)
+
+    async def worker() -> int:
+        async with transaction(db.sessions) as s:
+            return await events.notify_pending(s, slow_send, sender="x@x", base_url="", now=NOW)
+
+    counts = await asyncio.gather(worker(), worker())
+    assert sorted(counts) == [0, 2] or sorted(counts) == [1, 1]
+    assert sent == ["emily@example.com"] * 2

@@ -259,7 +259,10 @@ async def notify_pending(
     if event_id is not None:
         query = query.where(EventChange.event_id == event_id)
     sent = 0
-    for change in list(await session.scalars(query.order_by(EventChange.id))):
+    # Each web worker retries on its own timer: a change being mailed by one is skipped by
+    # the others (PostgreSQL; SQLite's write lock already lets one writer in at a time).
+    query = query.order_by(EventChange.id).with_for_update(skip_locked=True, of=EventChange)
+    for change in list(await session.scalars(query)):
         event = await session.get_one(Event, change.event_id)
         school = await session.get_one(School, event.school_id)
         try:
