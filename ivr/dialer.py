@@ -116,6 +116,8 @@ class DialerConfig:
 
 
 Mailer = Callable[[Campaign], Awaitable[None]]
+# Readies a campaign before its first call here (renders its TTS: prompts.campaign)
+Prepare = Callable[[Campaign], Awaitable[None]]
 
 
 class Dialer:
@@ -126,6 +128,7 @@ class Dialer:
         config: DialerConfig | None = None,
         *,
         mailer: Mailer | None = None,
+        prepare: Prepare | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.app = app
@@ -133,6 +136,8 @@ class Dialer:
         self.ami = ami
         self.config = config or DialerConfig()
         self.mailer = mailer
+        self.prepare = prepare
+        self._prepared: set[int] = set()
         self.mono = monotonic
         self.pacer = rules.Pacer(self.settings.dialer_originates_per_second)
         self.live: dict[str, Live] = {}
@@ -192,6 +197,7 @@ class Dialer:
             if self.mailer is not None and campaign.email:
                 await self.mailer(campaign)
             if campaign.voice:
+                await self._prepare(campaign)
                 await self._dial_campaign(campaign, zones[campaign.id], stop)
             async with transaction(self.app.sessions) as s:
                 fresh = await s.get(Campaign, campaign.id)
@@ -199,6 +205,18 @@ class Dialer:
                     s, fresh, self.app.clock.now()
                 ):
                     log.info("campaign %d completed", campaign.id)
+
+    async def _prepare(self, campaign: Campaign) -> None:
+        """Once per campaign and process, before its first call (a restart prepares again:
+        renders are cached, so that is quick)."""
+        if self.prepare is None or campaign.id in self._prepared:
+            return
+        self._prepared.add(campaign.id)
+        try:
+            await self.prepare(campaign)
+        except Exception:
+            # Calls still go out: the call flow renders what is missing when it needs it
+            log.exception("campaign %d: preparing failed; calling anyway", campaign.id)
 
     def _release(self, action_id: str) -> None:
         self.live.pop(action_id, None)

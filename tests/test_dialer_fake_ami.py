@@ -240,3 +240,19 @@ async def test_ami_down_campaign_waits_then_goes_on(sqlite_db: Database) -> None
         stop.set()
         await task
     assert await _outcomes(app) == EXPECTED
+
+
+async def test_campaign_is_prepared_once_before_its_first_call(sqlite_db: Database) -> None:
+    app = _app(sqlite_db)
+    cid = await _campaign(app)
+    ami = FakeAmi(app, SCRIPTS)
+    prepared: list[tuple[int, int]] = []  # (campaign, calls already made)
+
+    async def prepare(campaign: Any) -> None:
+        prepared.append((campaign.id, sum(ami.calls.values())))
+        raise OSError("TTS engine missing")  # a failed render must not stop the calls
+
+    dialer = Dialer(app, ami, DialerConfig(answer_grace_s=0.1), prepare=prepare)
+    await _run_until_done(dialer, app, cid)
+    assert prepared == [(cid, 0)]  # once, over many ticks, and before anyone was called
+    assert await _outcomes(app) == EXPECTED

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from ivr.broadcast_flow import BroadcastCall
+from ivr.dialer import DialerConfig
 from models.db import transaction
 from models.enums import AttemptStatus
 from prompts import render, tts
@@ -18,9 +19,11 @@ from prompts.catalog import catalog
 from prompts.voice import PromptVoice
 from renraku.app import App
 from renraku.clock import FakeClock
+from renraku.commands.dialer import platform_dialer
 from renraku.services import broadcast as bc
 from tests.factories import make_child, make_guardian, make_school
 from tests.prompts_fixtures import PromptWorld, open_world
+from tests.test_dialer_fake_ami import FakeAmi
 
 NOW = datetime(2026, 12, 4, 1, 0, tzinfo=UTC)
 SURVEY = [
@@ -84,11 +87,8 @@ async def test_prerendered_campaign_plays_without_waiting_for_tts(
         )
         await bc.launch(s, w.settings, camp, NOW)
         assert await campaign_languages(s, camp) == ["en"]
-        names = await prerender_campaign(w.settings, s, camp.id)
-        household = (await bc.due_households(s, camp.id, NOW, 1))[0]
-        attempt = await bc.start_attempt(s, household.id, NOW)
-        assert attempt is not None
-    assert names and all(n.startswith("renraku/dyn/") for n in names)
+    # The dialer of `renraku run` / `renraku dialer` renders the campaign before calling
+    await platform_dialer(app, FakeAmi(app, {}), DialerConfig()).prepare(camp)  # type: ignore
     static = [e.key for e in catalog().static() if e.key.startswith("broadcast.")]
     report = await render.build(w.settings, w.sessions, languages=["en"], keys=static,
                                 templates=False, progress=None)
@@ -98,6 +98,12 @@ async def test_prerendered_campaign_plays_without_waiting_for_tts(
         raise AssertionError("the call waited for TTS")
 
     monkeypatch.setattr(tts, "synthesize", no_tts)
+    async with transaction(w.sessions) as s:
+        names = await prerender_campaign(w.settings, s, camp.id)  # all cached by now
+        household = (await bc.due_households(s, camp.id, NOW, 1))[0]
+        attempt = await bc.start_attempt(s, household.id, NOW)
+        assert attempt is not None
+    assert names and all(n.startswith("renraku/dyn/") for n in names)
     agi = Agi(attempt.id)
     outcome = await BroadcastCall(agi, app, PromptVoice(w.settings, w.sessions), Hangup).run()
     assert outcome == AttemptStatus.COMPLETED

@@ -11,7 +11,7 @@ import signal
 from ivr.ami import AMIClient
 from ivr.dialer import Dialer, DialerConfig, PanoramiskPort
 from models import Campaign
-from renraku.app import open_app
+from renraku.app import App, open_app
 from renraku.services.broadcast_mail import send_due_emails
 from renraku.settings import Settings, ensure_secret
 
@@ -28,6 +28,22 @@ def ami_port(settings: Settings) -> tuple[PanoramiskPort, AMIClient]:
     return PanoramiskPort(manager), manager
 
 
+def platform_dialer(app: App, port: PanoramiskPort, config: DialerConfig) -> Dialer:
+    """The dialer as ``renraku dialer`` and ``renraku run`` use it: it sends the campaign
+    emails and renders a campaign's speech before its first call."""
+
+    async def mailer(campaign: Campaign) -> None:
+        await send_due_emails(app, campaign)
+
+    async def prepare(campaign: Campaign) -> None:
+        from prompts.campaign import prerender_campaign
+
+        async with app.sessions() as s:
+            await prerender_campaign(app.settings, s, campaign.id)
+
+    return Dialer(app, port, config, mailer=mailer, prepare=prepare)
+
+
 async def run(settings: Settings, args: argparse.Namespace) -> int:
     app = open_app(settings)
     port, manager = ami_port(settings)
@@ -36,11 +52,7 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
         channel=args.channel, context=args.context, caller_id=args.caller_id,
         ring_timeout_s=args.ring_timeout,
     )
-
-    async def mailer(campaign: Campaign) -> None:
-        await send_due_emails(app, campaign)
-
-    dialer = Dialer(app, port, config, mailer=mailer)
+    dialer = platform_dialer(app, port, config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

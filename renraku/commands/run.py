@@ -9,12 +9,10 @@ import logging
 import signal
 
 from ivr import asterisk_runtime as rt
-from ivr.dialer import Dialer, DialerConfig
+from ivr.dialer import DialerConfig
 from ivr.routes import build_server
-from models import Campaign
 from renraku.app import open_app
-from renraku.commands.dialer import ami_port
-from renraku.services.broadcast_mail import send_due_emails
+from renraku.commands.dialer import ami_port, platform_dialer
 from renraku.settings import Settings, ensure_secret
 from webportal.app import start as start_web
 
@@ -38,11 +36,7 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
     runner = await start_web(app)
     port, manager = ami_port(settings)
     manager.connect()  # type: ignore[attr-defined]
-
-    async def mailer(campaign: Campaign) -> None:
-        await send_due_emails(app, campaign)
-
-    dialer = Dialer(app, port, DialerConfig(), mailer=mailer)
+    dialer = platform_dialer(app, port, DialerConfig())
     print(f"Renraku is running — portal {settings.base_url}/")
     print(f"  staff login {settings.base_url}/staff/login · FastAGI "
           f"{settings.fastagi_host}:{settings.fastagi_port} · AMI {settings.ami_host}:"
