@@ -47,6 +47,17 @@ def playable_dyn(path: Path) -> str:
     return f"renraku/{DYN}/{path.stem}"
 
 
+def cached(settings: Settings, lang: str, text: str) -> Path | None:
+    """The render of ``text`` already on disk, by any engine of the language's chain."""
+    text = normalise(text)
+    for candidate in tts.chain(settings, lang):
+        path = dyn_dir(settings, lang) / (
+            cache_name(candidate.name, candidate.voice(lang), lang, text) + ".wav")
+        if path.is_file():
+            return path
+    return None
+
+
 async def render_cached(settings: Settings, lang: str, text: str) -> Path:
     """The cached phone WAV of ``text`` spoken in ``lang``; synthesised if not there yet."""
     text = normalise(text)
@@ -54,12 +65,10 @@ async def render_cached(settings: Settings, lang: str, text: str) -> Path:
         raise ValueError("nothing to say")
     # Any engine's render already on disk will do: a call never waits for a better voice,
     # and nothing probes the network when everything is cached.
-    for candidate in tts.chain(settings, lang):
-        cached = dyn_dir(settings, lang) / (
-            cache_name(candidate.name, candidate.voice(lang), lang, text) + ".wav")
-        if cached.is_file():
-            _touch(cached)
-            return cached
+    found = cached(settings, lang, text)
+    if found is not None:
+        _touch(found)
+        return found
     engine = await tts.pick(settings, lang)
     name = cache_name(engine.name, engine.voice(lang), lang, text)
     path = dyn_dir(settings, lang) / f"{name}.wav"

@@ -2,8 +2,8 @@
 
 pytest_plugins = [
     "tests.db_fixtures",
+    "tests.prompts_fixtures",  # before the portals' fixtures, which import it
     "tests.staff_fixtures",
     "tests.web_fixtures",
     "tests.asterisk_harness",
-    "tests.prompts_fixtures",
 ]

@@ -49,3 +49,17 @@ async def prompt_world(tmp_path: Path, openjtalk_voice: Path) -> AsyncIterator[P
     world, engine = await open_world(tmp_path / "data")
     yield world
     await engine.dispose()  # type: ignore[attr-defined]
+
+
+async def wait_name_rendered(settings: Settings, text: str, lang: str = "ja",
+                             within: float = 60) -> None:
+    """Until ``text`` (a name) is in the TTS cache, as the background render leaves it."""
+    import asyncio
+
+    from prompts import dynamic
+
+    for _ in range(int(within / 0.2)):
+        if dynamic.cached(settings, lang, text) is not None:
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"{text!r} ({lang}) was not rendered within {within} s")

@@ -25,6 +25,7 @@ from renraku.clock import FakeClock
 from renraku.services.passwords import hash_password
 from renraku.settings import Settings
 from tests.db_fixtures import Database
+from tests.prompts_fixtures import OFFLINE
 from webportal.app import create_app
 
 PORTAL_NOW = datetime(2026, 12, 4, 0, 30, tzinfo=UTC)  # Friday 09:30 in Tokyo
@@ -136,7 +137,8 @@ class StaffPortal:
 
 @pytest.fixture
 async def staff_portal(sqlite_db: Database, tmp_path: Any) -> AsyncIterator[StaffPortal]:
-    settings = Settings(public_url="http://school.test", testing=True, data_dir=tmp_path)
+    settings = Settings(public_url="http://school.test", testing=True, data_dir=tmp_path,
+                        **OFFLINE)
     app = App(settings, FakeClock(PORTAL_NOW), sqlite_db.engine, sqlite_db.sessions)
     portal = StaffPortal(app, create_app(app))
     yield portal

@@ -15,6 +15,7 @@ from renraku.services import registration
 from renraku.services.guardians import link_guardian
 from tests.db_fixtures import Database
 from tests.factories import make_guardian
+from tests.prompts_fixtures import wait_name_rendered
 from tests.web_fixtures import PORTAL_NOW, Portal
 from tests.web_world import PASSWORD, build_world
 
@@ -59,6 +60,8 @@ async def test_qr_registration_first_then_second_guardian(
         first = await s.get_one(Guardian, links[0].guardian_id)
     assert [link.position for link in links] == [1, 2]
     assert first.name == "鈴木 洋子" and first.email_verified and first.language == "ja"
+    # The absence line will say his name: rendered in the background at registration.
+    await wait_name_rendered(browser_portal.app.settings, "すずき さぶろう")
     # The first one can now log in with email and password.
     page = await browser_portal.page()
     await browser_portal.login(page, "yoko@example.jp", "new-pass-123")

@@ -24,6 +24,7 @@ from renraku.services.guardians import guardians_by_phone
 from tests.absence_fakes import FakeHangup, FakeVoice, ScriptedChannel
 from tests.db_fixtures import Database
 from tests.factories import make_child, make_class, make_guardian, make_school
+from tests.prompts_fixtures import wait_name_rendered
 from tests.staff_fixtures import StaffPortal
 from tests.web_fixtures import Mailbox
 
@@ -168,6 +169,7 @@ async def test_proxy_registration_of_a_landline_family(
         found = await guardians_by_phone(s, "+81330000001")
         assert [g.name for g in found] == ["佐藤 ハル"]
         assert found[0].proxy_registered
+    await wait_name_rendered(staff_portal.app.settings, "さとう はな")  # for the phone menu
     # She calls the absence line from the landline at once (the real call flow on a scripted
     # channel), and the report shows up in the open register without a reload.
     await page.goto(f"{base}/staff/classes/{school['room']}/today")

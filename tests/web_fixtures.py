@@ -31,6 +31,7 @@ from renraku.app import App
 from renraku.clock import FakeClock
 from renraku.settings import Settings
 from tests.db_fixtures import Database
+from tests.prompts_fixtures import OFFLINE
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -155,7 +156,7 @@ async def _start_portal(db: Database, mailbox: Mailbox, data_dir: Path) -> tuple
     settings = Settings(
         data_dir=data_dir, testing=True, secret_key="test-secret-key", web_port=port,
         public_url=f"http://127.0.0.1:{port}", smtp_host="127.0.0.1", smtp_port=mailbox.port,
-        smtp_from="school@renraku.test", sms_backend="outbox",
+        smtp_from="school@renraku.test", sms_backend="outbox", **OFFLINE,
     )
     app = App(settings, FakeClock(PORTAL_NOW), db.engine, db.sessions)
     runner = web.AppRunner(create_app(app), access_log=None)

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from models import SmsMessage
 from renraku.app import App
 from renraku.settings import LANGUAGES, ensure_secret
-from webportal import auth, i18n
+from webportal import auth, i18n, speech
 from webportal.keys import APP_KEY, LIMITER_KEY, SECRET_KEY
 from webportal.security import (
     Handler,
@@ -90,6 +90,7 @@ def create_app(app: App) -> web.Application:
     web_app[LIMITER_KEY] = RateLimiter(app)
     web_app[ENV_KEY] = make_env()
     web_app.on_response_prepare.append(_security_headers)
+    web_app.cleanup_ctx.append(speech.tasks_ctx)
     web_app.router.add_static("/static", STATIC)
     web_app.router.add_routes(routes)
     auth.setup(web_app)

@@ -40,6 +40,7 @@ from webportal.security import (
     login_guardian,
     session_of,
 )
+from webportal.speech import render_family_names
 from webportal.templating import flash, gettext_for, language_of, render, render_string
 
 log = logging.getLogger(__name__)
@@ -109,6 +110,7 @@ async def add_child(request: web.Request) -> web.Response:
             child_id = tok.child_id
     except GuardianLimitReached:
         return _page(request, tok, {"state": "full"}, status=409)
+    render_family_names(request, me.id)
     flash(request, _("%(name)s has been added to your account.", name=tok.child.shown_name))
     raise web.HTTPFound(f"/c/{child_id}")
 
@@ -298,6 +300,7 @@ async def verify_submit(request: web.Request) -> web.Response:
     async with app.sessions() as s:
         fresh = await s.get_one(Guardian, guardian.id)
     login_guardian(request, fresh)  # also drops "pending"
+    render_family_names(request, guardian.id)
     flash(request, _("Registration complete. Welcome!"))
     raise web.HTTPFound(f"/c/{child_id}")
 

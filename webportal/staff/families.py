@@ -14,6 +14,7 @@ from renraku.services import proxy, registration
 from renraku.services.guardians import GuardianLimitReached
 from renraku.services.register import class_children
 from renraku.settings import LANGUAGES
+from webportal.speech import render_family_names
 from webportal.staff import fw
 from webportal.staff.common import class_in_scope, render, staff_request
 from webportal.staff.texts import sheet_text
@@ -121,6 +122,7 @@ async def proxy_submit(request: web.Request) -> web.Response:
     except GuardianLimitReached:
         return await _proxy_page(request, error=_proxy_error(_, "limit"), form=form,
                                  status=409)
+    render_family_names(request, result.guardian.id)
     emailed = False
     if message is not None:
         try:
