@@ -4,7 +4,7 @@ Runs the chosen benchmarks (all four by default) one after another; each prints 
 table and writes benchmarks/results/<name>.json. Knobs (environment):
 RENRAKU_BENCH_PORTAL_S (seconds per page), RENRAKU_BENCH_PEAK (levels, "10,50,100,200"),
 RENRAKU_BENCH_PEAK_DB (sqlite|postgresql), RENRAKU_BENCH_CLASSIC_CALLS,
-RENRAKU_BENCH_DIALER_N (households, default 300), RENRAKU_BENCH_DIALER_C (channels, 30).
+RENRAKU_BENCH_DIALER_N (households, default 2000), RENRAKU_BENCH_DIALER_C (channels, 30).
 """
 
 from __future__ import annotations

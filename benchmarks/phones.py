@@ -135,7 +135,7 @@ def bench_voice(settings):  # type: ignore[no-untyped-def]
     return BenchVoice(settings)
 
 
-async def carrier_ami_pool(lines, size: int = 16):  # type: ignore[no-untyped-def]
+async def carrier_ami_pool(lines, size: int = 48):  # type: ignore[no-untyped-def]
     """Extra AMI sessions to the carrier simulator. Asterisk runs one AMI session's
     actions one after another, and PlayDTMF holds its session for the key's duration:
     through the harness's single session, 200 callers' key presses queue behind each other
@@ -151,6 +151,8 @@ def pooled_phone(lines, number: str, pool, dialled: str = "0120000000"):  # type
     from tests.asterisk_harness import VirtualPhone
 
     class PooledPhone(VirtualPhone):
+        context = "listener"  # never plays a sound: no polling dialplan on the carrier
+
         async def press(self, digits: str, gap: float = 0.3) -> None:
             ami = pool[hash(self.id) % len(pool)]
             for digit in digits:
