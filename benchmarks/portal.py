@@ -162,48 +162,15 @@ async def _login(session: aiohttp.ClientSession, base: str, path: str, form: dic
             raise RuntimeError(f"{expect} after login: {r.status}")
 
 
-async def hammer(session: aiohttp.ClientSession, url: str, seconds: float,
-                 concurrency: int) -> dict[str, object]:
-    latencies: list[float] = []
-    errors = 0
-    deadline = time.perf_counter() + seconds
+class _Tally:
+    """Latencies of the page's good answers (200) and a count of the rest."""
 
-    async def worker() -> None:
-        nonlocal errors
-        while time.perf_counter() < deadline:
-            t0 = time.perf_counter()
-            try:
-                async with session.get(url, allow_redirects=False) as r:
-                    await r.read()
-                    ok = r.status == 200
-            except aiohttp.ClientError:
-                ok = False
-            if ok:
-                latencies.append((time.perf_counter() - t0) * 1000)
-            else:
-                errors += 1
+    def __init__(self) -> None:
+        self.latencies: list[float] = []
+        self.errors = 0
+        self.started = time.perf_counter()
 
-    started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return _summary(latencies, errors, time.perf_counter() - started)
-
-
-def _summary(latencies: list[float], errors: int, wall: float) -> dict[str, object]:
-    return {"requests": len(latencies), "errors": errors, "rps": len(latencies) / wall,
-            "p50_ms": percentile(latencies, 50), "p99_ms": percentile(latencies, 99),
-            "max_ms": max(latencies, default=float("nan"))}
-
-
-async def steady(session: aiohttp.ClientSession, url: str, seconds: float,
-                 rate: float) -> dict[str, object]:
-    """Open loop: requests start at random (Poisson) moments, ``rate`` a second on
-    average, however long the answers take; latency includes any queueing."""
-    latencies: list[float] = []
-    errors = 0
-    arrivals = random.Random(7)
-
-    async def one() -> None:
-        nonlocal errors
+    async def get(self, session: aiohttp.ClientSession, url: str) -> None:
         t0 = time.perf_counter()
         try:
             async with session.get(url, allow_redirects=False) as r:
@@ -212,21 +179,45 @@ async def steady(session: aiohttp.ClientSession, url: str, seconds: float,
         except aiohttp.ClientError:
             ok = False
         if ok:
-            latencies.append((time.perf_counter() - t0) * 1000)
+            self.latencies.append((time.perf_counter() - t0) * 1000)
         else:
-            errors += 1
+            self.errors += 1
 
-    started = time.perf_counter()
+    def summary(self) -> dict[str, object]:
+        wall = time.perf_counter() - self.started
+        return {"requests": len(self.latencies), "errors": self.errors,
+                "rps": len(self.latencies) / wall, "p50_ms": percentile(self.latencies, 50),
+                "p99_ms": percentile(self.latencies, 99),
+                "max_ms": max(self.latencies, default=float("nan"))}
+
+
+async def hammer(session: aiohttp.ClientSession, url: str, seconds: float,
+                 concurrency: int) -> dict[str, object]:
+    tally = _Tally()
+    deadline = time.perf_counter() + seconds
+
+    async def worker() -> None:
+        while time.perf_counter() < deadline:
+            await tally.get(session, url)
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return tally.summary()
+
+
+async def steady(session: aiohttp.ClientSession, url: str, seconds: float,
+                 rate: float) -> dict[str, object]:
+    """Open loop: requests start at random (Poisson) moments, ``rate`` a second on
+    average, however long the answers take; latency includes any queueing."""
+    tally = _Tally()
+    arrivals = random.Random(7)
     tasks = []
     at = 0.0
     while at < seconds:
-        await asyncio.sleep(max(0.0, started + at - time.perf_counter()))
-        tasks.append(asyncio.create_task(one()))
+        await asyncio.sleep(max(0.0, tally.started + at - time.perf_counter()))
+        tasks.append(asyncio.create_task(tally.get(session, url)))
         at += arrivals.expovariate(rate)
     await asyncio.gather(*tasks)
-    return _summary(latencies, errors, time.perf_counter() - started)
-
-
+    return tally.summary()
 
 
 def _free_port() -> int:
