@@ -14,7 +14,9 @@ to call. Per call:
 
 A call counts against ``dialer_max_channels`` from the claim until its Hangup is seen, so
 the number of live channels never exceeds the cap, also across a restart (in-flight rows
-of the previous run count until reconciled). Attempts left in flight by a dead dialer are
+of the previous run count until reconciled). The Hangup frees the slot at once and wakes
+the loop, so the next household is dialled without waiting for the tick or for the
+answered call's closing write. Attempts left in flight by a dead dialer are
 checked against CoreShowChannels: live ones are adopted, gone ones closed (answered →
 completed / hung up / left message; never answered → failed, retried).
 """
@@ -145,6 +147,7 @@ class Dialer:
         self._last_reconcile = -1e9
         self._was_connected = False
         self._tasks: set[asyncio.Task[None]] = set()
+        self._slot_freed = asyncio.Event()
         self.originated = 0
         ami.on_event("Hangup", self._on_hangup)
 
@@ -158,16 +161,27 @@ class Dialer:
         )
         try:
             while not stop.is_set():
+                self._slot_freed.clear()
                 try:
                     await self.tick(stop)
                 except Exception:
                     # A database hiccup must not end the campaign: log, wait, go on
                     log.exception("dialer tick failed")
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), self.config.tick_s)
+                await self._pause(stop)
         finally:
             for task in list(self._tasks):
                 task.cancel()
+
+    async def _pause(self, stop: asyncio.Event) -> None:
+        """Until the next tick, a stop, or a Hangup that freed a channel (idle channels
+        between calls are what a campaign's wall time is made of)."""
+        waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._slot_freed.wait())]
+        try:
+            await asyncio.wait(waits, timeout=self.config.tick_s,
+                               return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()
 
     def _spawn(self, coro: Awaitable[None]) -> asyncio.Task[None]:
         task: asyncio.Task[None] = asyncio.ensure_future(coro)
@@ -223,7 +237,10 @@ class Dialer:
         self._in_flight_rows.discard(action_id)
 
     def occupied(self) -> int:
-        return len(set(self.live) | self._in_flight_rows)
+        """Channels held: own calls until their Hangup, plus in-flight rows of a previous
+        run not yet reconciled."""
+        held = sum(1 for live in self.live.values() if not live.hangup.is_set())
+        return held + len(self._in_flight_rows - self.live.keys())
 
     async def _dial_campaign(self, campaign: Campaign, tz: str, stop: asyncio.Event | None) -> None:
         while True:
@@ -338,6 +355,7 @@ class Dialer:
         cause = _get(event, "Cause")
         live.cause = int(cause) if cause.isdigit() else None
         live.hangup.set()
+        self._slot_freed.set()
         if live.answered:
             self._spawn(self._after_hangup(live))
 

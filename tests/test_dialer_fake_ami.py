@@ -90,10 +90,10 @@ class FakeAmi:
 
 
 def _app(db: Database, **kw: Any) -> App:
-    settings = Settings(
-        dialer_max_channels=3, dialer_originates_per_second=20, dialer_retry_delay_s=0,
-        dialer_max_attempts=3, **kw,
-    )
+    settings = Settings(**{
+        "dialer_max_channels": 3, "dialer_originates_per_second": 20,
+        "dialer_retry_delay_s": 0, "dialer_max_attempts": 3, **kw,
+    })
     return App(settings, SystemClock(), db.engine, db.sessions)
 
 
@@ -108,10 +108,10 @@ SCRIPTS = {
 }
 
 
-async def _campaign(app: App) -> int:
+async def _campaign(app: App, scripts: dict[str, list[str]] = SCRIPTS) -> int:
     async with transaction(app.sessions) as s:
         school = await make_school(s)
-        for n in SCRIPTS:
+        for n in scripts:
             child = await make_child(s, school, f"子 {n[-2:]}")
             await make_guardian(s, f"保護者 {n[-2:]}", "+" + n, children=(child,))
         camp = await bc.create_campaign(
@@ -256,3 +256,18 @@ async def test_campaign_is_prepared_once_before_its_first_call(sqlite_db: Databa
     await _run_until_done(dialer, app, cid)
     assert prepared == [(cid, 0)]  # once, over many ticks, and before anyone was called
     assert await _outcomes(app) == EXPECTED
+
+
+async def test_hangup_frees_the_channel_for_the_next_household_at_once(
+    sqlite_db: Database,
+) -> None:
+    # One channel, a tick and a closing grace far longer than the test may take: the
+    # campaign can only finish if each Hangup frees the slot and wakes the loop itself.
+    app = _app(sqlite_db, dialer_max_channels=1)
+    scripts = {f"81902000000{i}": ["press"] for i in range(4)}
+    cid = await _campaign(app, scripts)
+    ami = FakeAmi(app, scripts)
+    dialer = Dialer(app, ami, DialerConfig(tick_s=60, answer_grace_s=60))
+    await _run_until_done(dialer, app, cid, limit=15)
+    assert await _outcomes(app) == {n: (S.COMPLETED, 1) for n in scripts}
+    assert ami.max_seen == 1
