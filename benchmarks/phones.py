@@ -55,18 +55,20 @@ class StepTimer:
     digit_ms: list[float] = field(default_factory=list)
     slow: dict[str, int] = field(default_factory=dict)  # next command of steps over 50 ms
 
-    def listener(self, kind: str, agi: AGIChannel, _detail: str) -> None:
+    def listener(self, kind: str, agi: AGIChannel, detail: str) -> None:
         if kind == "start":
             agi.reader = _TimedReader(agi.reader)  # type: ignore[assignment]
         elif kind == "command" and isinstance(agi.reader, _TimedReader) and agi.reader.at:
             gap = (time.monotonic() - agi.reader.at) * 1000
-            self.all_ms.append(gap)
-            if agi.reader.digit:
-                self.digit_ms.append(gap)
-                if gap > 50:
-                    what = " ".join(_detail.split('"')[:2]).strip()[:60]
-                    self.slow[what] = self.slow.get(what, 0) + 1
+            self.add(gap, agi.reader.digit, " ".join(detail.split('"')[:2]).strip()[:60])
             agi.reader.at = 0.0
+
+    def add(self, gap_ms: float, digit: bool, next_command: str) -> None:
+        self.all_ms.append(gap_ms)
+        if digit:
+            self.digit_ms.append(gap_ms)
+            if gap_ms > 50:
+                self.slow[next_command] = self.slow.get(next_command, 0) + 1
 
     def summary(self) -> dict[str, float]:
         return {"step_p50_ms": percentile(self.digit_ms, 50),
