@@ -13,6 +13,7 @@ import asyncio
 import os
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 from benchmarks.phones import (
@@ -71,8 +72,12 @@ class ClassicCaller:
         first = 0.0
         after = 0
         for fragment, keys in QUICK_ABSENCE:
-            after = await _poll(lambda f=fragment, a=after: next(
-                (i + 1 for i, n in enumerate(self.played()) if i >= a and f in n), None))
+            try:
+                after = await _poll(lambda f=fragment, a=after: next(
+                    (i + 1 for i, n in enumerate(self.played()) if i >= a and f in n), None))
+            except TimeoutError:
+                heard = (self.played() or ["nothing"])[-1]
+                raise TimeoutError(f"{fragment} not heard in 60 s (last: {heard})") from None
             first = first or time.perf_counter() - t0
             if keys:
                 await self.phone.press(keys, gap=0.25)
@@ -114,6 +119,7 @@ async def main() -> dict[str, object]:
     lines = await start_lines()
     pool = await carrier_ami_pool(lines)
     rows: list[dict[str, object]] = []
+    errors: list[str] = []
     try:
         data = lines.settings.data_dir.resolve()
         db = data / "classic-bench.db"  # inside the data folder: the chrooted script sees it
@@ -154,6 +160,9 @@ async def main() -> dict[str, object]:
             c1 = (cpu_seconds(me), cpu_with_children(ivr))
             firsts = [r for r in results if isinstance(r, float)]
             failed = len(results) - len(firsts)
+            errors += [f"{mode}: {k} x{v}" for k, v in Counter(
+                f"{type(r).__name__} {r}"[:200] for r in results
+                if isinstance(r, BaseException)).most_common()]
             done = len(firsts)
             rows.append({
                 "mode": mode, "calls": len(nums), "completed": done, "failed": failed,
@@ -188,8 +197,10 @@ async def main() -> dict[str, object]:
     print(f"ratio (classic / FastAGI): first prompt {ratio['first_prompt_p50']:.1f}x later, "
           f"CPU per call {ratio['cpu_per_call']:.1f}x; FastAGI calls/s "
           f"{ratio['calls_per_s']:.2f}x classic")
+    for e in errors:
+        print("  failure:", e)
     path = save("classic", {"calls": CALLS, "concurrency": CONCURRENCY, "rows": rows,
-                            "ratio": ratio})
+                            "ratio": ratio, "failures": errors})
     print(f"-> {path}\n")
     return {"rows": rows}
 
