@@ -73,6 +73,7 @@ async def main() -> dict[str, object]:
     from renraku.services import broadcast as bc
     from tests.factories import make_child, make_guardian, make_school
 
+    setup_t0 = time.perf_counter()
     lines = await start_lines()
     try:
         db = Path(tempfile.mkdtemp(prefix="renraku-bench-dialer-")) / "dialer.db"
@@ -100,8 +101,8 @@ async def main() -> dict[str, object]:
             camp = await bc.create_campaign(
                 s, settings, school_id=school.id, title="bench", target={"school": True},
                 now=now, message={"ja": "明日は遠足です"}, survey_id=sid)
-        for number in numbers:
-            await lines.household(number, PLAN)
+        for i in range(0, N, 100):  # pipelined: 4,000 AMI round trips one by one took ~20 s
+            await asyncio.gather(*(lines.household(x, PLAN) for x in numbers[i:i + 100]))
         # Count the SQL writes of the dialer and the call flow (both in this process).
         writes = {"n": 0}
 
@@ -128,6 +129,8 @@ async def main() -> dict[str, object]:
             await bc.launch(s, settings, await s.get_one(type(camp), camp.id), app.clock.now())
         stop = asyncio.Event()
         started = time.perf_counter()
+        print(f"  dialer: {N} households ready after {started - setup_t0:.0f} s",
+              file=sys.stderr)
         task = asyncio.ensure_future(dialer.run(stop))
         try:
             async with asyncio.timeout(max(600, N * 3)):

@@ -30,7 +30,7 @@ from benchmarks.stats import percentile, save, table
 PG_ADMIN = os.environ.get("RENRAKU_BENCH_PG", "postgresql+asyncpg://postgres@127.0.0.1:5432")
 PG_DB = "renraku_bench"
 CACHE = Path(os.environ.get("RENRAKU_BENCH_CACHE", Path.home() / ".cache" / "renraku" / "bench"))
-DURATION_S = float(os.environ.get("RENRAKU_BENCH_PORTAL_S", "8"))
+DURATION_S = float(os.environ.get("RENRAKU_BENCH_PORTAL_S", "6"))
 CONCURRENCY = 16
 RATE = float(os.environ.get("RENRAKU_BENCH_PORTAL_RATE", "40"))
 WORKERS = int(os.environ.get("RENRAKU_BENCH_PORTAL_WORKERS", str(os.cpu_count() or 1)))
