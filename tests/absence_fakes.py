@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -80,7 +81,8 @@ class FakeVoice:
 def _tone(path: Path) -> None:
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.wav")
+        # Own name per process: classic AGI calls render the same prompt side by side
+        tmp = path.with_suffix(f".{os.getpid()}.tmp.wav")
         subprocess.run(["sox", "-n", "-r", "8000", "-c", "1", "-b", "16", str(tmp), "synth",
                         TONE_S, "sine", "600", "vol", "0.3"], check=True)
         tmp.replace(path)  # atomic: a concurrent call never streams half a file
