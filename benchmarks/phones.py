@@ -99,16 +99,26 @@ class _TimedReader:
         return getattr(self.reader, name)
 
 
-async def families(app, numbers: list[str]) -> None:  # type: ignore[no-untyped-def]
-    """One school; one child and one guardian per number."""
+async def families(app, numbers: list[str], **school: object) -> None:  # type: ignore[no-untyped-def]
+    """One school (``school``: its columns); one child and one guardian per number.
+    Inserted in bulk: the tests' factories flush row by row (2,000 families took 21 s)."""
+    from models import Child, Guardian, GuardianPhone, Guardianship
     from models.db import transaction
-    from tests.factories import make_child, make_guardian, make_school
+    from renraku.rules.phone import normalise
+    from tests.factories import make_school
 
     async with transaction(app.sessions) as s:
-        school = await make_school(s, "ベンチ小学校")
-        for i, number in enumerate(numbers):
-            kid = await make_child(s, school, f"児童{i}", f"じどう{i}")
-            await make_guardian(s, f"保護者{i}", number, "ja", (kid,))
+        home = await make_school(s, "ベンチ小学校", **school)
+        kids = [Child(school_id=home.id, name=f"児童{i}", reading=f"じどう{i}",
+                      display_name=f"児童{i}") for i in range(len(numbers))]
+        parents = [Guardian(name=f"保護者{i}", language="ja") for i in range(len(numbers))]
+        s.add_all([*kids, *parents])
+        await s.flush()
+        for kid, parent, raw in zip(kids, parents, numbers, strict=True):
+            number = normalise(raw)
+            s.add(GuardianPhone(guardian_id=parent.id, e164=number.e164, kind=number.kind,
+                                verified=True))
+            s.add(Guardianship(child_id=kid.id, guardian_id=parent.id, position=1))
 
 
 def bench_voice(settings):  # type: ignore[no-untyped-def]
