@@ -36,6 +36,7 @@ from benchmarks.stats import percentile, save, table
 DB = os.environ.get("RENRAKU_BENCH_PEAK_DB", "sqlite")  # or postgresql
 LEVELS = tuple(int(n) for n in os.environ.get("RENRAKU_BENCH_PEAK", "10,50,100,200").split(","))
 THINK_S = (0.5, 2.5)
+WAIT_S = 30  # a caller kept waiting this long for the next prompt counts as failed
 QUICK_ABSENCE = [("absence.welcome", "1"), ("absence.kind_menu", "1"),
                  ("absence.reason_menu", "1"), ("absence.about_child", "1"),
                  ("absence.recorded", "2"), ("absence.goodbye", "")]
@@ -47,21 +48,21 @@ async def one_call(lines, number: str, setup: list[float], pool, paced: bool) ->
     t0 = time.perf_counter()
     stage = "call set-up"
     try:
-        await phone.call(within=60)
+        await phone.call(within=WAIT_S)
         setup.append((time.perf_counter() - t0) * 1000)  # Originate -> FastAGI has the call
         after = 0
         for fragment, keys in QUICK_ABSENCE:
             stage = f"waiting for {fragment}"
-            after = await phone.wait_prompt(fragment, after=after, within=60)
+            after = await phone.wait_prompt(fragment, after=after, within=WAIT_S)
             if keys:
                 if paced:
                     await asyncio.sleep(think.uniform(*THINK_S))
                 await phone.press(keys, gap=0.25)
         stage = "hang-up"
-        await phone.wait_end(within=60)
+        await phone.wait_end(within=WAIT_S)
     except TimeoutError as exc:
         heard = phone.played[-1] if phone.record else "nothing"
-        raise TimeoutError(f"60 s timeout {stage} (last prompt sent: {heard})") from exc
+        raise TimeoutError(f"{WAIT_S} s timeout {stage} (last prompt sent: {heard})") from exc
 
 
 async def main() -> dict[str, object]:

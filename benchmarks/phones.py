@@ -49,19 +49,24 @@ async def start_lines():  # type: ignore[no-untyped-def]
 class StepTimer:
     """Per-step latency inside the FastAGI server: the moment a reply line arrives from
     Asterisk to the moment the flow writes its next command. Steps whose reply carried a
-    DTMF digit (the caller pressed a key) are kept apart: that is the figure callers feel."""
+    key the caller pressed (during a prompt or while the flow waited for one) are kept
+    apart: that is the figure callers feel."""
 
     all_ms: list[float] = field(default_factory=list)
     digit_ms: list[float] = field(default_factory=list)
     slow: dict[str, int] = field(default_factory=dict)  # next command of steps over 50 ms
 
     def listener(self, kind: str, agi: AGIChannel, detail: str) -> None:
+        reader = agi.reader
         if kind == "start":
-            agi.reader = _TimedReader(agi.reader)  # type: ignore[assignment]
-        elif kind == "command" and isinstance(agi.reader, _TimedReader) and agi.reader.at:
-            gap = (time.monotonic() - agi.reader.at) * 1000
-            self.add(gap, agi.reader.digit, " ".join(detail.split('"')[:2]).strip()[:60])
-            agi.reader.at = 0.0
+            agi.reader = _TimedReader(reader)  # type: ignore[assignment]
+        elif kind == "command" and isinstance(reader, _TimedReader):
+            if reader.at:
+                gap = (time.monotonic() - reader.at) * 1000
+                # A key ends a prompt (STREAM FILE's escape digits) or a wait for one
+                digit = reader.key and reader.command.startswith(KEY_COMMANDS)
+                self.add(gap, digit, " ".join(detail.split('"')[:2]).strip()[:60])
+            reader.command, reader.at = detail, 0.0
 
     def add(self, gap_ms: float, digit: bool, next_command: str) -> None:
         self.all_ms.append(gap_ms)
@@ -79,20 +84,26 @@ class StepTimer:
                                                        key=lambda kv: -kv[1])[:5])}
 
 
+KEY_COMMANDS = ("STREAM FILE", "WAIT FOR DIGIT")
+
+
 class _TimedReader:
+    """When each reply line arrived, and whether it carried a key ("200 result=49": the
+    key's ASCII code; 0 is none, -1 a hang-up); "100 Trying" lines are skipped."""
+
     def __init__(self, reader) -> None:  # type: ignore[no-untyped-def]
         self.reader = reader
         self.at = 0.0
-        self.digit = False
+        self.key = False
+        self.command = ""  # the command this reply answers
 
     async def readline(self) -> bytes:
         raw = await self.reader.readline()
         self.at = time.monotonic()
-        # "200 result=49" (a key) vs "200 result=0" (none); 100 Trying lines are skipped.
         text = raw.decode("latin-1")
         if text.startswith("200 "):
             value = text.split("result=", 1)[-1].split(" ", 1)[0].strip()
-            self.digit = value.isdigit() and int(value) > 0 and "endpos" in text
+            self.key = value.isdigit() and int(value) > 0
         return raw
 
     def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
