@@ -1,10 +1,11 @@
-"""``make bench`` / ``python -m benchmarks [portal|peak|classic|dialer …]``.
+"""``make bench`` / ``python -m benchmarks [portal|peak|classic|dialer …]`` (``--help``: this text).
 
 Runs the chosen benchmarks (all four by default) one after another; each prints its
 table and writes benchmarks/results/<name>.json. Knobs (environment):
-RENRAKU_BENCH_PORTAL_S (seconds per page), RENRAKU_BENCH_PEAK (levels, "10,50,100,200"),
-RENRAKU_BENCH_PEAK_DB (sqlite|postgresql), RENRAKU_BENCH_CLASSIC_CALLS,
-RENRAKU_BENCH_DIALER_N (households, default 2000), RENRAKU_BENCH_DIALER_C (channels, 30).
+RENRAKU_BENCH_PORTAL_S (seconds per load, 6), RENRAKU_BENCH_PORTAL_RATE (requests/s, 40),
+RENRAKU_BENCH_PORTAL_WORKERS (portal processes, one per core), RENRAKU_BENCH_PEAK (levels,
+"10,50,100,200"), RENRAKU_BENCH_PEAK_DB (sqlite|postgresql), RENRAKU_BENCH_CLASSIC_CALLS
+(40), RENRAKU_BENCH_DIALER_N (households, 2000), RENRAKU_BENCH_DIALER_C (channels, 30).
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ ALL = ("portal", "peak", "classic", "dialer")
 
 
 def main(argv: list[str]) -> int:
+    if {"-h", "--help"} & set(argv):
+        print(__doc__)
+        return 0
     chosen = argv or list(ALL)
     unknown = [name for name in chosen if name not in ALL]
     if unknown:
