@@ -13,7 +13,6 @@ import os
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,14 +28,6 @@ TEXT_S = 0.3  # the message and the question's text
 QUESTION = [{"text": {"ja": "参加しますか"},
              "options": [{"digit": 1, "label": {"ja": "はい"}},
                          {"digit": 2, "label": {"ja": "いいえ"}}]}]
-
-
-def morning_zone(now: datetime) -> str:
-    """A whole-hour zone where it is 09:xx at ``now``, for the bench's school: the campaign
-    then runs inside the default 08:00-20:00 calling window whenever the bench starts (a
-    run started at 19:43 in Tokyo rightly stopped calling at 20:00)."""
-    offset = (9 - now.astimezone(UTC).hour + 12) % 24 - 12  # hours east of UTC, -12..11
-    return f"Etc/GMT{-offset:+d}"  # POSIX signs: Etc/GMT-9 is UTC+9
 
 
 class Voice:
@@ -80,6 +71,7 @@ async def main() -> dict[str, object]:
     from renraku.app import App
     from renraku.clock import SystemClock
     from renraku.services import broadcast as bc
+    from tests.factories import morning_zone
 
     setup_t0 = time.perf_counter()
     lines = await start_lines()

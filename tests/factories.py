@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import time
+from datetime import UTC, datetime, time
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Child, Classroom, Enrolment, Guardian, GuardianPhone, School
 from renraku.rules.phone import normalise
 from renraku.services.guardians import link_guardian
+
+
+def morning_zone(now: datetime) -> str:
+    """A whole-hour zone where it is 09:xx at ``now``. A school there stays inside the
+    default 08:00-20:00 calling window for hours, whatever the real time, for tests and
+    benchmarks that dial with the real clock (the window itself is tested with a FakeClock;
+    a Tokyo school stops being called at 20:00 Tokyo time, 11:00 UTC)."""
+    offset = (9 - now.astimezone(UTC).hour + 12) % 24 - 12  # hours east of UTC, -12..11
+    return f"Etc/GMT{-offset:+d}"  # POSIX signs: Etc/GMT-9 is UTC+9
 
 
 async def make_school(

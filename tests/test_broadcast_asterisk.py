@@ -38,7 +38,7 @@ from renraku.clock import Clock, FakeClock, SystemClock
 from renraku.services import broadcast as bc
 from tests.asterisk_harness import PhoneLines
 from tests.db_fixtures import Database
-from tests.factories import make_child, make_guardian, make_school
+from tests.factories import make_child, make_guardian, make_school, morning_zone
 
 pytestmark = pytest.mark.asterisk
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -93,12 +93,14 @@ def _route(lines: PhoneLines, app: App) -> ToneVoice:
 
 
 async def _campaign(app: App, plans: dict[str, str], lines: PhoneLines, *, survey: bool = True,
-                    scheduled_at: datetime | None = None, langs: dict[str, str] | None = None
-                    ) -> int:
-    """One child and one primary guardian per number (digits only, 81…), scripted households."""
+                    scheduled_at: datetime | None = None, langs: dict[str, str] | None = None,
+                    timezone: str | None = None) -> int:
+    """One child and one primary guardian per number (digits only, 81…), scripted households.
+    The school is where it is morning now, unless ``timezone`` says otherwise."""
     now = app.clock.now()
     async with transaction(app.sessions) as s:
-        school = await make_school(s, f"テスト小 {len(plans)}-{now.timestamp():.0f}")
+        school = await make_school(s, f"テスト小 {len(plans)}-{now.timestamp():.0f}",
+                                   timezone=timezone or morning_zone(now))
         for number in plans:
             child = await make_child(s, school, f"児童 {number[-4:]}")
             await make_guardian(s, f"保護者 {number[-4:]}", "+" + number,
@@ -269,7 +271,7 @@ async def test_calling_window_stops_at_20_and_continues_next_morning(
     app = _app(lines, sqlite_db, clock=clock, channels=1)
     _route(lines, app)
     plans = dict.fromkeys(_numbers("3300", 3), "machine")
-    cid = await _campaign(app, plans, lines, survey=False,
+    cid = await _campaign(app, plans, lines, survey=False, timezone="Asia/Tokyo",
                           scheduled_at=datetime(2026, 12, 4, 19, 55, tzinfo=TOKYO))
     dialer = Dialer(app, PanoramiskPort(lines.ivr_ami),
                     DialerConfig(ring_timeout_s=4, answer_grace_s=1.0))

@@ -22,7 +22,7 @@ from renraku.clock import SystemClock
 from renraku.services import broadcast as bc
 from renraku.settings import Settings
 from tests.db_fixtures import Database
-from tests.factories import make_child, make_guardian, make_school
+from tests.factories import make_child, make_guardian, make_school, morning_zone
 
 
 class FakeAmi:
@@ -110,14 +110,13 @@ SCRIPTS = {
 
 async def _campaign(app: App, scripts: dict[str, list[str]] = SCRIPTS) -> int:
     async with transaction(app.sessions) as s:
-        school = await make_school(s)
+        school = await make_school(s, timezone=morning_zone(app.clock.now()))
         for n in scripts:
             child = await make_child(s, school, f"子 {n[-2:]}")
             await make_guardian(s, f"保護者 {n[-2:]}", "+" + n, children=(child,))
         camp = await bc.create_campaign(
             s, app.settings, school_id=school.id, title="t", target={"school": True},
-            now=app.clock.now(), message={"ja": "お知らせ"}, window_start="00:00",
-            window_end="23:59",
+            now=app.clock.now(), message={"ja": "お知らせ"},
         )
         await bc.launch(s, app.settings, camp, app.clock.now())
         return camp.id
@@ -271,3 +270,11 @@ async def test_hangup_frees_the_channel_for_the_next_household_at_once(
     await _run_until_done(dialer, app, cid, limit=15)
     assert await _outcomes(app) == {n: (S.COMPLETED, 1) for n in scripts}
     assert ami.max_seen == 1
+
+
+def test_morning_zone_is_nine_oclock_at_every_hour() -> None:
+    from zoneinfo import ZoneInfo
+
+    for hour in range(24):
+        now = datetime(2026, 11, 29, hour, 59, tzinfo=UTC)
+        assert now.astimezone(ZoneInfo(morning_zone(now))).hour == 9
