@@ -22,7 +22,7 @@ from typing import Any
 
 from benchmarks.phones import NOW, StepTimer, bench_voice
 from ivr import absence_flow
-from ivr.fastagi import AGIChannel, FastAGIServer
+from ivr.fastagi import AGIChannel, FastAGIServer, played_name
 from models.db import create_engine, session_factory
 from renraku.app import App
 from renraku.clock import FakeClock
@@ -43,8 +43,8 @@ def mirror(kind: str, agi: AGIChannel, detail: str) -> None:
         emit(k="start", id=agi.uniqueid, caller=agi.caller)
     elif kind == "end":
         emit(k="end", id=agi.uniqueid)
-    elif detail.startswith(("STREAM FILE", "GET DATA")) and '"' in detail:
-        emit(k="play", id=agi.uniqueid, name=detail.split('"')[1])
+    elif (name := played_name(detail)) is not None:
+        emit(k="play", id=agi.uniqueid, name=name)
 
 
 async def serve(settings: Any, url: str) -> None:

@@ -81,6 +81,14 @@ def parse_reply(line: str) -> Reply:
     return Reply(code, result.group(1), result.group(2) or "", endpos, text)
 
 
+def played_name(cmd: str) -> str | None:
+    """The sound a STREAM FILE / GET DATA command plays, None for other commands."""
+    parts = cmd.split('"')
+    if cmd.startswith(("STREAM FILE", "GET DATA")) and len(parts) > 1:
+        return parts[1]
+    return None
+
+
 def _quote(arg: str) -> str:
     return '"' + str(arg).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -157,12 +165,7 @@ class AGIChannel:
     @property
     def streamed(self) -> list[str]:
         """Names given to STREAM FILE / GET DATA, in order: what the caller heard."""
-        out = []
-        for _t, cmd, _reply in self.log:
-            parts = cmd.split('"')
-            if cmd.startswith(("STREAM FILE", "GET DATA")) and len(parts) > 1:
-                out.append(parts[1])
-        return out
+        return [name for _t, cmd, _reply in self.log if (name := played_name(cmd)) is not None]
 
     async def answer(self) -> None:
         await self.command("ANSWER")
