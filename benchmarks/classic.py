@@ -13,7 +13,6 @@ import asyncio
 import os
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 
 from benchmarks.phones import (
@@ -26,10 +25,11 @@ from benchmarks.phones import (
     pooled_phone,
     start_lines,
 )
-from benchmarks.stats import percentile, save, table
+from benchmarks.stats import failures, percentile, save, table
 
 CALLS = int(os.environ.get("RENRAKU_BENCH_CLASSIC_CALLS", "40"))
 CONCURRENCY = int(os.environ.get("RENRAKU_BENCH_CLASSIC_C", "10"))
+POLL_S = 60.0  # how long a classic caller waits for each prompt
 QUICK_ABSENCE = [("absence.welcome", "1"), ("absence.kind_menu", "1"),
                  ("absence.reason_menu", "1"), ("absence.about_child", "1"),
                  ("absence.recorded", "2"), ("absence.goodbye", "")]
@@ -77,7 +77,8 @@ class ClassicCaller:
                     (i + 1 for i, n in enumerate(self.played()) if i >= a and f in n), None))
             except TimeoutError:
                 heard = (self.played() or ["nothing"])[-1]
-                raise TimeoutError(f"{fragment} not heard in 60 s (last: {heard})") from None
+                raise TimeoutError(f"{fragment} not heard in {POLL_S:.0f} s (last: {heard})"
+                                   ) from None
             first = first or time.perf_counter() - t0
             if keys:
                 await self.phone.press(keys, gap=0.25)
@@ -85,7 +86,7 @@ class ClassicCaller:
         return first
 
 
-async def _poll(predicate, within: float = 60.0):  # type: ignore[no-untyped-def]
+async def _poll(predicate, within: float = POLL_S):  # type: ignore[no-untyped-def]
     deadline = time.perf_counter() + within
     while time.perf_counter() < deadline:
         if result := predicate():
@@ -160,9 +161,7 @@ async def main() -> dict[str, object]:
             c1 = (cpu_seconds(me), cpu_with_children(ivr))
             firsts = [r for r in results if isinstance(r, float)]
             failed = len(results) - len(firsts)
-            errors += [f"{mode}: {k} x{v}" for k, v in Counter(
-                f"{type(r).__name__} {r}"[:200] for r in results
-                if isinstance(r, BaseException)).most_common()]
+            errors += failures(mode, results)
             done = len(firsts)
             rows.append({
                 "mode": mode, "calls": len(nums), "completed": done, "failed": failed,

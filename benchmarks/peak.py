@@ -6,8 +6,8 @@ Callers think before each key (0.5–2.5 s, seeded), as people do; a last run at
 level presses every key the moment its prompt starts ("lockstep"): all N confirm within
 the same few hundred milliseconds, the worst burst the database can get.
 
-The FastAGI server runs in a process of its own (benchmarks.agi_process), as in
-production; this process drives the phones.
+The FastAGI server runs in a process of its own (benchmarks.agi_process), apart from
+this one, which drives the phones.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import random
 import sys
 import tempfile
 import time
-from collections import Counter
 from pathlib import Path
 
 from benchmarks.agi_process import AgiProcess
@@ -31,7 +30,7 @@ from benchmarks.phones import (
     pooled_phone,
     start_lines,
 )
-from benchmarks.stats import percentile, save, table
+from benchmarks.stats import failures, percentile, save, table
 
 DB = os.environ.get("RENRAKU_BENCH_PEAK_DB", "sqlite")  # or postgresql
 LEVELS = tuple(int(n) for n in os.environ.get("RENRAKU_BENCH_PEAK", "10,50,100,200").split(","))
@@ -115,8 +114,7 @@ async def main() -> dict[str, object]:
             async with app.sessions() as s:
                 written = await s.scalar(select(func.count()).select_from(AbsenceReport))
             failed = [r for r in results if isinstance(r, BaseException)]
-            errors += [f"{pace} N={n}: {k} x{v}" for k, v in Counter(
-                f"{type(r).__name__} {r}"[:200] for r in failed).most_common()]
+            errors += failures(f"{pace} N={n}", failed)
             row = {"pace": pace, "calls": n, "completed": n - len(failed), "failed": len(failed),
                    "reports_written": (written or 0) - (before or 0), "wall_s": wall,
                    **timer.summary(), "setup_p50_ms": percentile(setup, 50),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,6 +20,14 @@ def percentile(values: Sequence[float], pct: float) -> float:
     k = (len(ordered) - 1) * pct / 100
     lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def failures(label: str, results: Sequence[object]) -> list[str]:
+    """The exceptions among ``asyncio.gather(..., return_exceptions=True)`` results, as
+    "label: <type> <message> xN" lines, most frequent first."""
+    counts = Counter(f"{type(r).__name__} {r}"[:200] for r in results
+                     if isinstance(r, BaseException))
+    return [f"{label}: {k} x{v}" for k, v in counts.most_common()]
 
 
 def machine() -> dict[str, object]:
