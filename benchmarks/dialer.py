@@ -65,7 +65,7 @@ async def main() -> dict[str, object]:
     from ivr.broadcast_flow import BroadcastCall
     from ivr.dialer import Dialer, DialerConfig, PanoramiskPort
     from ivr.fastagi import Hangup
-    from models import CallAttempt, CampaignHousehold, School, SurveyResponse
+    from models import CallAttempt, CampaignHousehold, SurveyResponse
     from models.db import create_engine, session_factory, transaction
     from models.migrate import upgrade
     from renraku.app import App
@@ -92,13 +92,11 @@ async def main() -> dict[str, object]:
         lines.route("broadcast", handler)
         numbers = [f"81907{i:07d}" for i in range(N)]
         now = app.clock.now()
-        await families(app, ["+" + x for x in numbers], timezone=morning_zone(now))
+        school_id = await families(app, ["+" + x for x in numbers], timezone=morning_zone(now))
         async with transaction(app.sessions) as s:
-            school = await s.scalar(select(School))
-            assert school is not None
-            sid = (await bc.create_survey(s, school.id, "q", QUESTION, now)).id
+            sid = (await bc.create_survey(s, school_id, "q", QUESTION, now)).id
             camp = await bc.create_campaign(
-                s, settings, school_id=school.id, title="bench", target={"school": True},
+                s, settings, school_id=school_id, title="bench", target={"school": True},
                 now=now, message={"ja": "明日は遠足です"}, survey_id=sid)
         for i in range(0, N, 100):  # the carrier's answer plans, 100 AMI actions in flight
             await asyncio.gather(*(lines.household(x, PLAN) for x in numbers[i:i + 100]))

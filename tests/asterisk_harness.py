@@ -165,9 +165,10 @@ class PhoneLines:
 
     def _on_agi(self, kind: str, agi: AGIChannel, _detail: str) -> None:
         if kind == "start":
+            record = CallRecord(agi)
             tail = agi.caller.lstrip("+")[-9:]
-            self._by_caller.setdefault(tail, []).append((len(self.calls), CallRecord(agi)))
-            self.calls.append(self._by_caller[tail][-1][1])
+            self._by_caller.setdefault(tail, []).append((len(self.calls), record))
+            self.calls.append(record)
         elif kind == "end":
             for rec in self.calls:
                 if rec.agi is agi:

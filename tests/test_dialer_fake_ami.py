@@ -211,7 +211,6 @@ def test_originate_fields() -> None:
     assert f["ChannelId"] == f["ActionID"] == "rk-x"
     assert f["Channel"] == "PJSIP/819012345678@carrier"
     assert "CHANNEL(language)=en" in f["Variable"] and "RENRAKU_ATTEMPT=7" in f["Variable"]
-    assert datetime.now(UTC)  # keep import used
 
 
 async def test_ami_down_campaign_waits_then_goes_on(sqlite_db: Database) -> None:
