@@ -40,6 +40,8 @@ class PhoneKind(StrEnum):
 class StaffRole(StrEnum):
     TEACHER = "teacher"
     ADMIN = "admin"
+    NURSE = "nurse"  # 養護教諭
+    PRINCIPAL = "principal"
 
 
 class EventStatus(StrEnum):

@@ -50,7 +50,7 @@ async def create_staff(
     email = email.strip().lower()
     if not name.strip() or "@" not in email:
         raise ValueError("name or email")
-    if role not in (StaffRole.TEACHER, StaffRole.ADMIN):
+    if role not in set(StaffRole):
         raise ValueError("role")
     if len(password) < MIN_PASSWORD:
         raise ValueError("password")
