@@ -103,6 +103,10 @@ def test_grade_closure_closes_every_class_of_the_grade() -> None:
     assert not CLOSURES.is_school_day(date(2026, 12, 8), ROOM_4)
     assert CLOSURES.class_closure(date(2026, 12, 8), ClassRef(22, 4)) is not None
     assert CLOSURES.is_school_day(date(2026, 12, 8), ROOM_1)
+    assert [c.name for c in CLOSURES.class_closures(ROOM_4, date(2026, 12, 1), date(2026, 12, 31))
+            ] == ["学年閉鎖"]
+    assert CLOSURES.class_closures(ROOM_1, date(2026, 12, 5), date(2026, 12, 31)) == []
+    assert CLOSURES.class_closures(None, date(2026, 12, 1), date(2026, 12, 31)) == []
 
 
 @pytest.mark.parametrize(

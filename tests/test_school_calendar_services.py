@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import UTC, date, datetime
 
 import pytest
@@ -9,7 +11,9 @@ from sqlalchemy.exc import IntegrityError
 
 from models import CalendarChange
 from models.db import transaction
+from models.enums import ReportKind, ReportReason
 from renraku.clock import FakeClock
+from renraku.services import absences, register
 from renraku.services import school_calendar as cal
 from renraku.services.schools import class_on, report_day_for, school_calendar
 from tests.db_fixtures import Database
@@ -102,3 +106,28 @@ async def test_database_refuses_an_open_class_day(db: Database) -> None:
             s.add(CalendarChange(school_id=school_id, start_date=date(2026, 12, 5),
                                  end_date=date(2026, 12, 5), is_school_day=True,
                                  class_id=room_id))
+
+
+async def test_register_and_its_download_mark_the_class_closure(db: Database) -> None:
+    async with transaction(db.sessions) as s:
+        school = await make_school(s)
+        room1 = await make_class(s, school, "3年1組", grade=3)
+        room2 = await make_class(s, school, "3年2組", grade=3)
+        kid1 = await make_child(s, school, "青木 一郎", "あおき いちろう", room1)
+        kid2 = await make_child(s, school, "馬場 二郎", "ばば じろう", room2)
+        await cal.add_change(s, school.id, date(2026, 12, 3), date(2026, 12, 4), name="学級閉鎖",
+                             class_id=room1.id)
+        # A report made before the closure was entered is kept, but is no register mark.
+        for kid in (kid1, kid2):
+            await absences.submit(s, absences.ReportDraft(
+                kid.id, date(2026, 12, 3), ReportKind.ABSENCE, ReportReason.ILLNESS),
+                channel="web", guardian_id=None, now=datetime(2026, 12, 1, tzinfo=UTC))
+        closed = await register.month_register(s, room1, 2026, 12, until=date(2026, 12, 11))
+        open_ = await register.month_register(s, room2, 2026, 12, until=date(2026, 12, 11))
+    assert closed.rows[0].cells[2:4] == ["閉", "閉"] and closed.days[2].closed == "学級閉鎖"
+    assert closed.rows[0].totals.absent == 0 and closed.school_day_count == 7
+    assert open_.rows[0].cells[2] == "欠" and open_.school_day_count == 9
+    data = register.register_csv(closed, "3年1組").decode("utf-8-sig")
+    rows = list(csv.reader(io.StringIO(data)))
+    assert rows[2][0] == "青木 一郎" and rows[2][3:5] == ["閉", "閉"]
+    assert rows[1][3] == "(3)"  # not a school day for this class

@@ -97,6 +97,13 @@ class SchoolCalendar:
         return next((c for c in self.changes
                      if not c.open and c.covers(day) and c.concerns(room)), None)
 
+    def class_closures(self, room: ClassRef | None, start: date, end: date) -> list[DayChange]:
+        """The closures of ``room``'s class or grade overlapping ``start``..``end``."""
+        if room is None:
+            return []
+        return sorted((c for c in self.changes if not c.open and c.concerns(room)
+                       and c.start <= end and start <= c.end), key=lambda c: c.start)
+
     def is_school_day(self, day: date, room: ClassRef | None = None) -> bool:
         """A school day for the whole school, or (with ``room``) for that class."""
         return self._school_open(day) and self.class_closure(day, room) is None
