@@ -8,8 +8,9 @@ from datetime import UTC, date, datetime
 
 import pytest
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import CalendarChange
+from models import CalendarChange, Child, Classroom, School
 from models.db import transaction
 from models.enums import ReportKind, ReportReason
 from renraku.clock import FakeClock
@@ -52,17 +53,23 @@ async def test_terms_of_a_year_are_checked(db: Database) -> None:
         assert calendar.is_school_day(date(2026, 9, 1))
 
 
+async def _closed_class(s: AsyncSession) -> tuple[School, Classroom, Classroom, Child, Child]:
+    """3年1組 closed on 3 and 4 December 2026 (学級閉鎖), 3年2組 open; a child in each."""
+    school = await make_school(s)
+    room1 = await make_class(s, school, "3年1組", grade=3)
+    room2 = await make_class(s, school, "3年2組", grade=3)
+    kid1 = await make_child(s, school, "青木 一郎", "あおき いちろう", room1)
+    kid2 = await make_child(s, school, "馬場 二郎", "ばば じろう", room2)
+    await cal.add_change(s, school.id, date(2026, 12, 3), date(2026, 12, 4), name="学級閉鎖",
+                         class_id=room1.id)
+    return school, room1, room2, kid1, kid2
+
+
 async def test_closures_per_class_and_the_report_day(db: Database) -> None:
     async with transaction(db.sessions) as s:
-        school = await make_school(s)
+        school, room1, _room2, kid1, kid2 = await _closed_class(s)
         other = await make_school(s, "第二小学校")
-        room1 = await make_class(s, school, "3年1組", grade=3)
-        room2 = await make_class(s, school, "3年2組", grade=3)
         elsewhere = await make_class(s, other, "3年1組", grade=3)
-        kid1 = await make_child(s, school, "青木 一郎", "あおき いちろう", room1)
-        kid2 = await make_child(s, school, "馬場 二郎", "ばば じろう", room2)
-        await cal.add_change(s, school.id, date(2026, 12, 3), date(2026, 12, 4), name="学級閉鎖",
-                             class_id=room1.id)
         await cal.add_change(s, school.id, date(2026, 12, 10), date(2026, 12, 10),
                              name="学年閉鎖", grade=3)
         await cal.add_change(s, school.id, date(2026, 12, 12), date(2026, 12, 12),
@@ -110,13 +117,7 @@ async def test_database_refuses_an_open_class_day(db: Database) -> None:
 
 async def test_register_and_its_download_mark_the_class_closure(db: Database) -> None:
     async with transaction(db.sessions) as s:
-        school = await make_school(s)
-        room1 = await make_class(s, school, "3年1組", grade=3)
-        room2 = await make_class(s, school, "3年2組", grade=3)
-        kid1 = await make_child(s, school, "青木 一郎", "あおき いちろう", room1)
-        kid2 = await make_child(s, school, "馬場 二郎", "ばば じろう", room2)
-        await cal.add_change(s, school.id, date(2026, 12, 3), date(2026, 12, 4), name="学級閉鎖",
-                             class_id=room1.id)
+        _school, room1, room2, kid1, kid2 = await _closed_class(s)
         # A report made before the closure was entered is kept, but is no register mark.
         for kid in (kid1, kid2):
             await absences.submit(s, absences.ReportDraft(
