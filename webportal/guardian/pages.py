@@ -70,7 +70,7 @@ async def calendar_page(request: web.Request) -> web.Response:
         first = _month(request.query.get("m"), cp.today)
         last = first.replace(day=pycalendar.monthrange(first.year, first.month)[1])
         items = await portal.month_items(s, cp.child, first, last)
-        school_cal = await school_calendar(s, cp.child.school)
+        school_cal, room = await _class_calendar(s, cp, first)
         earliest = await report_day_for(s, cp.app.clock, cp.child.school)
     # Weeks start on the locale's first weekday (Sunday in Japan, Monday in Spain).
     first_wd = Locale.parse(i18n.BABEL_LOCALE[lang]).first_week_day
@@ -81,7 +81,7 @@ async def calendar_page(request: web.Request) -> web.Response:
     return render_child(cp, "guardian/calendar.html", {
         "first": first, "weeks": weeks, "items": items,
         "weekday_header": [names[(first_wd + i) % 7] for i in range(7)],
-        "is_school_day": school_cal.is_school_day, "today_local": cp.today,
+        "is_school_day": lambda d: school_cal.is_school_day(d, room), "today_local": cp.today,
         "prev": f"{prev_m:%Y-%m}", "next": f"{next_m:%Y-%m}", "earliest": earliest,
         "month_list": sorted(items.items()),
     }, "calendar")
