@@ -98,6 +98,12 @@ async def test_teacher_marks_a_class_closure_and_the_register_shows_it(
         "csrf_token": token, "day": "2026-12-07", "kind": "absence", "reason": "illness"},
         allow_redirects=False)
     assert sibling.status == 302
+    # The family calendar shows the closed days as days off for that child only.
+    month = await (await client.get(f"/c/{school['kid']}/calendar?m=2026-12")).text()
+    assert 'noschool" data-day="2026-12-07"' in month
+    month = await (await client.get(f"/c/{school['sibling']}/calendar?m=2026-12")).text()
+    assert 'noschool" data-day="2026-12-07"' not in month
+    assert 'noschool" data-day="2026-12-06"' in month  # a Sunday, for comparison
 
 
 async def test_admin_terms_are_checked(
