@@ -4,13 +4,15 @@ year's national holidays (read only, from the holidays library)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import date, timedelta
 from typing import Any
 
 from aiohttp import web
 from multidict import MultiDictProxy
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from models import Term
 from models.db import transaction
 from renraku.rules.jp_holidays import japan_holidays
 from renraku.rules.permissions import can_change_calendar, can_manage_terms
@@ -99,7 +101,8 @@ def _dates(data: MultiDictProxy[Any]) -> tuple[date, date]:
 
 
 async def _save(request: web.Request,
-                action: Callable[[Any, StaffRequest, MultiDictProxy[Any]], Any]) -> web.Response:
+                action: Callable[[AsyncSession, StaffRequest, MultiDictProxy[Any]],
+                                 Awaitable[int]]) -> web.Response:
     """Run ``action`` in one transaction; bad input → the page again with the reason."""
     data = await request.post()
     try:
@@ -119,7 +122,7 @@ def _terms_admin(sr: StaffRequest) -> None:
 
 @routes.post(PAGE + "/terms")
 async def add_term(request: web.Request) -> web.Response:
-    async def action(session: Any, sr: StaffRequest, data: MultiDictProxy[Any]) -> int:
+    async def action(session: AsyncSession, sr: StaffRequest, data: MultiDictProxy[Any]) -> int:
         _terms_admin(sr)
         start, end = _dates(data)
         await cal.add_term(session, sr.school.id, str(data.get("name", "")), start, end)
@@ -128,7 +131,7 @@ async def add_term(request: web.Request) -> web.Response:
     return await _save(request, action)
 
 
-async def _term(session: Any, sr: StaffRequest, request: web.Request) -> Any:
+async def _term(session: AsyncSession, sr: StaffRequest, request: web.Request) -> Term:
     _terms_admin(sr)
     term = await cal.school_term(session, sr.school.id, int(request.match_info["term_id"]))
     if term is None:
@@ -138,7 +141,7 @@ async def _term(session: Any, sr: StaffRequest, request: web.Request) -> Any:
 
 @routes.post(PAGE + r"/terms/{term_id:\d+}")
 async def edit_term(request: web.Request) -> web.Response:
-    async def action(session: Any, sr: StaffRequest, data: MultiDictProxy[Any]) -> int:
+    async def action(session: AsyncSession, sr: StaffRequest, data: MultiDictProxy[Any]) -> int:
         term = await _term(session, sr, request)
         start, end = _dates(data)
         await cal.edit_term(session, term, str(data.get("name", "")), start, end)
@@ -149,7 +152,7 @@ async def edit_term(request: web.Request) -> web.Response:
 
 @routes.post(PAGE + r"/terms/{term_id:\d+}/delete")
 async def delete_term(request: web.Request) -> web.Response:
-    async def action(session: Any, sr: StaffRequest, data: MultiDictProxy[Any]) -> int:
+    async def action(session: AsyncSession, sr: StaffRequest, data: MultiDictProxy[Any]) -> int:
         term = await _term(session, sr, request)
         await cal.delete_term(session, term)
         return academic_year(term.start_date)
@@ -159,7 +162,7 @@ async def delete_term(request: web.Request) -> web.Response:
 
 @routes.post(PAGE + "/changes")
 async def add_change(request: web.Request) -> web.Response:
-    async def action(session: Any, sr: StaffRequest, data: MultiDictProxy[Any]) -> int:
+    async def action(session: AsyncSession, sr: StaffRequest, data: MultiDictProxy[Any]) -> int:
         scope = str(data.get("scope", "class"))
         start, end = _dates(data)
         class_id = int_param(str(data.get("class_id", ""))) if scope == "class" else None
@@ -180,7 +183,7 @@ async def add_change(request: web.Request) -> web.Response:
 
 @routes.post(PAGE + r"/changes/{change_id:\d+}/delete")
 async def delete_change(request: web.Request) -> web.Response:
-    async def action(session: Any, sr: StaffRequest, data: MultiDictProxy[Any]) -> int:
+    async def action(session: AsyncSession, sr: StaffRequest, data: MultiDictProxy[Any]) -> int:
         change = await cal.school_change(session, sr.school.id,
                                          int(request.match_info["change_id"]))
         if change is None:
