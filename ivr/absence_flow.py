@@ -34,9 +34,10 @@ from models.db import transaction
 from models.enums import Channel, ReportKind, ReportReason, ReportStatus
 from renraku.app import App, open_app
 from renraku.rules.phone import is_withheld, try_normalise
+from renraku.rules.schoolday import SchoolCalendar, report_day
 from renraku.services import absences
 from renraku.services.guardians import children_of, guardians_by_phone
-from renraku.services.schools import report_day_for, school_now
+from renraku.services.schools import class_on, school_calendar, school_now
 from renraku.settings import LANGUAGES, Settings, load_settings
 
 log = logging.getLogger(__name__)
@@ -108,6 +109,7 @@ class Kid:
     school_id: int
     day: date  # the day a new report made in this call is for
     guardian_id: int  # which of the caller's guardians reports for this child
+    closed: bool = False  # the child's class or grade is closed on ``day`` (学級閉鎖)
 
 
 @dataclass
@@ -152,13 +154,19 @@ async def load_caller(app: App, raw: str, e164: str) -> Caller | None:
         for child_id, guardian_id in links:
             reporter.setdefault(child_id, guardian_id)
         schools: dict[int, School] = {}
+        calendars: dict[int, SchoolCalendar] = {}
         kids = []
         for child in children:
             school = schools.get(child.school_id) or await s.get(School, child.school_id)
             assert school is not None
-            schools[school.id] = school
-            day = await report_day_for(s, app.clock, school)
-            kids.append(Kid(child.id, child.spoken_name, school.id, day, reporter[child.id]))
+            if school.id not in calendars:
+                schools[school.id] = school
+                calendars[school.id] = await school_calendar(s, school)
+            calendar = calendars[school.id]
+            day = report_day(school_now(app.clock, school), school.phone_cutoff, calendar)
+            closure = calendar.class_closure(day, await class_on(s, child.id, day))
+            kids.append(Kid(child.id, child.spoken_name, school.id, day, reporter[child.id],
+                            closed=closure is not None))
         languages: list[str] = []
         for school in schools.values():
             languages += [lang for lang in school.languages if lang not in languages]
@@ -325,7 +333,8 @@ class AbsenceCall:
     async def _menus(self, caller: Caller) -> str:
         self.reports = await upcoming_reports(self.app, caller)
         menu = m.Menu(children=len(caller.kids), languages=len(caller.languages),
-                      reports=len(self.reports))
+                      reports=len(self.reports),
+                      closed=frozenset(i for i, kid in enumerate(caller.kids) if kid.closed))
         await self.tell("absence.welcome")
         while menu.screen != m.Screen.END:
             event = await self.ask(*await self._prompt(caller, menu))
@@ -428,6 +437,10 @@ class AbsenceCall:
             await self._hangup()
         elif effect == e.NO_REPORTS:
             await self.tell("absence.no_reports")
+        elif effect == e.CLASS_CLOSED:
+            kid = caller.kids[menu.child or 0]
+            await self.tell("absence.class_closed", name=kid.name,
+                            date=spoken_date(kid.day, self.lang))
         elif effect == e.NO_MORE_REPORTS:
             await self.tell("absence.no_more_reports")
         elif effect == e.SET_LANGUAGE:

@@ -94,6 +94,7 @@ class Effect(StrEnum):
     CANCEL = "cancel"  # cancel existing report ``menu.report``
     NO_MORE_REPORTS = "no_more_reports"  # end of the list: back to the main menu
     GOODBYE = "goodbye"  # the caller chose to end
+    CLASS_CLOSED = "class_closed"  # child ``menu.child``'s class is closed that day
     TOO_MANY_FAILURES = "too_many_failures"  # polite goodbye after three failures
 
 
@@ -117,6 +118,7 @@ class Menu:
     reason: ReportReason | None = None
     report: int | None = None  # the existing report being looked at
     language_index: int | None = None
+    closed: frozenset[int] = frozenset()  # children whose class is closed on the report day
 
     def go(self, screen: Screen, **changes: object) -> Menu:
         return dataclasses.replace(self, screen=screen, failures=0, **changes)  # type: ignore[arg-type]
@@ -165,6 +167,11 @@ def _choice(digits: str, count: int) -> int | None:
     return None
 
 
+def _closed(menu: Menu, index: int) -> tuple[Menu, Effect]:
+    """No report for a child whose class is closed that day: told so, back to the menu."""
+    return dataclasses.replace(menu.main(), child=index), Effect.CLASS_CLOSED
+
+
 def _start_draft(menu: Menu) -> Menu:
     if menu.children == 1:
         return menu.go(Screen.KIND, mode=Mode.NEW, child=0, kind=None, at_time=None,
@@ -193,6 +200,8 @@ def step(menu: Menu, event: Input) -> tuple[Menu, Effect]:
 
 def _main(menu: Menu, d: str) -> tuple[Menu, Effect] | None:
     if d == "1":
+        if menu.children == 1 and 0 in menu.closed:
+            return _closed(menu, 0)
         return _start_draft(menu), Effect.NONE
     if d == "2":
         if menu.reports == 0:
@@ -220,6 +229,8 @@ def _child(menu: Menu, d: str) -> tuple[Menu, Effect] | None:
     index = _choice(d, menu.children)
     if index is None:
         return None
+    if index in menu.closed:
+        return _closed(menu, index)
     return menu.go(Screen.KIND, child=index), Effect.NONE
 
 

@@ -25,14 +25,14 @@ from models.people import (
     VerificationCode,
 )
 from models.prompt import Prompt
-from models.school import CalendarDay, Classroom, School, Staff, StaffClass, Term
+from models.school import CalendarChange, Classroom, School, Staff, StaffClass, Term
 
 __all__ = [
     "MAX_GUARDIANS_PER_CHILD",
     "AbsenceReport",
     "AbsenceReportChange",
     "Base",
-    "CalendarDay",
+    "CalendarChange",
     "CallAttempt",
     "CallLog",
     "Campaign",

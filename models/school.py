@@ -38,7 +38,7 @@ class School(Base):
 
     classes: Mapped[list[Classroom]] = relationship(back_populates="school")
     terms: Mapped[list[Term]] = relationship(back_populates="school")
-    calendar_days: Mapped[list[CalendarDay]] = relationship(back_populates="school")
+    calendar_changes: Mapped[list[CalendarChange]] = relationship(back_populates="school")
 
 
 class Term(Base):
@@ -56,19 +56,35 @@ class Term(Base):
     school: Mapped[School] = relationship(back_populates="terms")
 
 
-class CalendarDay(Base):
-    """An exception to the weekday rule: a holiday, or a Saturday school day."""
+class CalendarChange(Base):
+    """Staff's change to the weekday rule over a date range (both ends included).
 
-    __tablename__ = "calendar_days"
-    __table_args__ = (UniqueConstraint("school_id", "day"),)
+    A closure (``is_school_day`` false) of the whole school (創立記念日, 振替休業日), of one
+    grade (学年閉鎖, ``grade``) or of one class (学級閉鎖, ``class_id``); or an extra
+    school-wide school day (土曜授業). National holidays are not stored: they come from
+    the ``holidays`` library (renraku.rules.jp_holidays).
+    """
+
+    __tablename__ = "calendar_changes"
+    __table_args__ = (
+        CheckConstraint("start_date <= end_date", name="ordered"),
+        CheckConstraint("class_id IS NULL OR grade IS NULL", name="one_scope"),
+        CheckConstraint("NOT is_school_day OR (class_id IS NULL AND grade IS NULL)",
+                        name="open_school_wide"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    school_id: Mapped[int] = mapped_column(ForeignKey("schools.id"))
-    day: Mapped[date] = mapped_column(Date)
-    is_school_day: Mapped[bool] = mapped_column(Boolean)
+    school_id: Mapped[int] = mapped_column(ForeignKey("schools.id"), index=True)
+    start_date: Mapped[date] = mapped_column(Date)
+    end_date: Mapped[date] = mapped_column(Date)
+    is_school_day: Mapped[bool] = mapped_column(Boolean, default=False)
     name: Mapped[str] = mapped_column(String(100), default="")
+    class_id: Mapped[int | None] = mapped_column(ForeignKey("classes.id"))
+    grade: Mapped[int | None] = mapped_column(Integer)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
-    school: Mapped[School] = relationship(back_populates="calendar_days")
+    school: Mapped[School] = relationship(back_populates="calendar_changes")
 
 
 class Classroom(Base):

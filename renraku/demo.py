@@ -10,7 +10,6 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import (
-    CalendarDay,
     Child,
     Classroom,
     Enrolment,
@@ -120,24 +119,6 @@ def _academic_terms(year: int) -> list[tuple[str, date, date]]:
     ]
 
 
-HOLIDAYS = [  # national holidays that fall inside the terms (2026 academic year)
-    (date(2026, 4, 29), "昭和の日"),
-    (date(2026, 5, 4), "みどりの日"),
-    (date(2026, 5, 5), "こどもの日"),
-    (date(2026, 5, 6), "振替休日"),
-    (date(2026, 9, 21), "敬老の日"),
-    (date(2026, 9, 22), "国民の休日"),
-    (date(2026, 9, 23), "秋分の日"),
-    (date(2026, 10, 12), "スポーツの日"),
-    (date(2026, 11, 3), "文化の日"),
-    (date(2026, 11, 23), "勤労感謝の日"),
-    (date(2027, 1, 11), "成人の日"),
-    (date(2027, 2, 11), "建国記念の日"),
-    (date(2027, 2, 23), "天皇誕生日"),
-    (date(2027, 3, 22), "振替休日"),
-]
-
-
 def _local(day: date, at: time) -> datetime:
     return datetime.combine(day, at, TOKYO).astimezone(UTC)
 
@@ -150,8 +131,6 @@ async def _school(
     await session.flush()
     for term_name, start, end in _academic_terms(2026):
         session.add(Term(school_id=school.id, name=term_name, start_date=start, end_date=end))
-    for day, holiday in HOLIDAYS:
-        session.add(CalendarDay(school_id=school.id, day=day, is_school_day=False, name=holiday))
     rooms = []
     for grade, room_name in grades:
         room = Classroom(

@@ -28,11 +28,11 @@ from models.db import create_engine, session_factory, transaction
 from models.migrate import upgrade
 from renraku.app import App
 from renraku.clock import FakeClock
-from renraku.services import absences
+from renraku.services import absences, school_calendar
 from tests.absence_fakes import ToneVoice
 from tests.asterisk_harness import PhoneLines, VirtualPhone
 from tests.db_fixtures import Database
-from tests.factories import make_child, make_guardian, make_school
+from tests.factories import make_child, make_class, make_guardian, make_school
 
 pytestmark = pytest.mark.asterisk
 
@@ -279,6 +279,39 @@ async def test_language_menu_switches_and_is_remembered(line: Line) -> None:
     assert played[-1] == ("en", "renraku/absence.main_menu")
     async with line.app.sessions() as s:
         assert (await s.get(Guardian, guardian)).language == "en"  # type: ignore[union-attr]
+
+
+async def test_a_closed_class_is_told_and_a_sibling_still_reports(line: Line) -> None:
+    """学級閉鎖 on the report day: the caller hears it for that child, nothing is written
+    for them, and the sibling in an open class reports as usual."""
+    async with transaction(line.app.sessions) as s:
+        school = await make_school(s)
+        closed, open_ = (await make_class(s, school, "2年1組", grade=2),
+                         await make_class(s, school, "4年1組", grade=4))
+        taro = await make_child(s, school, "山田 太郎", "やまだ たろう", closed)
+        jiro = await make_child(s, school, "山田 次郎", "やまだ じろう", open_)
+        await make_guardian(s, "山田花子", "09020000010", "ja", (taro, jiro))
+        await school_calendar.add_change(s, school.id, THU, FRI, name="インフルエンザ",
+                                         class_id=closed.id)
+        jiro_id = jiro.id
+    phone = line.phone("09020000010")
+    await phone.call()
+    at = await follow(phone, [("absence.main_menu", "1"), ("absence.child_option", "1"),
+                              ("absence.class_closed", "")])
+    await follow(phone, [("absence.main_menu", "1"), ("absence.child_option", "2"),
+                         ("absence.kind_menu", "1"), ("absence.reason_menu", "1"),
+                         ("absence.about_child", "1"), ("absence.recorded", "2"),
+                         ("absence.goodbye", "")], at)
+    await phone.wait_end()
+    [r] = await reports(line.app)
+    assert (r.child_id, r.day) == (jiro_id, THU)
+    # The phrase carried the closed child's name and the day (the tone's name is their hash).
+    said = await ToneVoice(line.lines.settings).phrase(
+        "absence.class_closed", "ja", name="やまだ たろう",
+        date=absence_flow.spoken_date(THU, "ja"))
+    assert ("ja", said) in heard(phone.agi)
+    sounds = [name for _lang, name in heard(phone.agi)]
+    assert sounds.count("renraku/absence.kind_menu") == 1  # asked for 次郎 only
 
 
 # -- the classic AGI script ----------------------------------------------------------------

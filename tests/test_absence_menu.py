@@ -144,3 +144,13 @@ def test_after_a_report_silence_or_2_ends_1_goes_on() -> None:
     assert run(done, "T")[1] == [Effect.GOODBYE]
     assert run(done, "2")[1] == [Effect.GOODBYE]
     assert run(done, "1")[0].screen == Screen.MAIN
+
+
+def test_a_closed_class_is_told_not_asked() -> None:
+    """学級閉鎖 on the report day: no report screens for that child; a sibling goes on."""
+    menu, effects = run(Menu(children=1, languages=1, closed=frozenset({0})), "1")
+    assert effects == [Effect.CLASS_CLOSED] and menu.screen == Screen.MAIN and menu.child == 0
+    menu, effects = run(Menu(children=2, languages=1, closed=frozenset({1})), "1", "2")
+    assert effects[-1] == Effect.CLASS_CLOSED and menu.screen == Screen.MAIN
+    menu, effects = run(menu, "1", "1", "1", "1", "1")
+    assert effects[-1] == Effect.SUBMIT and menu.child == 0

@@ -11,12 +11,13 @@ from renraku.rules.register import (
     build_month,
     day_marks,
 )
-from renraku.rules.schoolday import SchoolCalendar
+from renraku.rules.schoolday import ClassRef, DayChange, SchoolCalendar
 
-# Mon–Fri, second term until the 24th, the 7th a holiday, Saturday the 5th an open school day.
+# Mon–Fri, second term until the 24th, the 7th closed, Saturday the 5th an open school day.
 CAL = SchoolCalendar(
     terms=((date(2026, 9, 1), date(2026, 12, 24)),),
-    exceptions={date(2026, 12, 7): False, date(2026, 12, 5): True},
+    changes=(DayChange(date(2026, 12, 7), date(2026, 12, 7)),
+             DayChange(date(2026, 12, 5), date(2026, 12, 5), open=True)),
 )
 A, B, C = ChildRow(1, "青木"), ChildRow(2, "馬場"), ChildRow(3, "千葉")
 
@@ -85,3 +86,22 @@ def test_whole_month() -> None:
     assert (a.absent, a.attended) == (2, 16)
     assert (b.required, b.attended) == (15, 14)
     assert c.attended == 18
+
+
+def test_class_closure_marks_the_closure_not_absences() -> None:
+    """学級閉鎖 on the 9th and 10th: 閉 for every child, no 停/忌, and two school days fewer."""
+    room = ClassRef(id=7, grade=3)
+    closed = SchoolCalendar(terms=CAL.terms, changes=(
+        *CAL.changes, DayChange(d(9), d(10), name="学級閉鎖", class_id=room.id),
+        DayChange(d(14), d(14), name="学年閉鎖", grade=4)))
+    grid = build_month(2026, 12, [A, B, C], FACTS, closed, until=d(11), room=room)
+    assert [c.closed for c in grid.days[8:10]] == ["学級閉鎖", "学級閉鎖"]
+    assert not grid.days[8].school_day and not grid.days[8].counted
+    assert grid.days[13].school_day and not grid.days[13].closed  # grade 4 only
+    a, b, _c = grid.rows
+    assert a.cells[8:10] == ["閉", "閉"] and b.cells[8:10] == ["閉", "閉"]
+    assert b.cells[7] == "停"  # the day before the closure keeps its mark
+    assert grid.school_day_count == 7
+    assert (b.totals.school_days, b.totals.suspended, b.totals.bereaved) == (7, 1, 0)
+    # The school itself and other classes do not see it.
+    assert build_month(2026, 12, [B], FACTS, closed, until=d(11)).rows[0].cells[8] == "停"

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from renraku.rules.schoolday import NoSchoolDay, SchoolCalendar, report_day
+from renraku.rules.schoolday import DayChange, NoSchoolDay, SchoolCalendar, report_day
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 CAL = SchoolCalendar()
@@ -52,7 +52,8 @@ def test_time_zone_is_the_schools() -> None:
 def test_holidays_and_terms_are_skipped() -> None:
     winter_break = SchoolCalendar(
         terms=((date(2026, 9, 1), date(2026, 12, 24)), (date(2027, 1, 8), date(2027, 3, 24))),
-        exceptions={date(2027, 1, 11): False, date(2027, 1, 9): True},  # holiday; Saturday class
+        holidays={date(2027, 1, 11): "成人の日"},
+        changes=(DayChange(date(2027, 1, 9), date(2027, 1, 9), open=True),),  # Saturday class
     )
     assert report_day(at("2026-12-24 20:00:00"), time(20, 0), winter_break) == date(2027, 1, 8)
     assert report_day(at("2027-01-08 20:00:00"), time(20, 0), winter_break) == date(2027, 1, 9)

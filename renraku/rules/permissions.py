@@ -87,3 +87,13 @@ def require(allowed: bool, what: str = "") -> None:
     """Raise PermissionDenied unless ``allowed``; keeps call sites one line long."""
     if not allowed:
         raise PermissionDenied(what)
+
+
+def can_manage_terms(scope: StaffScope, school_id: int) -> bool:
+    return _same_school(scope, school_id) and scope.is_admin
+
+
+def can_change_calendar(scope: StaffScope, school_id: int, class_id: int | None) -> bool:
+    """School-wide and grade closures and extra school days are the admin's; a class
+    closure (学級閉鎖) also its teacher's."""
+    return can_edit_event(scope, school_id, class_id)

@@ -8,7 +8,8 @@ not also arrive late). Late and early leave on the same day show both marks.
 Totals follow the usual register columns: school days (授業日数), days that must be
 attended (出席しなければならない日数 = school days − 停 − 忌), absences (欠席日数),
 days attended (出席日数 = required − 欠), lates and early leaves. Days after ``until``
-(the rest of the current month) are shown but not counted.
+(the rest of the current month) are shown but not counted. Days the class is closed
+(学級閉鎖・学年閉鎖) are not school days for it: every child's cell says 閉, never 欠.
 """
 
 from __future__ import annotations
@@ -19,13 +20,14 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from models.enums import ReportKind, ReportReason
-from renraku.rules.schoolday import SchoolCalendar
+from renraku.rules.schoolday import ClassRef, SchoolCalendar
 
 ABSENT = "欠"
 SUSPENDED = "停"
 BEREAVED = "忌"
 LATE = "遅"
 EARLY = "早"
+CLOSED = "閉"  # the class or grade was closed that day
 MARKS = (ABSENT, SUSPENDED, BEREAVED, LATE, EARLY)
 ABSENCE_MARKS = (ABSENT, SUSPENDED, BEREAVED)
 
@@ -51,6 +53,7 @@ class DayColumn:
     day: date
     school_day: bool
     counted: bool  # a school day on or before ``until``
+    closed: str = ""  # the class or grade closure's name (学級閉鎖...), if closed
 
 
 @dataclass(frozen=True)
@@ -119,16 +122,15 @@ def build_month(
     facts: Iterable[ReportFact],
     calendar: SchoolCalendar,
     until: date | None = None,
+    room: ClassRef | None = None,
 ) -> MonthRegister:
     """Children × days of the month with marks and totals; only school days carry marks."""
-    days = [
-        DayColumn(
-            d,
-            school := calendar.is_school_day(d),
-            school and (until is None or d <= until),
-        )
-        for d in month_days(year, month)
-    ]
+    days = []
+    for d in month_days(year, month):
+        closure = calendar.class_closure(d, room)
+        school = closure is None and calendar.is_school_day(d)
+        days.append(DayColumn(d, school, school and (until is None or d <= until),
+                              closure.name or CLOSED if closure else ""))
     index = {col.day: i for i, col in enumerate(days)}
     by_cell: dict[tuple[int, int], list[ReportFact]] = {}
     for fact in facts:
@@ -142,11 +144,12 @@ def build_month(
         cells: list[str] = []
         counts = dict.fromkeys(MARKS, 0)
         for i, col in enumerate(days):
-            text = day_marks(by_cell.get((child.child_id, i), ())) if col.school_day else ""
+            text = day_marks(by_cell.get((child.child_id, i), ())) if col.school_day else (
+                CLOSED if col.closed else "")
             cells.append(text)
             if not col.counted:
                 continue
-            for mark in text:
+            for mark in text:  # (a closed day is never counted)
                 counts[mark] += 1
                 day_totals[i][mark] += 1
         school_days = sum(1 for d in days if d.counted)

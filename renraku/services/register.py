@@ -24,6 +24,7 @@ from renraku.rules.register import (
     absent_on,
     build_month,
 )
+from renraku.rules.schoolday import ClassRef
 from renraku.services.schools import school_calendar
 
 
@@ -144,6 +145,7 @@ async def month_register(
         [ReportFact(*row) for row in facts],
         calendar,
         until=until,
+        room=ClassRef(classroom.id, classroom.grade),
     )
 
 

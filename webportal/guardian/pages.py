@@ -16,9 +16,10 @@ from sqlalchemy.orm import selectinload
 from models import AbsenceReport, FamilyEvent
 from models.db import transaction
 from models.enums import Channel, ReportKind, ReportReason, ReportStatus
+from renraku.rules.schoolday import ClassRef, DayChange, SchoolCalendar
 from renraku.services import absences, portal
 from renraku.services.broadcast import record_answer
-from renraku.services.schools import report_day_for, school_calendar
+from renraku.services.schools import class_on, report_day_for, school_calendar
 from webportal import i18n
 from webportal.guardian.common import ChildPage, child_page, int_match, render_child
 from webportal.security import app_of, require_guardian, signed_guardian
@@ -69,7 +70,7 @@ async def calendar_page(request: web.Request) -> web.Response:
         first = _month(request.query.get("m"), cp.today)
         last = first.replace(day=pycalendar.monthrange(first.year, first.month)[1])
         items = await portal.month_items(s, cp.child, first, last)
-        school_cal = await school_calendar(s, cp.child.school)
+        school_cal, room = await _class_calendar(s, cp, first)
         earliest = await report_day_for(s, cp.app.clock, cp.child.school)
     # Weeks start on the locale's first weekday (Sunday in Japan, Monday in Spain).
     first_wd = Locale.parse(i18n.BABEL_LOCALE[lang]).first_week_day
@@ -80,7 +81,7 @@ async def calendar_page(request: web.Request) -> web.Response:
     return render_child(cp, "guardian/calendar.html", {
         "first": first, "weeks": weeks, "items": items,
         "weekday_header": [names[(first_wd + i) % 7] for i in range(7)],
-        "is_school_day": school_cal.is_school_day, "today_local": cp.today,
+        "is_school_day": lambda d: school_cal.is_school_day(d, room), "today_local": cp.today,
         "prev": f"{prev_m:%Y-%m}", "next": f"{next_m:%Y-%m}", "earliest": earliest,
         "month_list": sorted(items.items()),
     }, "calendar")
@@ -129,16 +130,33 @@ def _report_form(data: dict[str, str], earliest: date,
             "at": at if kind != ReportKind.ABSENCE else None, "memo": memo}, ""
 
 
+async def _class_calendar(s: AsyncSession, cp: ChildPage,
+                          day: date) -> tuple[SchoolCalendar, ClassRef | None]:
+    """The school's calendar and the child's class on ``day``, for class closures."""
+    return await school_calendar(s, cp.child.school), await class_on(s, cp.child.id, day)
+
+
+def _closed_error(closures: list[DayChange], _: Callable[..., str], lang: str) -> str:
+    first = closures[0]
+    return _("The class is closed (%(name)s) from %(start)s to %(end)s: no report is needed "
+             "for those days.", name=first.name or _("class closure"),
+             start=i18n.format_day(first.start, lang), end=i18n.format_day(first.end, lang))
+
+
 @routes.get(r"/c/{child_id:\d+}/absence/new")
 @require_guardian
 async def absence_form(request: web.Request) -> web.Response:
     async with app_of(request).sessions() as s:
         cp = await child_page(request, s)
         earliest = await report_day_for(s, cp.app.clock, cp.child.school)
+        cal, room = await _class_calendar(s, cp, earliest)
     day = _parse_day(request.query.get("day", "")) or earliest
     form = {"day": max(day, earliest).isoformat(), "kind": "absence", "reason": "illness"}
+    # Closures of the child's class in the coming weeks, so nobody reports a closed day.
+    closures = cal.class_closures(room, earliest, earliest + timedelta(days=MAX_RANGE_DAYS))
     return render_child(cp, "guardian/absence_form.html",
-                        {"form": form, "earliest": earliest, "report": None}, "absence")
+                        {"form": form, "earliest": earliest, "report": None,
+                         "closures": closures}, "absence")
 
 
 @routes.post(r"/c/{child_id:\d+}/absence/new")
@@ -153,9 +171,13 @@ async def absence_submit(request: web.Request) -> web.Response:
         form, error = _report_form(data, earliest, _)
         days: list[date] = []
         if not error:
-            cal = await school_calendar(s, cp.child.school)
-            days = cal.school_days(form["first"], form["last"])
-            if not days:
+            cal, room = await _class_calendar(s, cp, form["first"])
+            # Days the class is closed are left out: nobody is absent from a closed class.
+            days = cal.school_days(form["first"], form["last"], room)
+            closures = cal.class_closures(room, form["first"], form["last"])
+            if not days and closures:
+                error = _closed_error(closures, _, data["_lang"])
+            elif not days:
                 error = _("There is no school day in that period.")
         if error:
             return render_child(cp, "guardian/absence_form.html",
@@ -209,9 +231,13 @@ async def report_edit_submit(request: web.Request) -> web.Response:
             form, error = _report_form(data, earliest, _)
             if not error and (report.status != ReportStatus.ACTIVE or report.day < earliest):
                 error = _("This report can no longer be changed. Please call the school.")
-            if not error and not (await school_calendar(s, cp.child.school)).is_school_day(
-                    form["first"]):
-                error = _("There is no school day in that period.")
+            if not error:
+                cal, room = await _class_calendar(s, cp, form["first"])
+                closures = cal.class_closures(room, form["first"], form["first"])
+                if closures:
+                    error = _closed_error(closures, _, data["_lang"])
+                elif not cal.is_school_day(form["first"]):
+                    error = _("There is no school day in that period.")
             if error:
                 return render_child(cp, "guardian/absence_form.html", {
                     "form": data, "earliest": earliest, "error": error, "report": report,

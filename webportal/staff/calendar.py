@@ -12,24 +12,18 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import Classroom, Event, Notice
+from models import Event, Notice
 from models.db import transaction
 from renraku.app import App
-from renraku.rules.permissions import can_edit_event, can_post_notice, visible_classes
+from renraku.rules.permissions import can_edit_event, can_post_notice
 from renraku.services import events, notices
 from renraku.services.staff import school_classes
 from webportal.staff import fw
-from webportal.staff.common import StaffRequest, render, staff_request
+from webportal.staff.common import StaffRequest, classes_in_scope, render, staff_request
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 RETRY_SECONDS = 300
-
-
-async def _my_classes(session: AsyncSession, sr: StaffRequest) -> list[Classroom]:
-    rooms = await school_classes(session, sr.school.id)
-    ok = set(visible_classes(sr.scope, [(r.id, r.school_id) for r in rooms]))
-    return [r for r in rooms if r.id in ok]
 
 
 async def notify(app: App, event_id: int | None = None) -> int:
@@ -64,7 +58,7 @@ async def list_events(request: web.Request) -> web.Response:
     app = fw.app_of(request)
     async with app.sessions() as session:
         sr = await staff_request(request, session)
-        rooms = {r.id: r for r in await _my_classes(session, sr)}
+        rooms = {r.id: r for r in await classes_in_scope(session, sr)}
         since = datetime.combine(sr.today - timedelta(days=7), time(0), sr.tz)
         found = await events.school_events(
             session, sr.school.id, None if sr.scope.is_admin else list(rooms), since
@@ -121,7 +115,7 @@ async def _form_page(request: web.Request, event_id: int | None, form: dict | No
         return render(sr, "staff/event_form.html", {
             "page_title": _("Change event") if event else _("New event"),
             "event": event, "form": form or _event_form(sr, event), "error": error,
-            "classes": await _my_classes(session, sr), "csrf_token": fw.csrf_token(request),
+            "classes": await classes_in_scope(session, sr), "csrf_token": fw.csrf_token(request),
         }, status=status)
 
 
@@ -209,7 +203,7 @@ async def _notices_page(request: web.Request, error: str = "",
     app = fw.app_of(request)
     async with app.sessions() as session:
         sr = await staff_request(request, session)
-        rooms = await _my_classes(session, sr)
+        rooms = await classes_in_scope(session, sr)
         names = {r.id: r.name for r in await school_classes(session, sr.school.id)}
         found = await notices.staff_notices(
             session, sr.school.id, None if sr.scope.is_admin else [r.id for r in rooms]

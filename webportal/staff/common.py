@@ -19,10 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Classroom, School, Staff
 from renraku.app import App
-from renraku.rules.permissions import StaffScope, can_view_class
+from renraku.rules.permissions import StaffScope, can_view_class, visible_classes
 from renraku.rules.phone import PhoneNumber
 from renraku.services.schools import school_now
-from renraku.services.staff import staff_scope
+from renraku.services.staff import school_classes, staff_scope
 from webportal.staff import fw
 
 BABEL = {"ja": "ja", "en": "en", "zh": "zh_Hans", "es": "es"}
@@ -70,6 +70,13 @@ async def class_in_scope(session: AsyncSession, sr: StaffRequest, class_id: int)
     if room is None or not can_view_class(sr.scope, room.school_id, room.id):
         raise web.HTTPNotFound(text="not found")
     return room
+
+
+async def classes_in_scope(session: AsyncSession, sr: StaffRequest) -> list[Classroom]:
+    """The school's classes this person may open (all of them for an admin)."""
+    rooms = await school_classes(session, sr.school.id)
+    ok = set(visible_classes(sr.scope, [(r.id, r.school_id) for r in rooms]))
+    return [r for r in rooms if r.id in ok]
 
 
 def int_param(value: str | None, default: int | None = None) -> int | None:

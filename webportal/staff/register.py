@@ -13,8 +13,9 @@ from models import AbsenceReport, Enrolment
 from models.db import transaction
 from models.enums import ReportStatus
 from renraku.rules.register import absent_on
+from renraku.rules.schoolday import ClassRef, report_day
 from renraku.services import live, pdf, register
-from renraku.services.schools import report_day_for
+from renraku.services.schools import school_calendar
 from renraku.services.staff import school_classes
 from webportal.staff import fw
 from webportal.staff.common import (
@@ -106,10 +107,12 @@ async def today(request: web.Request) -> web.Response:
         day = _day(sr)
         entries = await register.day_reports(session, room.id, day)
         # After the cutoff (or on a holiday) new reports are for the next school day.
-        upcoming = await report_day_for(session, sr.app.clock, sr.school)
+        calendar = await school_calendar(session, sr.school)
+        upcoming = report_day(sr.local(sr.now), sr.school.phone_cutoff, calendar)
         _ = fw.gettext_for(request)
         return render(sr, "staff/today.html", {
             "upcoming": upcoming if upcoming != day else None,
+            "closure": calendar.class_closure(day, ClassRef(room.id, room.grade)),
             "page_title": _("Attendance today: %(name)s") % {"name": room.name},
             "room": room, "day": day, "entries": entries,
             "prev_day": day - timedelta(days=1), "next_day": day + timedelta(days=1),
