@@ -444,6 +444,7 @@ def ivr_instance(settings: Settings, name: str = "ivr", render_only: bool = Fals
     classic = classic_agi_settings(settings, home / "lib" / "classic-agi.toml")
     trunk_host = settings.trunk_peer.rsplit(":", 1)[0]
     context = {
+        "node": name,
         "etc": home / "etc",
         "moddir": _modules_dir(root),
         "lib": home / "lib",
@@ -464,8 +465,7 @@ def ivr_instance(settings: Settings, name: str = "ivr", render_only: bool = Fals
         "ami_port": settings.ami_port,
         "ami_user": settings.ami_user,
         "ami_secret": ensure_secret(settings, "ami_secret"),
-        "fastagi_host": settings.fastagi_host,
-        "fastagi_port": settings.fastagi_port,
+        "fastagi_peers": "&".join(settings.fastagi_urls),
         "classic_agi": f"{sys.executable},{REPO / 'agi_scripts' / 'absence.py'},{classic}",
     }
     render(CONFIG_TEMPLATES, home / "etc", context, sorted(DIALPLANS.glob("*.conf")))
