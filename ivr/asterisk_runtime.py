@@ -175,6 +175,14 @@ def _modules_dir(root: Path | None) -> str:
     raise AsteriskError(f"no Asterisk modules folder under {base}")
 
 
+def _render_modules_dir() -> str:
+    """For a configuration rendered for an Asterisk elsewhere: this machine's, else Debian's."""
+    try:
+        return _modules_dir(None)
+    except AsteriskError:
+        return DEBIAN_MODULES
+
+
 @dataclass
 class Instance:
     """One Asterisk process: its config folder lives in ``home`` (inside a data folder)."""
@@ -446,7 +454,7 @@ def ivr_instance(settings: Settings, name: str = "ivr", render_only: bool = Fals
     context = {
         "node": name,
         "etc": home / "etc",
-        "moddir": _modules_dir(root),
+        "moddir": _render_modules_dir() if render_only else _modules_dir(root),
         "lib": home / "lib",
         "data": data,
         "spool": home / "spool",
