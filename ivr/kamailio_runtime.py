@@ -40,7 +40,9 @@ def host_port(address: str) -> tuple[str, int]:
 
 
 def modules_dir() -> str:
-    found = [*sorted(glob.glob("/usr/lib/*/kamailio/modules")), "/usr/lib/kamailio/modules"]
+    # Rendered where no Kamailio is installed (the app image): Debian's folder.
+    found = [*sorted(glob.glob("/usr/lib/*/kamailio/modules")),
+             "/usr/lib/x86_64-linux-gnu/kamailio/modules"]
     return next((d for d in found if Path(d, "dispatcher.so").exists()), found[0])
 
 
