@@ -32,6 +32,7 @@ class Settings:
     web_port: int = 8080
     public_url: str = ""  # empty: http://web_host:web_port
     secret_key: str = ""  # empty: generated once into data_dir/secret_key
+    metrics_allow: str = "127.0.0.0/8,::1/128"  # who may read /metrics (comma separated)
     # FastAGI
     fastagi_host: str = "127.0.0.1"  # where this app node listens
     fastagi_port: int = 4573

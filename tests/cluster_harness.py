@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 
 from ivr import asterisk_runtime as rt
+from ivr import call_metrics
 from ivr.ami import AMIClient
 from ivr.fastagi import AGIChannel, FastAGIServer
 from ivr.kamailio_runtime import Kamailio, kamailio_instance
@@ -52,6 +53,8 @@ class ClusterLines(PhoneLines):
         super().__init__(base)
         self.apps = [self.fastagi, FastAGIServer()]
         self.apps[1].listeners.append(self._on_agi)
+        for app in self.apps:  # as ivr.routes.build_server does
+            call_metrics.observe(app)
         self.nodes: dict[str, rt.Instance] = {}
         self.node_settings: dict[str, Settings] = {}
         self.node_ami: dict[str, AMIClient] = {}

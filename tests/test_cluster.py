@@ -10,9 +10,11 @@ from collections.abc import AsyncIterator
 from zoneinfo import ZoneInfo
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from ivr import absence_flow
 from ivr.fastagi import AGIChannel
+from renraku import metrics
 from renraku.app import App
 from renraku.clock import FakeClock
 from tests.absence_fakes import ToneVoice
@@ -64,6 +66,8 @@ async def test_calls_are_spread_over_both_nodes_and_every_report_is_recorded_onc
         (kid,), _ = await family(app, number)
         kids[kid] = number
     gate = asyncio.Semaphore(AT_ONCE)
+    calls_before = metrics.CALLS.labels("absence")._value.get()
+    steps_before = _steps()
 
     async def one(number: str) -> str:
         async with gate:
@@ -76,6 +80,17 @@ async def test_calls_are_spread_over_both_nodes_and_every_report_is_recorded_onc
     rows = await reports(app)
     assert sorted(r.child_id for r in rows) == sorted(kids)  # each child once
     assert all(r.channel == "phone" and r.status == "active" for r in rows)
+    # What a Prometheus scrape of the app nodes shows of these calls.
+    assert metrics.CALLS.labels("absence")._value.get() - calls_before == CALLS
+    assert metrics.CALLS_IN_PROGRESS.labels("absence")._value.get() == 0
+    assert _steps() - steps_before >= CALLS * 4  # four keys per call, each a timed step
+
+
+def _steps() -> float:
+    text = metrics.exposition()[0].decode()
+    return next((s.value for f in text_string_to_metric_families(text) for s in f.samples
+                if s.name == "renraku_step_seconds_count" and s.labels.get("flow") == "absence"),
+                0.0)  # no step observed yet
 
 
 async def test_a_killed_node_gets_no_new_calls_after_the_probe_interval(
