@@ -32,12 +32,12 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Protocol
 
-from ivr import dialer_rules as rules
 from models import CallAttempt, Campaign, CampaignHousehold
 from models.db import transaction
 from models.enums import AttemptStatus
 from renraku import metrics
 from renraku.app import App
+from renraku.rules import campaign as rules
 from renraku.services import broadcast as bc
 
 log = logging.getLogger(__name__)
