@@ -7,13 +7,13 @@ import asyncio
 import itertools
 import os
 import tempfile
-import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from benchmarks.stats import percentile
+from ivr.call_metrics import step_ms, time_replies
 from ivr.fastagi import AGIChannel
 
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -57,16 +57,10 @@ class StepTimer:
     slow: dict[str, int] = field(default_factory=dict)  # next command of steps over 50 ms
 
     def listener(self, kind: str, agi: AGIChannel, detail: str) -> None:
-        reader = agi.reader
         if kind == "start":
-            agi.reader = _TimedReader(reader)  # type: ignore[assignment]
-        elif kind == "command" and isinstance(reader, _TimedReader):
-            if reader.at:
-                gap = (time.monotonic() - reader.at) * 1000
-                # A key ends a prompt (STREAM FILE's escape digits) or a wait for one
-                digit = reader.key and reader.command.startswith(KEY_COMMANDS)
-                self.add(gap, digit, " ".join(detail.split('"')[:2]).strip()[:60])
-            reader.command, reader.at = detail, 0.0
+            time_replies(agi)
+        elif kind == "command" and (step := step_ms(agi, detail)) is not None:
+            self.add(step[0], step[1], " ".join(detail.split('"')[:2]).strip()[:60])
 
     def add(self, gap_ms: float, digit: bool, next_command: str) -> None:
         self.all_ms.append(gap_ms)
@@ -82,32 +76,6 @@ class StepTimer:
                 "all_steps_p99_ms": percentile(self.all_ms, 99), "steps": len(self.digit_ms),
                 "slow_steps_next_command": dict(sorted(self.slow.items(),
                                                        key=lambda kv: -kv[1])[:5])}
-
-
-KEY_COMMANDS = ("STREAM FILE", "WAIT FOR DIGIT")
-
-
-class _TimedReader:
-    """When each reply line arrived, and whether it carried a key ("200 result=49": the
-    key's ASCII code; 0 is none, -1 a hang-up); "100 Trying" lines are skipped."""
-
-    def __init__(self, reader) -> None:  # type: ignore[no-untyped-def]
-        self.reader = reader
-        self.at = 0.0
-        self.key = False
-        self.command = ""  # the command this reply answers
-
-    async def readline(self) -> bytes:
-        raw = await self.reader.readline()
-        self.at = time.monotonic()
-        text = raw.decode("latin-1")
-        if text.startswith("200 "):
-            value = text.split("result=", 1)[-1].split(" ", 1)[0].strip()
-            self.key = value.isdigit() and int(value) > 0
-        return raw
-
-    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
-        return getattr(self.reader, name)
 
 
 async def families(app, numbers: list[str], **school: object) -> int:  # type: ignore[no-untyped-def]

@@ -175,6 +175,14 @@ def _modules_dir(root: Path | None) -> str:
     raise AsteriskError(f"no Asterisk modules folder under {base}")
 
 
+def _render_modules_dir() -> str:
+    """For a configuration rendered for an Asterisk elsewhere: this machine's, else Debian's."""
+    try:
+        return _modules_dir(None)
+    except AsteriskError:
+        return DEBIAN_MODULES
+
+
 @dataclass
 class Instance:
     """One Asterisk process: its config folder lives in ``home`` (inside a data folder)."""
@@ -444,8 +452,9 @@ def ivr_instance(settings: Settings, name: str = "ivr", render_only: bool = Fals
     classic = classic_agi_settings(settings, home / "lib" / "classic-agi.toml")
     trunk_host = settings.trunk_peer.rsplit(":", 1)[0]
     context = {
+        "node": name,
         "etc": home / "etc",
-        "moddir": _modules_dir(root),
+        "moddir": _render_modules_dir() if render_only else _modules_dir(root),
         "lib": home / "lib",
         "data": data,
         "spool": home / "spool",
@@ -464,8 +473,7 @@ def ivr_instance(settings: Settings, name: str = "ivr", render_only: bool = Fals
         "ami_port": settings.ami_port,
         "ami_user": settings.ami_user,
         "ami_secret": ensure_secret(settings, "ami_secret"),
-        "fastagi_host": settings.fastagi_host,
-        "fastagi_port": settings.fastagi_port,
+        "fastagi_peers": "&".join(settings.fastagi_urls),
         "classic_agi": f"{sys.executable},{REPO / 'agi_scripts' / 'absence.py'},{classic}",
     }
     render(CONFIG_TEMPLATES, home / "etc", context, sorted(DIALPLANS.glob("*.conf")))

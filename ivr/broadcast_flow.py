@@ -16,11 +16,11 @@ from __future__ import annotations
 import logging
 from typing import Any, Protocol
 
-from ivr import dialer_rules as rules
 from models import CallAttempt, Campaign, CampaignHousehold, School
 from models.db import transaction
 from models.enums import AttemptStatus
 from renraku.app import App
+from renraku.rules import campaign as rules
 from renraku.services import broadcast as bc
 
 log = logging.getLogger(__name__)

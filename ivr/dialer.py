@@ -32,14 +32,16 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Protocol
 
-from ivr import dialer_rules as rules
 from models import CallAttempt, Campaign, CampaignHousehold
 from models.db import transaction
 from models.enums import AttemptStatus
+from renraku import metrics
 from renraku.app import App
+from renraku.rules import campaign as rules
 from renraku.services import broadcast as bc
 
 log = logging.getLogger(__name__)
+PROGRESS_EVERY_S = 5.0
 
 
 class AmiPort(Protocol):
@@ -149,6 +151,7 @@ class Dialer:
         self._tasks: set[asyncio.Task[None]] = set()
         self._slot_freed = asyncio.Event()
         self.originated = 0
+        self._progress_at: dict[int, float] = {}
         ami.on_event("Hangup", self._on_hangup)
 
     # -- running ------------------------------------------------------------------------------
@@ -219,6 +222,18 @@ class Dialer:
                     s, fresh, self.app.clock.now()
                 ):
                     log.info("campaign %d completed", campaign.id)
+            await self._report_progress(campaign.id)
+
+    async def _report_progress(self, campaign_id: int) -> None:
+        """Campaign progress for the metrics, at most every PROGRESS_EVERY_S (it counts
+        every household: not on each tick)."""
+        if self.mono() - self._progress_at.get(campaign_id, -1e9) < PROGRESS_EVERY_S:
+            return
+        self._progress_at[campaign_id] = self.mono()
+        async with self.app.sessions() as s:
+            progress = await bc.progress(s, campaign_id)
+        metrics.CAMPAIGN_HOUSEHOLDS.labels(campaign_id, "all").set(progress.households)
+        metrics.CAMPAIGN_HOUSEHOLDS.labels(campaign_id, "done").set(progress.final)
 
     async def _prepare(self, campaign: Campaign) -> None:
         """Once per campaign and process, before its first call (a restart prepares again:
@@ -243,7 +258,9 @@ class Dialer:
         return held + len(self._in_flight_rows - self.live.keys())
 
     async def _dial_campaign(self, campaign: Campaign, tz: str, stop: asyncio.Event | None) -> None:
+        metrics.DIALER_CAP.set(self.settings.dialer_max_channels)
         while True:
+            metrics.DIALER_CHANNELS.set(self.occupied())
             free = rules.free_channels(self.settings.dialer_max_channels, self.occupied())
             if free <= 0 or not self.ami.connected or (stop is not None and stop.is_set()):
                 return

@@ -281,6 +281,10 @@ class FastAGIServer:
         self._emit("start", agi, script)
         try:
             await handler(agi)
+            # The dialplan ([renraku-fastagi]) hands a call whose flow did not get here, its
+            # app node dead or failing, to the next app node.
+            with contextlib.suppress(Hangup, AGIError, OSError):
+                await agi.set_variable("RENRAKU_AGI_DONE", "1")
         except Hangup as exc:
             log.info("call %s (%s) hung up: %s", agi.uniqueid, script, exc)
         except Exception:

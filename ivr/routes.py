@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ivr import absence_flow, admin_record_flow, broadcast_flow
+from ivr import absence_flow, admin_record_flow, broadcast_flow, call_metrics
 from ivr.fastagi import AGIChannel, FastAGIServer
 from renraku.app import App
 
@@ -10,6 +10,7 @@ from renraku.app import App
 def build_server(app: App) -> FastAGIServer:
     voice = absence_flow.make_voice(app.settings)
     server = FastAGIServer()
+    call_metrics.observe(server)
 
     async def absence(agi: AGIChannel) -> None:
         await absence_flow.handle(agi, app, voice)

@@ -15,10 +15,10 @@ from collections.abc import Iterable
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from ivr.dialer_rules import pick_language
 from models import Campaign, CampaignHousehold, School
 from models.enums import CampaignStatus
 from prompts import dynamic
+from renraku.rules.campaign import pick_language
 from renraku.services.broadcast import survey_questions
 from renraku.settings import LANGUAGES, Settings
 

@@ -32,9 +32,13 @@ class Settings:
     web_port: int = 8080
     public_url: str = ""  # empty: http://web_host:web_port
     secret_key: str = ""  # empty: generated once into data_dir/secret_key
+    metrics_allow: str = "127.0.0.0/8,::1/128"  # who may read /metrics (comma separated)
     # FastAGI
-    fastagi_host: str = "127.0.0.1"
+    fastagi_host: str = "127.0.0.1"  # where this app node listens
     fastagi_port: int = 4573
+    # Where Asterisk reaches FastAGI, "host:port" comma separated, first choice first: every
+    # app node of a cluster. Empty: this node's fastagi_host:fastagi_port.
+    fastagi_peers: str = ""
     # Asterisk / AMI
     ami_host: str = "127.0.0.1"
     ami_port: int = 5038
@@ -49,6 +53,13 @@ class Settings:
     trunk_username: str = ""  # set to register to a provider instead of IP matching
     trunk_password: str = ""
     softphone_password: str = ""
+    # Kamailio, the cluster's SIP face to the carrier (`renraku kamailio`): where it listens,
+    # the carrier it talks to and the IVR Asterisk nodes it spreads calls over (host:port,
+    # comma separated). Each node's trunk_peer is then kamailio_listen.
+    kamailio_listen: str = "127.0.0.1:5080"
+    kamailio_carrier: str = "127.0.0.1:5070"
+    kamailio_nodes: str = "127.0.0.1:5060"
+    kamailio_probe_s: int = 2
     # Dialer
     dialer_max_channels: int = 10
     dialer_originates_per_second: float = 5.0
@@ -88,6 +99,16 @@ class Settings:
     @property
     def base_url(self) -> str:
         return (self.public_url or f"http://{self.web_host}:{self.web_port}").rstrip("/")
+
+    @property
+    def fastagi_urls(self) -> list[str]:
+        """agi:// addresses of the app nodes, in the order Asterisk tries them."""
+        peers = [p.strip() for p in self.fastagi_peers.split(",") if p.strip()]
+        if not peers:
+            # A wildcard bind address is no address to connect to.
+            host = "127.0.0.1" if self.fastagi_host in ("0.0.0.0", "::", "") else self.fastagi_host
+            peers = [f"{host}:{self.fastagi_port}"]
+        return [f"agi://{p}" for p in peers]
 
     @property
     def sounds_dir(self) -> Path:

@@ -109,25 +109,29 @@ def ivr_settings(data_dir: Path, carrier_sip: int, fastagi_port: int, **extra: A
 
 
 def carrier_instance(data_dir: Path, root: Path | None, sip_port: int, ami_port: int,
-                     ivr_sip_port: int, secret: str) -> rt.Instance:
+                     ivr_sip_port: int, secret: str, ivr_host: str = "127.0.0.1") -> rt.Instance:
+    """The carrier simulator; its trunk leads to ``ivr_host:ivr_sip_port`` (the IVR, or
+    Kamailio in front of a cluster)."""
     data = data_dir.resolve()
     home = data / "asterisk" / "carrier"
     rtp_start, rtp_end = rtp_range()
     context = {
-        "etc": home / "etc", "moddir": rt._modules_dir(root), "lib": home / "lib", "data": data,
+        "node": "carrier", "etc": home / "etc", "moddir": rt._modules_dir(root),
+        "lib": home / "lib", "data": data,
         "spool": home / "spool", "run": rt.run_dir(home), "log": home / "log",
-        "sip_port": sip_port, "ivr_sip_port": ivr_sip_port, "ami_port": ami_port,
+        "sip_port": sip_port, "ivr_host": ivr_host, "ivr_sip_port": ivr_sip_port,
+        "ami_port": ami_port,
         "ami_user": "carrier", "ami_secret": secret, "rtp_start": rtp_start, "rtp_end": rtp_end,
     }
     rt.render(rt.CONFIG_TEMPLATES, home / "etc", {
         **context, "sip_host": "127.0.0.1", "trunk_peer": "", "trunk_host": "127.0.0.1",
         "trunk_username": "", "trunk_password": "", "softphone_password": "x",
-        "ami_host": "127.0.0.1", "fastagi_host": "127.0.0.1", "fastagi_port": 1,
+        "ami_host": "127.0.0.1", "fastagi_peers": "agi://127.0.0.1:1",
         "classic_agi": "",
     })
     rt.render(CARRIER_TEMPLATES, home / "etc", context)
     with (home / "etc" / "modules.conf").open("a") as fh:
-        fh.write("load => func_db.so\nload => func_cut.so\n")  # CUT() in extensions.conf
+        fh.write("load => func_db.so\n")  # DB() in extensions.conf
     rt.link_shared_data(data)
     for lang in ("", "ja", "en"):
         sounds = data / "sounds" / lang

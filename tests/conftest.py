@@ -6,4 +6,5 @@ pytest_plugins = [
     "tests.staff_fixtures",
     "tests.web_fixtures",
     "tests.asterisk_harness",
+    "tests.cluster_harness",
 ]

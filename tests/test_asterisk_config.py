@@ -199,7 +199,7 @@ def test_rtp_and_dialplan_globals_follow_the_settings(rendered: tuple[Settings, 
     rtp = _sections((etc / "rtp.conf").read_text())["general"][0]
     assert (rtp["rtpstart"], rtp["rtpend"]) == ("31000", "31099")
     extensions = (etc / "extensions.conf").read_text()
-    assert "FASTAGI = agi://127.0.0.1:14573" in extensions
+    assert "FASTAGI_PEERS = agi://127.0.0.1:14573" in extensions
     assert re.search(r"(?m)^#include\s+dialplans/\*\.conf\s*$", extensions)
 
 
@@ -209,13 +209,14 @@ def test_dialplans_route_every_line_to_its_fastagi_script() -> None:
     assert {"renraku-inbound", "renraku-absence", "renraku-admin-record",
             "renraku-broadcast", "renraku-softphone"} <= contexts
     for script in ("absence", "admin-record", "broadcast"):
-        assert f"AGI(${{FASTAGI}}/{script}" in text, script
-    # Every Goto lands in a context that exists.
-    for target in re.findall(r"Goto\(([\w-]+),", text):
+        assert f"Gosub(renraku-fastagi,s,1({script}))" in text, script
+    assert "AGI(${peer}/${ARG1})" in text
+    # Every Goto and Gosub lands in a context that exists.
+    for target in re.findall(r"Go(?:to|sub)\(([\w-]+),", text):
         assert target in contexts, target
     broadcast = (rt.DIALPLANS / "broadcast.conf").read_text()
     assert "AMD()" in broadcast and "CHANNEL(language)" in broadcast
-    assert broadcast.index("AMD()") < broadcast.index("/broadcast")
+    assert broadcast.index("AMD()") < broadcast.index("1(broadcast))")
 
 
 def test_debian_mirror_comes_from_this_machines_apt() -> None:

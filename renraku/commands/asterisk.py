@@ -17,7 +17,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
             else:
                 rt.provision(settings.asterisk_root)
             return 0
-        inst = rt.ivr_instance(settings, render_only=args.action == "render")
+        inst = rt.ivr_instance(settings, name=args.node, render_only=args.action == "render")
         if args.action == "render":
             print(f"configuration written to {inst.etc}")
         if args.action == "start":
@@ -56,4 +56,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("action", choices=["provision", "render", "start", "stop", "status", "cli"])
     p.add_argument("command", nargs="*", help="for cli: the command, e.g. dialplan show")
+    p.add_argument("--node", default="ivr", metavar="NAME",
+                   help="this IVR node's name in a cluster: its folder under "
+                        "<data_dir>/asterisk/ and the prefix of its calls' unique ids "
+                        "(default: ivr)")
     p.set_defaults(func=run)

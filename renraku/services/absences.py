@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import AbsenceReport, AbsenceReportChange
 from models.enums import ReportKind, ReportReason, ReportStatus
+from renraku import metrics
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,7 @@ async def submit(
         _log(session, report, "reconfirmed", before, channel=channel, now=now,
              guardian_id=guardian_id)
     await session.flush()
+    metrics.REPORTS_CONFIRMED.labels(channel).inc()
     return report
 
 

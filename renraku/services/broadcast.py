@@ -3,7 +3,7 @@
 Every state change is a short transaction, so the dialer, the FastAGI call flow and the
 web console (three processes) can all write, and a dialer that dies loses nothing: the
 next one reads the same rows. The decisions themselves are the pure rules in
-:mod:`ivr.dialer_rules`.
+:mod:`renraku.rules.campaign`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from ivr import dialer_rules as rules
 from models import (
     CallAttempt,
     Campaign,
@@ -38,6 +37,7 @@ from models import (
     SurveyResponse,
 )
 from models.enums import AttemptStatus, CampaignStatus
+from renraku.rules import campaign as rules
 from renraku.settings import Settings
 
 EMAIL_TOKEN_DAYS = 14

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from ivr import dialer_rules as rules
+from renraku.rules import campaign as rules
 from renraku.settings import LANGUAGES
 
 Getter = Callable[[str], str]

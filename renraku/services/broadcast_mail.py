@@ -16,7 +16,6 @@ from email.message import EmailMessage
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ivr import dialer_rules as rules
 from models import (
     Campaign,
     EmailDelivery,
@@ -29,6 +28,7 @@ from models import (
 )
 from models.db import transaction
 from renraku.app import App
+from renraku.rules import campaign as rules
 from renraku.services import broadcast as bc
 from renraku.settings import Settings
 

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ivr import dialer_rules as r
 from models.enums import AttemptStatus as S
+from renraku.rules import campaign as r
 
 JST = "Asia/Tokyo"
 NOW = datetime(2026, 12, 4, 10, 0, tzinfo=UTC)

@@ -1,7 +1,7 @@
 """Pure rules of the voice broadcast: who is called, when, how often, and what an outcome means.
 
 Nothing here touches the database, the network or the real clock, so every rule is unit
-tested directly (tests/test_dialer_rules.py). The dialer and the services only apply them.
+tested directly (tests/test_rules_campaign.py). The dialer and the services only apply them.
 """
 
 from __future__ import annotations

@@ -1,0 +1,168 @@
+"""A city on one machine: Kamailio in front of two IVR Asterisk nodes, two app nodes.
+
+Every part has its own loopback address, as separate machines would:
+
+    carrier simulator 127.0.0.1 ──SIP──► Kamailio 127.0.0.10 ──► IVR node ivr1 127.0.0.11
+                                                              └─► IVR node ivr2 127.0.0.12
+    each IVR node ──FastAGI──► app node A 127.0.0.13, else app node B 127.0.0.14
+
+The app nodes are two FastAGI servers of this process (the flows and the database are the
+test's, as in tests/asterisk_harness.py); "killing" one aborts its connections at once,
+which is what Asterisk sees of a process killed with SIGKILL. The IVR nodes share one data
+folder (one machine): their sounds are the same files.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from ivr import asterisk_runtime as rt
+from ivr import call_metrics
+from ivr.ami import AMIClient
+from ivr.fastagi import AGIChannel, FastAGIServer
+from ivr.kamailio_runtime import Kamailio, kamailio_instance
+from renraku.settings import Settings, ensure_secret
+from tests.asterisk_harness import (
+    _STARTED,
+    PhoneLines,
+    _guard,
+    carrier_instance,
+    free_port,
+    ivr_settings,
+)
+
+KAMAILIO_HOST = "127.0.0.10"
+NODE_HOSTS = {"ivr1": "127.0.0.11", "ivr2": "127.0.0.12"}
+APP_HOSTS = ("127.0.0.13", "127.0.0.14")
+PROBE_S = 1
+
+
+class ClusterLines(PhoneLines):
+    """PhoneLines whose calls reach two IVR nodes through Kamailio."""
+
+    def __init__(self, base: Path) -> None:
+        super().__init__(base)
+        self.apps = [self.fastagi, FastAGIServer()]
+        self.apps[1].listeners.append(self._on_agi)
+        for app in self.apps:  # as ivr.routes.build_server does
+            call_metrics.observe(app)
+        self.nodes: dict[str, rt.Instance] = {}
+        self.node_settings: dict[str, Settings] = {}
+        self.node_ami: dict[str, AMIClient] = {}
+        self.kamailio: Kamailio | None = None
+
+    async def start(self) -> None:
+        app_ports = [await app.start(host, free_port())
+                     for app, host in zip(self.apps, APP_HOSTS, strict=True)]
+        carrier_sip = free_port(socket.SOCK_DGRAM)
+        kamailio_port = free_port(socket.SOCK_DGRAM)
+        node_ports = {name: free_port(socket.SOCK_DGRAM) for name in NODE_HOSTS}
+        peers = ",".join(f"{h}:{p}" for h, p in zip(APP_HOSTS, app_ports, strict=True))
+        data = self.base / "city"
+        for name, host in NODE_HOSTS.items():
+            settings = ivr_settings(
+                data, carrier_sip, app_ports[0], sip_host=host, sip_port=node_ports[name],
+                ami_host=host, trunk_peer=f"{KAMAILIO_HOST}:{kamailio_port}",
+                fastagi_peers=peers)
+            node = rt.ivr_instance(settings, name=name)
+            _STARTED.append(node)
+            node.start(lambda h=host, s=settings: rt.port_open(h, s.ami_port),
+                       tie_to_parent=True)
+            self.nodes[name], self.node_settings[name] = node, settings
+            self.node_ami[name] = await AMIClient(
+                host, settings.ami_port, settings.ami_user,
+                ensure_secret(settings, "ami_secret")).start()
+            if name == "ivr1":  # what PhoneLines' helpers use
+                self.settings, self.ivr, self.ivr_ami = settings, node, self.node_ami[name]
+        self.kamailio = kamailio_instance(self.settings.replace(
+            kamailio_listen=f"{KAMAILIO_HOST}:{kamailio_port}",
+            kamailio_carrier=f"127.0.0.1:{carrier_sip}", kamailio_probe_s=PROBE_S,
+            kamailio_nodes=",".join(f"{h}:{node_ports[n]}" for n, h in NODE_HOSTS.items())))
+        self.kamailio.start(tie_to_parent=True)
+        self.node_uris = {n: f"sip:{h}:{node_ports[n]}" for n, h in NODE_HOSTS.items()}
+        self.carrier_secret = uuid.uuid4().hex
+        self.carrier_ami_port = free_port()
+        self.carrier = carrier_instance(self.base / "carrier", self.ivr.root, carrier_sip,
+                                        self.carrier_ami_port, kamailio_port,
+                                        self.carrier_secret, ivr_host=KAMAILIO_HOST)
+        _STARTED.append(self.carrier)
+        self.carrier.start(lambda: rt.port_open("127.0.0.1", self.carrier_ami_port),
+                           tie_to_parent=True)
+        self.carrier_ami = await AMIClient("127.0.0.1", self.carrier_ami_port, "carrier",
+                                           self.carrier_secret).start()
+        self.carrier_channels = {}
+        self.carrier_ami.register_event("Newchannel", self._on_carrier_channel)
+        await self.wait_nodes({n: True for n in NODE_HOSTS}, within=15)
+
+    async def wait_nodes(self, wanted: dict[str, bool], within: float = 10) -> None:
+        """Until Kamailio's dispatcher sees each named node up (True) or down (False)."""
+        assert self.kamailio is not None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while True:
+            state = await asyncio.to_thread(self.kamailio.nodes)
+            if all(state.get(self.node_uris[n]) == up for n, up in wanted.items()):
+                return
+            if loop.time() > deadline:
+                raise AssertionError(f"dispatcher: {state}, wanted {wanted}")
+            await asyncio.sleep(0.2)
+
+    def route(self, path: str, handler: Callable[[AGIChannel], Awaitable[object]]) -> None:
+        for app in self.apps:
+            app.route(path, handler)
+
+    def kill_node(self, name: str) -> None:
+        """SIGKILL an IVR node's Asterisk: its calls die with it."""
+        pid = self.nodes[name].pid()
+        assert pid is not None, f"{name} is not running"
+        os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+
+    async def restart_node(self, name: str) -> None:
+        node, port = self.nodes[name], self.node_settings[name].ami_port
+        await asyncio.to_thread(node.stop, 5)
+        node.start(lambda: rt.port_open(NODE_HOSTS[name], port), tie_to_parent=True)
+        await self.wait_nodes({name: True}, within=15)
+
+    @staticmethod
+    def kill_app(app: FastAGIServer) -> None:
+        """What Asterisk sees of an app node killed with SIGKILL: every connection reset."""
+        assert app._server is not None
+        app._server.close()
+        for task in list(app.active):
+            task.cancel()
+
+    async def stop(self) -> None:
+        for client in self.node_ami.values():
+            client.close()
+        self.node_ami.clear()
+        self.ivr_ami = None  # closed above
+        await self.apps[1].stop(grace_s=1)
+        if self.kamailio is not None:
+            await asyncio.to_thread(self.kamailio.stop)
+        for node in self.nodes.values():
+            await asyncio.to_thread(node.stop)
+            with contextlib.suppress(ValueError):
+                _STARTED.remove(node)
+        await super().stop()
+
+
+@pytest.fixture(scope="module")
+async def city(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[ClusterLines]:
+    _guard()
+    lines = ClusterLines(tmp_path_factory.mktemp("city"))
+    try:
+        await lines.start()
+        yield lines
+    finally:
+        await lines.stop()
