@@ -56,4 +56,4 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("action", choices=["provision", "render", "start", "stop", "status", "cli"])
     p.add_argument("command", nargs="*", help="for cli: the command, e.g. dialplan show")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, needs_schema=False)
