@@ -14,6 +14,7 @@ Routes (all under /staff, all scope-checked):
   /classes/<id>/qr[?child=]           printable QR registration sheets, family's language
   /events, /events/new, /events/<id>/edit, /events/<id>/cancel
   /notices, /notices/<id>/withdraw
+  /school (admin)                     the school's settings: name, reading, cutoff, phone line…
   /accounts (admin)                   staff accounts, class assignment, disable
   /prompts (admin)                    phone prompts: versions, upload a recording, roll back
 """
@@ -25,7 +26,14 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from renraku.app import App
-from webportal.staff import accounts, calendar, families, prompts_admin, register
+from webportal.staff import (
+    accounts,
+    calendar,
+    families,
+    prompts_admin,
+    register,
+    school_settings,
+)
 
 
 async def _phone_reports_wake_registers(app: web.Application) -> AsyncIterator[None]:
@@ -46,7 +54,7 @@ async def _phone_reports_wake_registers(app: web.Application) -> AsyncIterator[N
 
 
 def setup(app: web.Application) -> None:
-    for module in (register, families, calendar, accounts, prompts_admin):
+    for module in (register, families, calendar, accounts, prompts_admin, school_settings):
         app.router.add_routes(module.routes)
     app.cleanup_ctx.append(calendar.retry_loop)
     app.cleanup_ctx.append(_phone_reports_wake_registers)
