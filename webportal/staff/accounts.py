@@ -3,10 +3,12 @@ phone and PIN, a new set-password link, disable."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Staff, StaffClass
 from models.db import transaction
@@ -99,20 +101,14 @@ async def _target(session, sr: StaffRequest, staff_id: int) -> Staff:  # type: i
     return person
 
 
-@routes.post(r"/staff/accounts/{staff_id:\d+}/classes")
-async def set_classes(request: web.Request) -> web.Response:
-    app = fw.app_of(request)
-    data = await request.post()
-    async with transaction(app.sessions) as session:
-        sr = await staff_request(request, session)
-        _admin_only(sr)
-        person = await _target(session, sr, int(request.match_info["staff_id"]))
-        await staff_svc.assign_classes(session, person, _class_ids(data))
-    raise web.HTTPSeeOther("/staff/accounts")
+# A change to one of the school's staff: (session, admin's request, person, form) → a new
+# set-password link to show, or None.
+Change = Callable[[AsyncSession, StaffRequest, Staff, Any], Awaitable[str | None]]
 
 
-@routes.post(r"/staff/accounts/{staff_id:\d+}/role")
-async def set_role(request: web.Request) -> web.Response:
+async def _change(request: web.Request, change: Change) -> web.Response:
+    """One POST on /staff/accounts/<id>/…: the school's admins only, on their own school's
+    staff; a refused value shows the page with its message, nothing changed."""
     app = fw.app_of(request)
     data = await request.post()
     _ = fw.gettext_for(request)
@@ -121,54 +117,66 @@ async def set_role(request: web.Request) -> web.Response:
             sr = await staff_request(request, session)
             _admin_only(sr)
             person = await _target(session, sr, int(request.match_info["staff_id"]))
-            if person.id == sr.staff.id:  # the last admin must not lock everyone out
-                raise web.HTTPBadRequest(text="you cannot change your own role")
-            await staff_svc.set_role(session, person, str(data.get("role", "")))
-    except staff_svc.StaffError:
-        return await _page(request, _("Check the name, email and role."), 400)
+            link = await change(session, sr, person, data)
+    except staff_svc.StaffError as exc:
+        return await _page(request, _messages(_).get(str(exc), _(
+            "Check the name, email and role.")), 400)
+    if link:
+        return await _page(request, link=(person.name, link))
     raise web.HTTPSeeOther("/staff/accounts")
+
+
+def _not_oneself(sr: StaffRequest, person: Staff, what: str) -> None:
+    if person.id == sr.staff.id:  # an admin must not lock themselves (or everyone) out
+        raise web.HTTPBadRequest(text=f"you cannot {what} your own account")
+
+
+@routes.post(r"/staff/accounts/{staff_id:\d+}/classes")
+async def set_classes(request: web.Request) -> web.Response:
+    async def change(session: AsyncSession, sr: StaffRequest, person: Staff,
+                     data: Any) -> None:
+        await staff_svc.assign_classes(session, person, _class_ids(data))
+
+    return await _change(request, change)
+
+
+@routes.post(r"/staff/accounts/{staff_id:\d+}/role")
+async def set_role(request: web.Request) -> web.Response:
+    async def change(session: AsyncSession, sr: StaffRequest, person: Staff,
+                     data: Any) -> None:
+        _not_oneself(sr, person, "change the role of")
+        await staff_svc.set_role(session, person, str(data.get("role", "")))
+
+    return await _change(request, change)
 
 
 @routes.post(r"/staff/accounts/{staff_id:\d+}/phone")
 async def set_phone(request: web.Request) -> web.Response:
     """The recording line's caller ID and PIN (ivr/admin_record_flow.py)."""
-    app = fw.app_of(request)
-    data = await request.post()
-    _ = fw.gettext_for(request)
-    try:
-        async with transaction(app.sessions) as session:
-            sr = await staff_request(request, session)
-            _admin_only(sr)
-            person = await _target(session, sr, int(request.match_info["staff_id"]))
-            await staff_svc.set_phone_and_pin(session, person, str(data.get("phone", "")),
-                                              str(data.get("pin", "")),
-                                              app.settings.default_region)
-    except staff_svc.StaffError as exc:
-        return await _page(request, _messages(_)[str(exc)], 400)
-    raise web.HTTPSeeOther("/staff/accounts")
+    async def change(session: AsyncSession, sr: StaffRequest, person: Staff,
+                     data: Any) -> None:
+        await staff_svc.set_phone_and_pin(session, person, str(data.get("phone", "")),
+                                          str(data.get("pin", "")),
+                                          sr.app.settings.default_region)
+
+    return await _change(request, change)
 
 
 @routes.post(r"/staff/accounts/{staff_id:\d+}/link")
 async def new_link(request: web.Request) -> web.Response:
     """A new set-password link (a forgotten password, or the first link expired)."""
-    app = fw.app_of(request)
-    async with transaction(app.sessions) as session:
-        sr = await staff_request(request, session)
-        _admin_only(sr)
-        person = await _target(session, sr, int(request.match_info["staff_id"]))
-        link = await staff_svc.password_link(session, person, app.settings, sr.now)
-    return await _page(request, link=(person.name, link))
+    async def change(session: AsyncSession, sr: StaffRequest, person: Staff,
+                     data: Any) -> str:
+        return await staff_svc.password_link(session, person, sr.app.settings, sr.now)
+
+    return await _change(request, change)
 
 
 @routes.post(r"/staff/accounts/{staff_id:\d+}/active")
 async def set_active(request: web.Request) -> web.Response:
-    app = fw.app_of(request)
-    data = await request.post()
-    async with transaction(app.sessions) as session:
-        sr = await staff_request(request, session)
-        _admin_only(sr)
-        person = await _target(session, sr, int(request.match_info["staff_id"]))
-        if person.id == sr.staff.id:
-            raise web.HTTPBadRequest(text="you cannot disable your own account")
+    async def change(session: AsyncSession, sr: StaffRequest, person: Staff,
+                     data: Any) -> None:
+        _not_oneself(sr, person, "disable")
         await staff_svc.set_active(session, person, data.get("active") == "1")
-    raise web.HTTPSeeOther("/staff/accounts")
+
+    return await _change(request, change)
