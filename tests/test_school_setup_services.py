@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from ivr import dialer_rules as dr
 from ivr.absence_flow import AbsenceCall
+from ivr.dialer import Dialer, DialerConfig
 from models import Campaign, School, Staff, VerificationCode
 from models.db import transaction
 from renraku.app import App
@@ -25,6 +26,7 @@ from renraku.settings import Settings
 from tests.absence_fakes import FakeHangup, FakeVoice, ScriptedChannel
 from tests.db_fixtures import Database
 from tests.factories import make_child, make_guardian
+from tests.test_dialer_fake_ami import FakeAmi, _app, _campaign, _run_until_done
 
 NOW = datetime(2026, 12, 4, 0, 30, tzinfo=UTC)
 SETTINGS = Settings(secret_key="test-secret", public_url="https://renraku.example.jp")
@@ -224,3 +226,26 @@ async def test_welcome_names_the_school_by_its_reading(db: Database) -> None:
     channel = ScriptedChannel("09011110002", [("absence.main_menu", "0")])
     await AbsenceCall(channel, app, FakeVoice(), FakeHangup).run()
     assert channel.sounds()[0] == "absence.welcome:ja"
+
+
+async def test_the_dialer_keeps_to_the_school_window(sqlite_db: Database) -> None:
+    """A campaign made for 08:00–20:00 waits while its school's own window is closed (the
+    school opens at 10:00; it is 09:xx there), and calls once the school's window opens."""
+    app = _app(sqlite_db)
+    scripts = {"819010000101": ["press"]}
+    cid = await _campaign(app, scripts)
+    async with transaction(app.sessions) as s:
+        school = await s.scalar(select(School))
+        assert school is not None
+        school.call_window_start, school.call_window_end = "10:00", "20:00"
+    ami = FakeAmi(app, scripts)
+    dialer = Dialer(app, ami, DialerConfig(answer_grace_s=0.1))
+    with pytest.raises(TimeoutError):
+        await _run_until_done(dialer, app, cid, limit=1.5)
+    assert ami.calls == {}
+    async with transaction(app.sessions) as s:
+        school = await s.scalar(select(School))
+        assert school is not None
+        school.call_window_start = "09:00"
+    await _run_until_done(dialer, app, cid)
+    assert ami.calls == {"819010000101": 1}
