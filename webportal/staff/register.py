@@ -11,9 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import AbsenceReport, Enrolment
 from models.db import transaction
-from models.enums import ReportStatus
+from models.enums import ReportReason, ReportStatus
 from renraku.rules.register import absent_on
-from renraku.services import live, pdf, register
+from renraku.services import live, pdf, register, voicemail
 from renraku.services.schools import report_day_for
 from renraku.services.staff import school_classes
 from webportal.staff import fw
@@ -105,6 +105,7 @@ async def today(request: web.Request) -> web.Response:
         room = await class_in_scope(session, sr, int(request.match_info["class_id"]))
         day = _day(sr)
         entries = await register.day_reports(session, room.id, day)
+        messages = await voicemail.inbox(session, sr.scope, class_id=room.id, pending_only=True)
         # After the cutoff (or on a holiday) new reports are for the next school day.
         upcoming = await report_day_for(session, sr.app.clock, sr.school)
         _ = fw.gettext_for(request)
@@ -112,6 +113,7 @@ async def today(request: web.Request) -> web.Response:
             "upcoming": upcoming if upcoming != day else None,
             "page_title": _("Attendance today: %(name)s") % {"name": room.name},
             "room": room, "day": day, "entries": entries,
+            "messages": messages, "reasons": list(ReportReason),
             "prev_day": day - timedelta(days=1), "next_day": day + timedelta(days=1),
             "csrf_token": fw.csrf_token(request),
         })
