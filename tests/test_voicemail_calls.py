@@ -29,12 +29,15 @@ from tests.test_absence_calls import line as line  # the fixture, shared
 pytestmark = pytest.mark.asterisk
 
 
-async def voicemail_prompts(lines: PhoneLines) -> None:
-    """The static prompts `renraku prompts build` renders, as tones in each language."""
+async def voicemail_ready(lines: PhoneLines) -> None:
+    """The static prompts `renraku prompts build` renders, as tones in each language, and
+    an empty spool (the folder is the session's; earlier tests' messages are theirs)."""
     voice = ToneVoice(lines.settings)
     for key in ("voicemail.intro", "voicemail.thanks"):
         for lang in LANGUAGES:
             await voice.phrase(key, lang)
+    for old in lines.settings.voicemail_dir.glob("vm-*"):
+        old.unlink()
 
 
 async def eventually(predicate, within: float = 30.0):  # type: ignore[no-untyped-def]
@@ -73,7 +76,7 @@ class AppDown:
 
 @pytest.fixture
 async def school(line: Line, sqlite_db: Database) -> AsyncIterator[dict[str, int]]:
-    await voicemail_prompts(line.lines)
+    await voicemail_ready(line.lines)
     async with transaction(sqlite_db.sessions) as s:
         school = await make_school(s)
         room = await make_class(s, school, "2年1組")
