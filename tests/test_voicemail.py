@@ -173,3 +173,29 @@ async def test_teacher_hears_and_confirms_with_one_click(
     assert done.status == 303
     async with app.sessions() as s:
         assert (await s.get(Voicemail, stranger)).status == "done"  # type: ignore[union-attr]
+
+
+@pytest.mark.browser
+async def test_the_message_plays_in_the_browser_and_one_click_confirms(
+        staff_portal: StaffPortal, school: dict, browser: object) -> None:
+    app = staff_portal.app
+    spool(app.settings.voicemail_dir, BEFORE_CUTOFF, "09011110001", "ja", seconds=1.5)
+    assert await voicemail.import_spool(app) == 1
+    page = await staff_portal.browser_login_staff(browser, "mori@x.jp", "teacher-pass-1")
+    base = await staff_portal.base_url()
+    await page.goto(f"{base}/staff/classes/{school['mine']}/today")
+    # Chromium fetches the audio with the teacher's session and decodes it.
+    duration = await page.evaluate("""() => new Promise((ok, fail) => {
+        const a = document.querySelector('#class-voicemail audio');
+        a.addEventListener('loadedmetadata', () => ok(a.duration));
+        a.addEventListener('error', () => fail(new Error('audio error ' + a.error.code)));
+        a.load();
+    })""")
+    assert abs(duration - 1.5) < 0.05
+    await page.click("#class-voicemail form.confirm-absence button")
+    await page.wait_for_url(f"{base}/staff/classes/{school['mine']}/today")
+    assert await page.locator("#class-voicemail").count() == 0
+    async with app.sessions() as s:
+        [report] = (await s.scalars(select(AbsenceReport))).all()
+    assert (report.child_id, report.day, report.reason) == (school["kid"], date(2026, 12, 3),
+                                                           "illness")

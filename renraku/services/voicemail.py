@@ -56,6 +56,7 @@ NAME_RE = re.compile(
 # has not grown for this long: Record() writes every 20 ms and stops after 120 s.
 STALE_S = 180.0
 IMPORT_EVERY_S = 30.0
+INBOX_LIMIT = 200
 
 
 @dataclass(frozen=True)
@@ -186,10 +187,13 @@ def _visible(scope: StaffScope):  # type: ignore[no-untyped-def]
 
 async def inbox(session: AsyncSession, scope: StaffScope, class_id: int | None = None,
                 pending_only: bool = False) -> list[Voicemail]:
-    """Messages this person may hear, newest first; ``class_id``: only that class's."""
+    """Messages this person may hear: new ones first, then newest first (the latest
+    INBOX_LIMIT); ``class_id``: only that class's."""
     query = (select(Voicemail).where(_visible(scope))
              .options(selectinload(Voicemail.children), selectinload(Voicemail.guardian))
-             .order_by(Voicemail.received_at.desc(), Voicemail.id.desc()))
+             .order_by((Voicemail.status == VoicemailStatus.NEW).desc(),
+                       Voicemail.received_at.desc(), Voicemail.id.desc())
+             .limit(INBOX_LIMIT))
     if class_id is not None:
         query = query.where(exists().where(
             VoicemailChild.voicemail_id == Voicemail.id,
