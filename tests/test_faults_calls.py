@@ -14,8 +14,8 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
-from sqlalchemy import func, select, text
-from sqlalchemy.orm import selectinload
+from sqlalchemy import event, func, select, text
+from sqlalchemy.orm import Session, selectinload
 
 from ivr import absence_flow
 from ivr.fastagi import AGIChannel
@@ -147,6 +147,41 @@ async def test_database_down_at_the_confirm_key(pg_line: Line,
     async with app.sessions() as s:
         message = await s.scalar(select(Voicemail).options(selectinload(Voicemail.children)))
     assert message is not None and [c.id for c in message.children] == [kid]
+
+
+async def test_database_dies_between_the_insert_and_the_commit(
+        pg_line: Line, scratch_pg: ScratchPostgres) -> None:
+    """The worst moment: the report's rows are flushed, the commit not yet sent, and the
+    server goes down. The transaction is lost whole, and the caller is never told it was
+    recorded: they leave a voicemail instead."""
+    lines, app = pg_line.lines, pg_line.app
+    await make_family(app, "09033000002", "en")
+    fired: list[int] = []
+
+    def crash_after_insert(session: Session, _context: object) -> None:
+        bind = session.get_bind()
+        if not fired and bind.url.port == scratch_pg.port and any(
+                isinstance(o, AbsenceReport) for o in session.new):
+            fired.append(len(session.new))
+            scratch_pg.stop()  # in the middle of the flow's write transaction
+
+    event.listen(Session, "after_flush", crash_after_insert)
+    try:
+        phone = pg_line.phone("09033000002")
+        await phone.call()
+        await follow(phone, QUICK_ABSENCE[:3])
+        await phone.wait_prompt("absence.confirm_keys")
+        await phone.press("1")
+        wav = await leave_message(lines, phone)
+    finally:
+        event.remove(Session, "after_flush", crash_after_insert)
+        await asyncio.to_thread(scratch_pg.start)
+    assert fired == [2]  # the report and its history row were flushed when it died
+    assert not any("absence.recorded" in name for name in phone.played)
+    assert wav.name.endswith("-en-09033000002.wav")
+    assert await count(app, AbsenceReport.id) == 0
+    assert await count(app, AbsenceReportChange.id) == 0
+    assert await voicemail.import_spool(app) == 1
 
 
 async def test_database_stopped_during_calls(pg_line: Line, scratch_pg: ScratchPostgres) -> None:
