@@ -152,9 +152,9 @@ async def test_backup_during_activity_restores_and_the_line_works(
 
 
 def test_cli_backup_restore_and_voicemail_import(tmp_path: Path) -> None:
+    """The commands as an admin types them (each one a Python start: kept to five)."""
     live, copy = tmp_path / "live", tmp_path / "copy"
     assert renraku("db", "upgrade", data_dir=live).returncode == 0
-    assert renraku("demo-data", data_dir=live).returncode == 0
     out = renraku("voicemail", "import", data_dir=live)
     assert out.returncode == 0 and "0 new voicemail" in out.stdout
     archive = tmp_path / "b.tar.gz"
@@ -163,12 +163,11 @@ def test_cli_backup_restore_and_voicemail_import(tmp_path: Path) -> None:
     assert "backup written" in made.stdout and tarfile.is_tarfile(archive)
     back = renraku("restore", str(archive), "--data-dir", str(copy), data_dir=live)
     assert back.returncode == 0, back.stderr
+    revision = sqlite3.connect(copy / "renraku.db").execute(
+        "SELECT version_num FROM alembic_version").fetchone()
+    assert revision == (read_manifest(archive)["database"]["revision"],)
     again = renraku("restore", str(archive), "--data-dir", str(copy), data_dir=live)
     assert again.returncode == 1 and "not empty" in again.stdout
-    children = sqlite3.connect(copy / "renraku.db").execute("SELECT count(*) FROM children")
-    assert children.fetchone() == (40,)
-    assert renraku("restore", str(tmp_path / "missing.tar.gz"), "--data-dir",
-                   str(tmp_path / "x"), data_dir=live).returncode == 1
 
 
 @pytest.mark.postgres
