@@ -18,6 +18,7 @@ when confirming takes the call past the cutoff.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import logging
 from collections.abc import Awaitable, Callable
@@ -46,6 +47,13 @@ FLOW = "absence"
 DIGIT_TIMEOUT_MS = 5000  # silence after a menu before it counts as "no input"
 INTERDIGIT_TIMEOUT_MS = 3000  # between the digits of a time
 HOOK_TIMEOUT_S = 20.0
+# The dialplan's voicemail fallback speaks this channel variable's language, else the one
+# kept in AstDB under LANGUAGE_DB/<caller digits> (so it knows the caller's language even
+# when no app answers), else all four. See dialplans/inbound.conf.
+FALLBACK_LANGUAGE = "RENRAKU_LANG"
+LANGUAGE_DB = "renraku_lang"
+CALLER_KEY_CHARS = frozenset("0123456789+")
+CALLER_KEY_MAX = 32  # the dialplan's ${VM_CALLER:0:32}
 
 
 class CallChannel(Protocol):
@@ -128,6 +136,11 @@ class Caller:
 class CallResult:
     outcome: str
     actions: list[str] = field(default_factory=list)
+
+
+def caller_key(raw: str) -> str:
+    """The caller ID as the dialplan files it: digits and "+" only, at most 32 of them."""
+    return "".join(c for c in raw if c in CALLER_KEY_CHARS)[:CALLER_KEY_MAX]
 
 
 def _outcome(actions: list[str], fallback: str) -> str:
@@ -296,20 +309,21 @@ class AbsenceCall:
                 return CallResult(self.outcome)
             self.caller = caller
             self.lang = caller.language
+            await self._remember_on_asterisk(raw)
             self.outcome = await self._menus(caller)
         except self.Hangup:
             if self.caller is not None:
                 self.outcome = _outcome(self.actions, "hung_up")
         except Exception:
-            # A bug or a database outage: tell the caller to contact the school directly
-            # rather than leave them in silence. Confirmed writes stay; nothing is half done.
-            log.exception("absence call failed")
-            self.outcome = _outcome(self.actions, "error")
-            try:
-                await self.say("absence.error")
-                await self._hangup()
-            except Exception:
-                pass
+            # A database outage or a bug: the call goes back to the dialplan, which records
+            # a voicemail (renraku-voicemail) in the caller's language. Writes committed
+            # before stay (their "recorded" is still said); the failed one left nothing.
+            log.exception("absence call failed: falling back to voicemail")
+            self.outcome = _outcome(self.actions, "voicemail")
+            with contextlib.suppress(Exception):
+                if self.caller is not None:
+                    await self.agi.set_variable(FALLBACK_LANGUAGE, self.lang)
+                await self._flush()
         finally:
             await self._log_call(raw, e164, self.outcome, uniqueid, started)
             if self._hooks:
@@ -457,8 +471,15 @@ class AbsenceCall:
             menu = await self._write(caller, menu, effect)
         return menu
 
+    async def _remember_on_asterisk(self, raw: str) -> None:
+        """Keep the caller's language in Asterisk's own database for the voicemail fallback."""
+        key = caller_key(raw)
+        if key:
+            await self.agi.set_variable(f"DB({LANGUAGE_DB}/{key})", self.lang)
+
     async def _remember_language(self, caller: Caller, lang: str) -> None:
         caller.language = lang
+        await self._remember_on_asterisk(caller.raw)
         async with transaction(self.app.sessions) as s:
             await s.execute(
                 update(Guardian).where(Guardian.id.in_(caller.guardian_ids)).values(language=lang)

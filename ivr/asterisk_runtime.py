@@ -475,7 +475,9 @@ def ivr_instance(settings: Settings, name: str = "ivr", render_only: bool = Fals
         "ami_secret": ensure_secret(settings, "ami_secret"),
         "fastagi_peers": "&".join(settings.fastagi_urls),
         "classic_agi": f"{sys.executable},{REPO / 'agi_scripts' / 'absence.py'},{classic}",
+        "voicemail_dir": settings.voicemail_dir.resolve(),
     }
+    settings.voicemail_dir.mkdir(parents=True, exist_ok=True)
     render(CONFIG_TEMPLATES, home / "etc", context, sorted(DIALPLANS.glob("*.conf")))
     link_shared_data(data)
     beep = data / "sounds" / "beep.wav"

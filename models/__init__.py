@@ -26,6 +26,7 @@ from models.people import (
 )
 from models.prompt import Prompt
 from models.school import CalendarChange, Classroom, School, Staff, StaffClass, Term
+from models.voicemail import Voicemail, VoicemailChild
 
 __all__ = [
     "MAX_GUARDIANS_PER_CHILD",
@@ -60,4 +61,6 @@ __all__ = [
     "SurveyResponse",
     "Term",
     "VerificationCode",
+    "Voicemail",
+    "VoicemailChild",
 ]

@@ -77,6 +77,12 @@ class AttemptStatus(StrEnum):
     FAILED = "failed"
 
 
+class VoicemailStatus(StrEnum):
+    NEW = "new"
+    CONFIRMED = "confirmed"  # a teacher made it an absence report
+    DONE = "done"  # listened to; not an absence (or handled otherwise)
+
+
 def check_in(column: str, values: type[StrEnum]) -> str:
     """SQL text for a CHECK constraint that keeps ``column`` inside ``values``."""
     return f"{column} IN ({', '.join(repr(v.value) for v in values)})"

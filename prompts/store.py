@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import array
 import asyncio
+import errno
 import filecmp
 import os
 import re
@@ -54,7 +55,9 @@ MESSAGES = {
     "always spoken by TTS and cannot be recorded.",
     "admin.no_previous": "There is no earlier version to go back to.",
     "admin.unknown_number": "There is no such prompt.",
+    "admin.disk_full": "The server has no space left for recordings; nothing was changed.",
 }
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 
 
 class PromptError(Exception):
@@ -267,6 +270,17 @@ async def add_recording(
 ) -> Prompt:
     """A recording (from Asterisk's Record() or an upload) becomes the active version."""
     check_key(key, lang)
+    try:
+        return await _add_recording(factory, settings, key, lang, wav_path, staff_id, now)
+    except OSError as exc:
+        if exc.errno in NO_SPACE:  # a full disk is the admin's to fix, not a crash
+            raise RecordingError("admin.disk_full", str(settings.sounds_dir)) from exc
+        raise
+
+
+async def _add_recording(factory: Factory, settings: Settings, key: str, lang: str,
+                         wav_path: Path | str, staff_id: int | None,
+                         now: datetime | None) -> Prompt:
     incoming = sounds_lang_dir(settings, lang) / "versions"
     incoming.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=incoming, prefix=".incoming.", suffix=".wav")

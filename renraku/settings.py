@@ -114,6 +114,11 @@ class Settings:
     def sounds_dir(self) -> Path:
         return self.data_dir / "sounds"
 
+    @property
+    def voicemail_dir(self) -> Path:
+        """Where Asterisk records the absence line's voicemail fallback (no app needed)."""
+        return self.data_dir / "voicemail"
+
     def tts_chain(self, lang: str) -> list[str]:
         return [e.strip() for e in getattr(self, f"tts_{lang}").split(",") if e.strip()]
 

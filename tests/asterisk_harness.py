@@ -127,11 +127,9 @@ def carrier_instance(data_dir: Path, root: Path | None, sip_port: int, ami_port:
         **context, "sip_host": "127.0.0.1", "trunk_peer": "", "trunk_host": "127.0.0.1",
         "trunk_username": "", "trunk_password": "", "softphone_password": "x",
         "ami_host": "127.0.0.1", "fastagi_peers": "agi://127.0.0.1:1",
-        "classic_agi": "",
+        "classic_agi": "", "voicemail_dir": data / "voicemail",
     })
     rt.render(CARRIER_TEMPLATES, home / "etc", context)
-    with (home / "etc" / "modules.conf").open("a") as fh:
-        fh.write("load => func_db.so\n")  # DB() in extensions.conf
     rt.link_shared_data(data)
     for lang in ("", "ja", "en"):
         sounds = data / "sounds" / lang
@@ -296,6 +294,23 @@ class VirtualPhone:
     async def call(self, within: float = 15.0, withheld: bool = False) -> CallRecord:
         """Place the call and wait until the IVR's FastAGI server has it."""
         before = len(self.lines.calls)
+        await self._originate(withheld)
+        if withheld:
+            self.record = await self.lines.wait_for(
+                lambda: next(iter(self.lines.calls[before:]), None), within)
+        else:
+            self.record = await self.lines.wait_for(
+                lambda: self.lines.new_call_from(self.number, before), within)
+        await self.lines.wait_for(lambda: self.lines.carrier_channels.get(self.id), within)
+        return self.record
+
+    async def dial(self, within: float = 15.0) -> None:
+        """Place the call and wait only for the carrier's side of it (for calls that may
+        never reach FastAGI: the app down, the voicemail fallback)."""
+        await self._originate(False)
+        await self.lines.wait_for(lambda: self.lines.carrier_channels.get(self.id), within)
+
+    async def _originate(self, withheld: bool) -> None:
         action = {
             "Action": "Originate", "Channel": f"PJSIP/{self.dialled}@ivr",
             "Context": self.context, "Exten": "s", "Priority": "1", "Async": "true",
@@ -305,14 +320,6 @@ class VirtualPhone:
         if withheld:
             action["Variable"] = [action["Variable"], "CALLERID(num-pres)=prohib"]
         await self.lines.carrier_ami.send_action(action)
-        if withheld:
-            self.record = await self.lines.wait_for(
-                lambda: next(iter(self.lines.calls[before:]), None), within)
-        else:
-            self.record = await self.lines.wait_for(
-                lambda: self.lines.new_call_from(self.number, before), within)
-        await self.lines.wait_for(lambda: self.lines.carrier_channels.get(self.id), within)
-        return self.record
 
     @property
     def agi(self) -> AGIChannel:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -37,6 +38,11 @@ def test_run_starts_everything_and_stops_on_sigterm(tmp_path: Path) -> None:
            "RENRAKU_RTP_END": "32040", **{f"RENRAKU_{k}": str(v) for k, v in ports.items()}}
     cli = [sys.executable, "-m", "renraku.cli"]
     subprocess.run([*cli, "db", "upgrade"], env=env, check=True, capture_output=True)
+    # A voicemail Asterisk recorded while nothing ran: `renraku run` imports it.
+    spool = tmp_path / "var" / "voicemail"
+    spool.mkdir(parents=True)
+    (spool / "vm-1796000000-1796000000.1-xx-0312345678.wav").write_bytes(b"")
+    (spool / "vm-1796000000-1796000000.1-xx-0312345678.done").write_text("0312345678")
     proc = subprocess.Popen([*cli, "run"], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     try:
@@ -46,6 +52,12 @@ def test_run_starts_everything_and_stops_on_sigterm(tmp_path: Path) -> None:
         pid_file = tmp_path / "var" / "asterisk" / "ivr" / "run" / "renraku-asterisk.pid"
         asterisk_pid = int(pid_file.read_text())
         os.kill(asterisk_pid, 0)
+        database = sqlite3.connect(tmp_path / "var" / "renraku.db")
+        deadline = time.monotonic() + 30
+        while database.execute("SELECT count(*) FROM voicemails").fetchone() != (1,):
+            assert time.monotonic() < deadline, "the voicemail was not imported"
+            time.sleep(0.3)
+        database.close()
     finally:
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=60)

@@ -13,6 +13,7 @@ from ivr.dialer import DialerConfig
 from ivr.routes import build_server
 from renraku.app import open_app
 from renraku.commands.dialer import ami_port, platform_dialer
+from renraku.services import voicemail
 from renraku.settings import Settings, ensure_secret
 from webportal.app import start as start_web
 
@@ -53,9 +54,12 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
+    importer = asyncio.create_task(voicemail.import_loop(app, stop))
     try:
         await dialer.run(stop)
     finally:
+        stop.set()
+        await importer
         manager.close()  # type: ignore[attr-defined]
         await fastagi.stop()
         await runner.cleanup()

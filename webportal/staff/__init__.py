@@ -18,6 +18,7 @@ Routes (all under /staff, all scope-checked):
   /accounts (admin)                   staff accounts, class assignment, disable
   /prompts (admin)                    phone prompts: versions, upload a recording, roll back
   /calendar[?year=]                   terms (admin), closures and extra school days, holidays
+  /voicemail, /voicemail/<id>.wav     absence-line voicemails in scope; …/confirm, …/done (POST)
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from webportal.staff import (
     register,
     school_calendar,
     school_settings,
+    voicemail,
 )
 
 
@@ -57,7 +59,7 @@ async def _phone_reports_wake_registers(app: web.Application) -> AsyncIterator[N
 
 def setup(app: web.Application) -> None:
     for module in (register, families, calendar, accounts, prompts_admin, school_calendar,
-                   school_settings):
+                   school_settings, voicemail):
         app.router.add_routes(module.routes)
     app.cleanup_ctx.append(calendar.retry_loop)
     app.cleanup_ctx.append(_phone_reports_wake_registers)

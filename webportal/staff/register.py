@@ -11,10 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import AbsenceReport, Enrolment
 from models.db import transaction
-from models.enums import ReportStatus
+from models.enums import ReportReason, ReportStatus
 from renraku.rules.register import absent_on
 from renraku.rules.schoolday import ClassRef, report_day
-from renraku.services import live, pdf, register
+from renraku.services import live, pdf, register, voicemail
 from renraku.services.schools import school_calendar
 from renraku.services.staff import school_classes
 from webportal.staff import fw
@@ -106,6 +106,7 @@ async def today(request: web.Request) -> web.Response:
         room = await class_in_scope(session, sr, int(request.match_info["class_id"]))
         day = _day(sr)
         entries = await register.day_reports(session, room.id, day)
+        messages = await voicemail.inbox(session, sr.scope, class_id=room.id, pending_only=True)
         # After the cutoff (or on a holiday) new reports are for the next school day.
         calendar = await school_calendar(session, sr.school)
         upcoming = report_day(sr.local(sr.now), sr.school.phone_cutoff, calendar)
@@ -115,6 +116,7 @@ async def today(request: web.Request) -> web.Response:
             "closure": calendar.class_closure(day, ClassRef(room.id, room.grade)),
             "page_title": _("Attendance today: %(name)s") % {"name": room.name},
             "room": room, "day": day, "entries": entries,
+            "messages": messages, "reasons": list(ReportReason),
             "prev_day": day - timedelta(days=1), "next_day": day + timedelta(days=1),
             "csrf_token": fw.csrf_token(request),
         })
