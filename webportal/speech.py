@@ -5,16 +5,17 @@ school use) come from TTS on first use; rendered in the middle of a call, the ca
 in silence for them. Registration and proxy registration call :func:`render_family_names`,
 which renders the guardian's children (the sibling menu keys change too) in the background:
 the page answers at once, and a failed render only means the call renders it later.
+A roster import that changes readings re-renders those children the same way.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 
 from models import Child, Guardianship
 from prompts.dynamic import prerender_names
@@ -27,11 +28,23 @@ TASKS = web.AppKey("speech_tasks", set)
 
 async def family_names(app: App, guardian_id: int) -> int:
     """Render every phrase with a name of this guardian's children; returns how many."""
+    return await _render(app, Guardianship.guardian_id == guardian_id)
+
+
+async def children_names(app: App, child_ids: list[int]) -> int:
+    """Render the name phrases of these children again (a roster import changed a reading).
+
+    Only children with a guardian are rendered: nobody else calls about them yet.
+    """
+    return await _render(app, Guardianship.child_id.in_(child_ids)) if child_ids else 0
+
+
+async def _render(app: App, which: ColumnElement[bool]) -> int:
     done = 0
     async with app.sessions() as s:
         children = list(await s.scalars(
             select(Child).join(Guardianship, Guardianship.child_id == Child.id)
-            .where(Guardianship.guardian_id == guardian_id, Child.active)))
+            .where(which, Child.active).distinct()))
         for child in children:
             done += len(await prerender_names(app.settings, s, child))
     return done
@@ -39,13 +52,23 @@ async def family_names(app: App, guardian_id: int) -> int:
 
 def render_family_names(request: web.Request, guardian_id: int) -> None:
     """Start the render and return; the request does not wait for it."""
+    _start(request, lambda app: family_names(app, guardian_id), f"guardian {guardian_id}")
+
+
+def render_children_names(request: web.Request, child_ids: list[int]) -> None:
+    """As render_family_names, for the children a roster import renamed."""
+    if child_ids:
+        _start(request, lambda app: children_names(app, child_ids), f"{len(child_ids)} children")
+
+
+def _start(request: web.Request, job: Callable[[App], Awaitable[int]], what: str) -> None:
     app = request.config_dict[APP_KEY]
 
     async def run() -> None:
         try:
-            await family_names(app, guardian_id)
+            await job(app)
         except Exception:
-            log.exception("name phrases of guardian %s: render failed", guardian_id)
+            log.exception("name phrases of %s: render failed", what)
 
     tasks = request.config_dict[TASKS]
     task = asyncio.create_task(run())

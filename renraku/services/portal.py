@@ -47,9 +47,12 @@ async def guardian_children(session: AsyncSession, guardian_id: int) -> list[Chi
 
 async def guardianship(session: AsyncSession, guardian_id: int,
                        child_id: int) -> Guardianship | None:
+    """The link, while the child is at school: one who left (転出, 卒業) is no longer theirs
+    to open, though the history stays for the school."""
     return await session.scalar(
-        select(Guardianship)
-        .where(Guardianship.guardian_id == guardian_id, Guardianship.child_id == child_id)
+        select(Guardianship).join(Child, Child.id == Guardianship.child_id)
+        .where(Guardianship.guardian_id == guardian_id, Guardianship.child_id == child_id,
+               Child.active.is_(True))
         .options(selectinload(Guardianship.child).selectinload(Child.school),
                  selectinload(Guardianship.child).selectinload(Child.classes))
     )
