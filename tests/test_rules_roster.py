@@ -133,7 +133,8 @@ def test_csv_cells_that_look_like_formulas_are_neutralised() -> None:
 def test_academic_year_and_class_names() -> None:
     assert academic_year_of(date(2027, 3, 31)) == 2026
     assert academic_year_of(date(2027, 4, 1)) == 2027
-    assert class_name(3, "1") == "3年1組" and class_name(2, "さくら") == "さくら"
+    assert class_name(3, "1") == "3年1組" and class_name(2, "さくら") == "2年さくら組"
+    assert class_name(0, "ひまわり") == "ひまわり"
     assert next_class(ClassRef(1, 2, "2年A組")) == (3, "3年A組")
     assert next_class(ClassRef(1, 2, "A")) == (3, "3年A組")
     assert next_class(ClassRef(1, 0, "ひまわり学級")) == (0, "ひまわり学級")

@@ -297,6 +297,7 @@ class Plan:
     items: list[Planned]
     problems: list[Problem]
     ignored: list[str] = field(default_factory=list)
+    new_classes: list[tuple[int, str]] = field(default_factory=list)  # (grade, section) to make
 
     @property
     def ok(self) -> bool:
@@ -321,15 +322,26 @@ def find_class(lookup: dict[tuple[int, str], int], grade: int, section: str) -> 
     return lookup.get((grade, section)) or lookup.get((0, section))
 
 
-def plan(parsed: ParsedRoster, classes: Sequence[ClassRef],
-         current: Iterable[Current]) -> Plan:
-    """What importing ``parsed`` into the year of ``classes`` would do."""
+NEW_CLASS = 0  # class id of a row whose class the import creates
+
+
+def plan(parsed: ParsedRoster, classes: Sequence[ClassRef], current: Iterable[Current],
+         create_classes: bool = False) -> Plan:
+    """What importing ``parsed`` into the year of ``classes`` would do.
+
+    A class not in ``classes`` is a problem, or with ``create_classes`` one to create (its
+    rows get the class id ``NEW_CLASS`` until it exists).
+    """
     lookup = class_lookup(classes)
     by_number = {c.student_number: c for c in current}
     problems = list(parsed.problems)
     items: list[Planned] = []
+    missing: set[tuple[int, str]] = set()
     for row in parsed.rows:
         class_id = find_class(lookup, row.grade, row.section)
+        if class_id is None and create_classes:
+            missing.add((row.grade, row.section))
+            class_id = NEW_CLASS
         if class_id is None:
             problems.append(Problem("unknown_class", row.line,
                                     {"grade": str(row.grade), "class": row.section}))
@@ -350,7 +362,7 @@ def plan(parsed: ParsedRoster, classes: Sequence[ClassRef],
             action = UNCHANGED
         items.append(Planned(row, action, class_id, now.child_id, changed, now.class_id))
     problems.sort(key=lambda p: p.line)
-    return Plan(items, problems, parsed.ignored)
+    return Plan(items, problems, parsed.ignored, sorted(missing))
 
 
 def _changes(row: RosterRow, now: Current, has_birth_date: bool) -> tuple[str, ...]:

@@ -9,7 +9,6 @@ Teachers follow their class (持ち上がり); the admin changes that on the sta
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -30,10 +29,8 @@ def year_end(year: int) -> date:
 
 
 def class_name(grade: int, section: str) -> str:
-    """A new class's name: "3年1組" for a number or letter, the section itself otherwise."""
-    if re.fullmatch(r"[0-9A-Z]{1,3}", section) and grade > 0:
-        return f"{grade}年{section}組"
-    return section
+    """A new class's name: "3年1組", "2年さくら組"; a mixed-grade class (0) is its section."""
+    return f"{grade}年{section}組" if grade > 0 else section
 
 
 def next_class(room: ClassRef) -> tuple[int, str]:
@@ -41,7 +38,7 @@ def next_class(room: ClassRef) -> tuple[int, str]:
     if room.grade == 0:
         return 0, room.name
     prefix = f"{room.grade}年"
-    if room.name.startswith(prefix):
+    if room.name.startswith(prefix):  # keeps the school's own spelling: 2年A組 → 3年A組
         return room.grade + 1, f"{room.grade + 1}年{room.name[len(prefix):]}"
     return room.grade + 1, class_name(room.grade + 1, room.section)
 

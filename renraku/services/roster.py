@@ -21,6 +21,7 @@ from models.enums import LeaveReason
 from renraku.rules import roster as rules
 from renraku.rules.csvsafe import csv_bytes
 from renraku.rules.roster import ADD, CHANGE, MOVE, ClassRef, Current, Plan
+from renraku.rules.schoolyear import class_name
 
 EXPORT_HEADER = ("学籍番号", "学年", "組", "出席番号", "氏", "名", "ふりがな", "生年月日")
 
@@ -98,17 +99,25 @@ class RosterImport:
 
 
 async def import_roster(session: AsyncSession, school: School, data: bytes, *, year: int,
-                        encoding: str | None = None, apply: bool = False) -> RosterImport:
+                        encoding: str | None = None, create_classes: bool = False,
+                        apply: bool = False) -> RosterImport:
     """Plan the import of a roster file; with ``apply`` and no problem, write it.
 
-    Raises ``rules.RosterFileError`` when the file as a whole cannot be read.
+    ``create_classes``: classes of the file missing in the year are made (1年1組...)
+    instead of being errors. Raises ``rules.RosterFileError`` for an unreadable file.
     """
     text_, used = rules.decode(data, encoding)
     parsed = rules.parse(text_)
     classes = refs(await year_classes(session, school.id, year))
-    plan = rules.plan(parsed, classes, await current_children(session, school.id, year))
+    current = await current_children(session, school.id, year)
+    plan = rules.plan(parsed, classes, current, create_classes)
     result = RosterImport(plan, used, year)
     if apply and plan.ok:
+        if plan.new_classes:
+            for grade, section in plan.new_classes:
+                await save_class(session, school.id, year, grade, class_name(grade, section))
+            classes = refs(await year_classes(session, school.id, year))
+            plan = rules.plan(parsed, classes, current)
         result.renamed = await _apply(session, school.id, plan)
         result.applied = True
     return result
