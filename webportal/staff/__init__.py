@@ -5,7 +5,7 @@ role and class scope on the server (webportal.staff.common, renraku.rules.permis
 Templates live in webportal/templates/staff/.
 
 Routes (all under /staff, all scope-checked):
-  /                                   classes in scope with today's report counts
+  /[?year=]                           classes in scope with today's report counts, by year
   /classes/<id>/today[?day=]          today's register, live (…/today/stream SSE, …/today/rows)
   /classes/<id>/reports/<rid>/seen    POST: mark a report seen
   /classes/<id>/month[?ym=]           month grid; .csv (?bom=0 for plain UTF-8), /print, .pdf
@@ -16,6 +16,7 @@ Routes (all under /staff, all scope-checked):
   /notices, /notices/<id>/withdraw
   /accounts (admin)                   staff accounts, class assignment, disable
   /prompts (admin)                    phone prompts: versions, upload a recording, roll back
+  /roster (admin)                     classes of a year, roster import/export, 転入; /rollover
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from renraku.app import App
-from webportal.staff import accounts, calendar, families, prompts_admin, register
+from webportal.staff import accounts, calendar, families, prompts_admin, register, roster
 
 
 async def _phone_reports_wake_registers(app: web.Application) -> AsyncIterator[None]:
@@ -46,7 +47,7 @@ async def _phone_reports_wake_registers(app: web.Application) -> AsyncIterator[N
 
 
 def setup(app: web.Application) -> None:
-    for module in (register, families, calendar, accounts, prompts_admin):
+    for module in (register, families, calendar, accounts, prompts_admin, roster):
         app.router.add_routes(module.routes)
     app.cleanup_ctx.append(calendar.retry_loop)
     app.cleanup_ctx.append(_phone_reports_wake_registers)
