@@ -67,6 +67,16 @@ class Child(Base):
     def spoken_name(self) -> str:
         return self.reading or self.name
 
+    @property
+    def current_classes(self) -> list[Classroom]:
+        """The classes of the child's latest academic year (after a rollover, not last year's)."""
+        return current_rooms(self.classes)
+
+
+def current_rooms(rooms: list[Classroom]) -> list[Classroom]:
+    latest = max((r.academic_year for r in rooms), default=None)
+    return [r for r in rooms if r.academic_year == latest]
+
 
 class Enrolment(Base):
     __tablename__ = "enrolments"

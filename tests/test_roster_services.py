@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime
 import pytest
 from sqlalchemy import func, select
 
-from models import Child, Classroom, Enrolment, School, StaffClass
+from models import Child, Classroom, Enrolment, Notice, School, StaffClass
 from models.db import transaction
 from models.enums import ReportKind, ReportReason
 from renraku.rules.roster import RosterFileError
@@ -200,6 +200,13 @@ async def test_rollover_by_rule_graduates_and_keeps_last_years_register(db: Data
         grad = await s.get_one(Child, kids["25001"].id)
         assert (grad.active, grad.left_on, grad.left_reason) == (False, date(2027, 3, 31),
                                                                  "graduated")
-        assert [c.id for c in await portal.guardian_children(s, mum.id)] == [kids["26001"].id]
+        (ichiro,) = await portal.guardian_children(s, mum.id)
+        assert ichiro.id == kids["26001"].id
+        assert [r.name for r in ichiro.current_classes] == ["2年1組"]
+        for grade in (1, 2):  # a notice to his grade of this year, not last year's
+            s.add(Notice(school_id=school_id, scope="grade", grade=grade, title=f"{grade}年",
+                         body="", publish_at=NOW, created_at=NOW))
+        await s.flush()
+        assert [n.title for n in await portal.notices_for_child(s, ichiro, NOW)] == ["2年"]
         march = await register.month_register(s, rooms["6年1組"], 2027, 3, until=None)
         assert [r.cells[0] for r in march.rows if r.child.child_id == grad.id] == ["欠"]

@@ -32,6 +32,7 @@ from models import (
     SurveyResponse,
 )
 from models.enums import CampaignStatus, EventStatus, ReportStatus
+from models.people import current_rooms
 from renraku.services.broadcast import target_children
 
 
@@ -76,9 +77,9 @@ async def class_ids(session: AsyncSession, child_id: int) -> list[int]:
 
 
 async def notices_for_child(session: AsyncSession, child: Child, now: datetime) -> list[Notice]:
-    """Published notices for the child's school, grades and classes, newest first."""
-    rooms = list(await session.scalars(
-        select(Classroom).join(Enrolment).where(Enrolment.child_id == child.id)))
+    """Published notices for the child's school, grade and class (this year's), newest first."""
+    rooms = current_rooms(list(await session.scalars(
+        select(Classroom).join(Enrolment).where(Enrolment.child_id == child.id))))
     ids = [r.id for r in rooms]
     grades = sorted({r.grade for r in rooms})
     rows = await session.scalars(
