@@ -210,3 +210,29 @@ async def test_rollover_by_rule_graduates_and_keeps_last_years_register(db: Data
         assert [n.title for n in await portal.notices_for_child(s, ichiro, NOW)] == ["2年"]
         march = await register.month_register(s, rooms["6年1組"], 2027, 3, until=None)
         assert [r.cells[0] for r in march.rows if r.child.child_id == grad.id] == ["欠"]
+
+
+async def test_rollover_from_an_april_list_reuses_classes_made_beforehand(db: Database) -> None:
+    school_id = await school_with_classes(db)
+    await run_import(db, school_id, roster_file())
+    async with transaction(db.sessions) as s:
+        school = await s.get_one(School, school_id)
+        made = await roster_svc.save_class(s, school_id, 2027, 2, "2年1組")
+        april = "学籍番号,学年,組,出席番号\r\n26001,2,2,1\r\n26002,2,1,1\r\n"
+        bad = await rollover(s, school, 2027, NOW, assignments=april.encode("cp932"),
+                             apply=True)
+        assert not bad.applied
+        assert [(p.code, p.params["number"]) for p in bad.plan.problems] == [
+            ("not_assigned", "26003")]
+        april += "26003,2,1,2\r\n"
+        done = await rollover(s, school, 2027, NOW, assignments=april.encode("cp932"),
+                              apply=True)
+        assert done.applied
+        rows = (await s.execute(
+            select(Child.student_number, Classroom.id, Classroom.name, Enrolment.number)
+            .join(Enrolment, Enrolment.child_id == Child.id)
+            .join(Classroom, Classroom.id == Enrolment.class_id)
+            .where(Classroom.academic_year == 2027).order_by(Child.student_number))).all()
+        assert [(n, name, num) for n, _id, name, num in rows] == [
+            ("26001", "2年2組", 1), ("26002", "2年1組", 1), ("26003", "2年1組", 2)]
+        assert {cid for _n, cid, name, _num in rows if name == "2年1組"} == {made.id}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import re
 import secrets
+import time
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ from webportal.templating import flash
 routes = web.RouteTableDef()
 MAX_FILE = 4 * 1024 * 1024  # 10,000 children are under 1 MB
 SHOWN = 300  # rows listed per kind in a preview; the counts are always complete
+KEEP_UPLOAD_S = 24 * 3600  # an unconfirmed preview's file is removed after a day
 TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
 
@@ -68,6 +70,10 @@ async def _save_upload(sr: StaffRequest, kind: str, content: bytes) -> str:
 
     def write() -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        stale = time.time() - KEEP_UPLOAD_S
+        for old in path.parent.glob(f"{kind}-*"):  # previews nobody confirmed
+            if old.stat().st_mtime < stale:
+                old.unlink(missing_ok=True)
         path.write_bytes(content)
 
     await asyncio.to_thread(write)
