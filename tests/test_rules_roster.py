@@ -88,6 +88,8 @@ def test_missing_column_header_only_and_bad_rows_each_get_their_reason() -> None
         ("bad_grade", 6), ("empty_value", 7), ("bad_number", 9)]
     assert result.problems[0].params == {"number": "1001", "first": "2"}
     assert [r.student_number for r in result.rows] == ["1001"]
+    single = parsed("1009,1,1,9,Aung,,アウン,\r\n")  # one name only: 名 may be empty
+    assert single.problems == [] and single.rows[0].name == "Aung"
     assert roster.parse_date("2019年4月5日") == date(2019, 4, 5)
     assert roster.parse_date("20190405") == date(2019, 4, 5)
 

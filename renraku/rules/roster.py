@@ -33,6 +33,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 }
 ROSTER_REQUIRED = ("student_number", "grade", "class", "family_name", "given_name")
 ASSIGNMENT_REQUIRED = ("student_number", "grade", "class")
+MAY_BE_EMPTY = frozenset({"given_name"})  # a required column; some people have one name only
 ENCODINGS = {"utf-8": "utf-8-sig", "utf8": "utf-8-sig", "cp932": "cp932",
              "shift_jis": "cp932", "sjis": "cp932", "shift-jis": "cp932"}
 MAX_GRADE = 9  # 義務教育学校 runs grades 1-9; 0 is a mixed-grade special-needs class
@@ -73,7 +74,7 @@ class RosterRow:
 
     @property
     def name(self) -> str:
-        return f"{self.family_name} {self.given_name}"
+        return " ".join(p for p in (self.family_name, self.given_name) if p)
 
 
 @dataclass
@@ -199,7 +200,7 @@ def parse(text: str, required: Sequence[str] = ROSTER_REQUIRED) -> ParsedRoster:
 def _row(line: int, cell, required: Sequence[str],  # type: ignore[no-untyped-def]
          wants_reading: bool) -> tuple[RosterRow | None, Problem | None]:
     for key in required:
-        if not cell(key):
+        if not cell(key) and key not in MAY_BE_EMPTY:
             return None, Problem("empty_value", line, {"column": COLUMNS[key][0]})
     number_text = unicodedata.normalize("NFKC", cell("student_number"))
     grade_text = unicodedata.normalize("NFKC", cell("grade")).removesuffix("年")

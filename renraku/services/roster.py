@@ -124,7 +124,8 @@ async def import_roster(session: AsyncSession, school: School, data: bytes, *, y
 
 
 def _child_values(row: rules.RosterRow) -> dict[str, object]:
-    return {"name": row.name, "reading": row.reading, "display_name": row.given_name,
+    return {"name": row.name, "reading": row.reading,
+            "display_name": row.given_name or row.family_name,
             "family_name": row.family_name, "given_name": row.given_name,
             "birth_date": row.birth_date}
 
@@ -218,7 +219,7 @@ async def admit(session: AsyncSession, school_id: int, room: Classroom, *, stude
     row = rules.RosterRow(0, student_number.strip(), room.grade, "", number,
                           family_name.strip(), given_name.strip(), " ".join(reading.split()),
                           birth_date)
-    if not (row.student_number and row.family_name and row.given_name and row.reading):
+    if not (row.student_number and row.family_name and row.reading):
         raise ValueError("admit_fields")
     if room.school_id != school_id:
         raise LookupError(room.id)
