@@ -7,7 +7,7 @@ import re
 from aiohttp import FormData
 from sqlalchemy import select
 
-from models import Child, RegistrationToken
+from models import Child, Classroom, RegistrationToken
 from models.db import transaction
 from renraku.services import roster as roster_svc
 from renraku.services import staff as staff_svc
@@ -19,12 +19,12 @@ from tests.staff_fixtures import StaffPortal
 ROSTER = "学籍番号,学年,組,氏,名,ふりがな\r\n1,1,1,青木,一郎,あおき いちろう\r\n".encode()
 
 
-def upload(token: str, content: bytes, **fields: str) -> FormData:
+def upload(token: str, content: bytes, field: str = "file", **fields: str) -> FormData:
     form = FormData()
     form.add_field("csrf_token", token)
     for name, value in fields.items():
         form.add_field(name, value)
-    form.add_field("file", content, filename="roster.csv", content_type="text/csv")
+    form.add_field(field, content, filename="roster.csv", content_type="text/csv")
     return form
 
 
@@ -102,3 +102,37 @@ async def test_roster_pages_are_for_the_schools_admin(staff_portal: StaffPortal,
     async with sqlite_db.sessions() as s:
         assert await s.scalar(select(RegistrationToken.id).where(
             RegistrationToken.child_id == newcomer.id))
+
+
+async def test_rollover_page_with_an_april_list(staff_portal: StaffPortal,
+                                                sqlite_db: Database) -> None:
+    async with transaction(sqlite_db.sessions) as s:
+        school = await make_school(s)
+        for grade, name in [(1, "1年1組"), (2, "2年1組")]:
+            await roster_svc.save_class(s, school.id, 2026, grade, name)
+        await roster_svc.import_roster(s, school, (
+            "学籍番号,学年,組,氏,名,ふりがな\r\n1,1,1,青木,一郎,あおき いちろう\r\n"
+            "2,1,1,馬場,二郎,ばば じろう\r\n3,2,1,千葉,三郎,ちば さぶろう\r\n").encode(),
+            year=2026, apply=True)
+        await staff_svc.create_staff(s, school.id, name="長", email="admin@x.jp",
+                                     role="admin", password="admin-pass-12", class_ids=[])
+    admin = await staff_portal.client_as_staff("admin@x.jp", "admin-pass-12")
+    april = "学籍番号,学年,組,出席番号\r\n1,2,B,1\r\n2,2,A,1\r\n".encode("cp932")
+    token = admin.csrf_token  # type: ignore[attr-defined]
+    preview = await admin.post("/staff/rollover/preview",
+                               data=upload(token, april, "assignments", to="2027"))
+    page = await preview.text()
+    assert preview.status == 200, page
+    assert "2年A組" in page and "2年B組" in page and "千葉 三郎 (2年1組)" in page
+    found = re.search(r'name="token" value="([^"]+)"', page)
+    assert found and found.group(1)
+    done = await staff_portal.post(admin, "/staff/rollover/confirm",
+                                   {"to": "2027", "token": found.group(1)})
+    assert done.status == 303 and done.headers["Location"] == "/staff/roster?year=2027"
+    async with sqlite_db.sessions() as s:
+        names = set(await s.scalars(select(Classroom.name).where(
+            Classroom.academic_year == 2027)))
+    assert names == {"2年A組", "2年B組"}
+    again = await staff_portal.post(admin, "/staff/rollover/confirm",
+                                    {"to": "2027", "token": found.group(1)})
+    assert again.status == 400 and "2027" in await again.text()

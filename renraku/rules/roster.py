@@ -14,7 +14,7 @@ from __future__ import annotations
 import csv
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -197,8 +197,9 @@ def parse(text: str, required: Sequence[str] = ROSTER_REQUIRED) -> ParsedRoster:
     return ParsedRoster(rows, problems, frozenset(index), ignored)
 
 
-def _row(line: int, cell, required: Sequence[str],  # type: ignore[no-untyped-def]
+def _row(line: int, cell: Callable[[str], str], required: Sequence[str],
          wants_reading: bool) -> tuple[RosterRow | None, Problem | None]:
+    """One data row, or the first thing wrong with it."""
     for key in required:
         if not cell(key) and key not in MAY_BE_EMPTY:
             return None, Problem("empty_value", line, {"column": COLUMNS[key][0]})
