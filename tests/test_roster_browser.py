@@ -3,7 +3,7 @@ and last year's register still downloads."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -84,6 +84,10 @@ async def test_roster_import_then_rollover(staff_portal: StaffPortal, browser: B
         old_room = await s.scalar(select(Classroom).where(Classroom.name == "2年1組"))
         assert old_room is not None
 
+    # 1 April, 09:30: the new year may start (months later, the admin signs in again).
+    staff_portal.app.clock.set(datetime(2027, 4, 1, 0, 30, tzinfo=UTC))
+    page = await staff_portal.browser_login_staff(browser, "admin@x.jp", "admin-pass-12")
+    await page.click("text=クラスと名簿")
     await page.click("#rollover-link")
     await expect(page.locator("input[name=to]")).to_have_value("2027")
     await page.click("#rollover-form button[type=submit]")

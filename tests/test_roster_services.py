@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import time
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -23,6 +23,7 @@ from tests.db_fixtures import Database
 from tests.factories import make_guardian, make_school
 
 NOW = datetime(2026, 12, 4, 0, 30, tzinfo=UTC)
+APRIL = datetime(2027, 3, 31, 15, 0, tzinfo=UTC)  # 1 April 2027, 00:00 in Tokyo
 HEADER = "学籍番号,学年,組,出席番号,氏,名,ふりがな,生年月日\r\n"
 ROWS = [
     "26001,1,1,1,青木,一郎,あおき いちろう,2020-05-01",
@@ -181,15 +182,18 @@ async def test_rollover_by_rule_graduates_and_keeps_last_years_register(db: Data
         with pytest.raises(RolloverRefused) as refused:
             await rollover(s, school, 2028, NOW)
         assert refused.value.code == "not_next"
-        preview = await rollover(s, school, 2027, NOW)
-        assert not preview.applied and preview.last_grade == 6
+        preview = await rollover(s, school, 2027, NOW)  # in December: a preview only
+        assert not preview.applied and preview.last_grade == 6 and not preview.ready
         assert sorted(preview.plan.new_classes) == [(2, "2年1組"), (2, "2年2組")]
+        with pytest.raises(RolloverRefused) as early:
+            await rollover(s, school, 2027, APRIL - timedelta(seconds=1), apply=True)
+        assert (early.value.code, early.value.params) == ("too_early", {"day": "2027-04-01"})
         assert await s.scalar(select(func.count(Classroom.id))) == 3
-        done = await rollover(s, school, 2027, NOW, apply=True)
+        done = await rollover(s, school, 2027, APRIL, apply=True)
         assert done.applied and [g.student_number for g in done.plan.graduates] == ["25001"]
     async with transaction(db.sessions) as s:
         with pytest.raises(RolloverRefused) as twice:
-            await rollover(s, school, 2027, NOW)
+            await rollover(s, school, 2027, APRIL)
         assert twice.value.code == "already_done"
         new = {r.name: r for r in await roster_svc.year_classes(s, school_id, 2027)}
         assert sorted(new) == ["2年1組", "2年2組"]
@@ -219,13 +223,13 @@ async def test_rollover_from_an_april_list_reuses_classes_made_beforehand(db: Da
         school = await s.get_one(School, school_id)
         made = await roster_svc.save_class(s, school_id, 2027, 2, "2年1組")
         april = "学籍番号,学年,組,出席番号\r\n26001,2,2,1\r\n26002,2,1,1\r\n"
-        bad = await rollover(s, school, 2027, NOW, assignments=april.encode("cp932"),
+        bad = await rollover(s, school, 2027, APRIL, assignments=april.encode("cp932"),
                              apply=True)
         assert not bad.applied
         assert [(p.code, p.params["number"]) for p in bad.plan.problems] == [
             ("not_assigned", "26003")]
         april += "26003,2,1,2\r\n"
-        done = await rollover(s, school, 2027, NOW, assignments=april.encode("cp932"),
+        done = await rollover(s, school, 2027, APRIL, assignments=april.encode("cp932"),
                               apply=True)
         assert done.applied
         rows = (await s.execute(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 from aiohttp import FormData
 from sqlalchemy import select
@@ -118,6 +119,13 @@ async def test_rollover_page_with_an_april_list(staff_portal: StaffPortal,
                                      role="admin", password="admin-pass-12", class_ids=[])
     admin = await staff_portal.client_as_staff("admin@x.jp", "admin-pass-12")
     april = "学籍番号,学年,組,出席番号\r\n1,2,B,1\r\n2,2,A,1\r\n".encode("cp932")
+    token = admin.csrf_token  # type: ignore[attr-defined]
+    early = await admin.post("/staff/rollover/preview",
+                             data=upload(token, april, "assignments", to="2027"))
+    page = await early.text()  # in December: what will happen, but no button yet
+    assert 'id="rollover-early"' in page and 'id="rollover-confirm"' not in page
+    staff_portal.app.clock.set(datetime(2027, 4, 1, 0, 30, tzinfo=UTC))
+    admin = await staff_portal.client_as_staff("admin@x.jp", "admin-pass-12")  # a new session
     token = admin.csrf_token  # type: ignore[attr-defined]
     preview = await admin.post("/staff/rollover/preview",
                                data=upload(token, april, "assignments", to="2027"))

@@ -59,7 +59,12 @@ async def _rollover(settings: Settings, args: argparse.Namespace,
     if not result.plan.ok:
         print(f"{len(result.plan.problems)} problem(s): nothing changed", file=sys.stderr)
         return 1
-    print("dry run: nothing written" if args.dry_run else f"academic year {args.to} started")
+    if args.dry_run:
+        print("dry run: nothing written")
+        if not result.ready:
+            print(say(_, "too_early", {"day": result.starts_on.isoformat()}))
+    else:
+        print(f"academic year {args.to} started")
     return 0
 
 

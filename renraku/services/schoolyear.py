@@ -4,13 +4,17 @@ Last year's classes, enrolments and reports stay as they are (their registers an
 downloadable); the new year's classes are created (or reused when the admin made them
 already) and every child staying gets an enrolment there. Graduates leave like a transfer
 (history kept, guardians no longer see them). A year is rolled over once: when any child
-is enrolled in a class of the target year, the rollover is refused.
+is enrolled in a class of the target year, the rollover is refused. It is applied from the
+new year's first day (1 April): before, graduates are still at school (their families report
+absences until the ceremony) and this year's classes are still this year's. The preview
+works any time, so the office prepares it in March.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,7 +29,7 @@ from renraku.services.roster import leave, refs, year_classes
 
 class RolloverRefused(Exception):
     """``code``: no_year (nothing to roll over), not_next (``to`` is not the next year),
-    already_done (children are enrolled in ``to`` already)."""
+    already_done (children are enrolled in ``to`` already), too_early (before 1 April)."""
 
     def __init__(self, code: str, **params: object) -> None:
         super().__init__(code)
@@ -39,6 +43,8 @@ class Rollover:
     to_year: int
     last_grade: int
     plan: RolloverPlan
+    starts_on: date  # the first day it may be applied
+    ready: bool  # that day has come
     applied: bool = False
 
 
@@ -75,7 +81,11 @@ async def rollover(session: AsyncSession, school: School, to_year: int, now: dat
     top = last_grade or last_grade_of(classes)
     pairs = [(staff_id, class_id) for staff_id, class_id in teachers]
     plan = plan_rollover(classes, members, pairs, top, parsed)
-    result = Rollover(from_year, to_year, top, plan)
+    starts_on = year_end(from_year) + timedelta(days=1)
+    today = now.astimezone(ZoneInfo(school.timezone)).date()
+    result = Rollover(from_year, to_year, top, plan, starts_on, today >= starts_on)
+    if apply and not result.ready:
+        raise RolloverRefused("too_early", day=starts_on.isoformat())
     if apply and plan.ok:
         await _apply(session, school.id, result, now)
         result.applied = True

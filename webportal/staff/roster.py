@@ -317,6 +317,7 @@ async def _rollover(request: web.Request, data: MultiDictProxy[Any], token: str,
              for room in result.plan.new_classes}
     return render(sr, "staff/rollover.html", {
         **base, "result": result, "sizes": sizes, "old_names": names,
+        "early": say(_, "too_early", {"day": result.starts_on.isoformat()}),
         "problems": [problem_text(_, p) for p in result.plan.problems],
     }, status=200 if result.plan.ok else 400)
 

@@ -42,6 +42,8 @@ PROBLEMS = {
     "no_year": N_("The school has no classes with children to move up yet."),
     "not_next": N_("Roll over to %(year)s first."),
     "already_done": N_("The year %(year)s has been rolled over already."),
+    "too_early": N_("The new school year can be started from %(day)s; until then the "
+                    "preview shows what will happen."),
 }
 
 
