@@ -48,6 +48,7 @@ def test_decode_detects_utf8_bom_and_cp932_or_takes_the_chosen_one() -> None:
     (b"", "empty_file"), (b"\xef\xbb\xbf\r\n  \r\n", "empty_file"),
     (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "binary_file"),
     (bytes(range(1, 32)) * 20, "binary_file"),
+    (HEADER_JA.encode() * 500 + b"1,1,1,1,a\x00,b,c,\r\n", "binary_file"),
 ])
 def test_empty_and_binary_files_are_file_errors(data: bytes, code: str) -> None:
     with pytest.raises(RosterFileError) as err:
@@ -63,6 +64,15 @@ def test_headers_in_english_with_split_readings_and_half_width_kana() -> None:
     (row,) = result.rows
     assert (row.student_number, row.grade, row.section, row.number) == ("1002", 1, "2", 3)
     assert row.name == "佐藤 花子" and row.reading == "サトウ ハナコ" and row.birth_date is None
+
+
+def test_huge_field_is_a_file_error_not_a_crash() -> None:
+    with pytest.raises(RosterFileError) as err:
+        roster.parse(HEADER_JA + "1,1,1,1,山田,太郎,\"" + "x" * 200_000 + "\",\r\n")
+    assert err.value.problem.code == "binary_file"
+    with pytest.raises(RosterFileError) as twice:
+        roster.parse("学籍番号,学年,組,学年,氏,名,ふりがな\r\n")
+    assert (twice.value.problem.code, twice.value.problem.line) == ("duplicate_column", 1)
 
 
 def test_missing_column_header_only_and_bad_rows_each_get_their_reason() -> None:

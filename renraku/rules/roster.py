@@ -17,6 +17,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 # field → accepted header names (compared after NFKC, lower case, spaces removed)
 COLUMNS: dict[str, tuple[str, ...]] = {
@@ -89,7 +90,7 @@ def decode(data: bytes, encoding: str | None = None) -> tuple[str, str]:
     """The file's text and the encoding used ("utf-8" or "cp932")."""
     if not data.strip(b"\xef\xbb\xbf \t\r\n"):
         raise RosterFileError(Problem("empty_file"))
-    if b"\x00" in data[:8192]:
+    if b"\x00" in data:  # no text export holds NUL; the csv module would choke on it
         raise RosterFileError(Problem("binary_file"))
     if encoding:
         codec = ENCODINGS.get(encoding.lower())
@@ -143,7 +144,13 @@ def parse(text: str, required: Sequence[str] = ROSTER_REQUIRED) -> ParsedRoster:
 
     A missing required column is a file error; row problems are collected, one per row.
     """
-    reader = csv.reader(text.splitlines(keepends=True))
+    try:
+        return _parse(csv.reader(text.splitlines(keepends=True)), required)
+    except csv.Error as exc:  # e.g. a field over the csv module's size limit
+        raise RosterFileError(Problem("binary_file")) from exc
+
+
+def _parse(reader: Any, required: Sequence[str]) -> ParsedRoster:
     header: list[str] = []
     for cells in reader:
         if any(c.strip() for c in cells):
@@ -159,7 +166,8 @@ def parse(text: str, required: Sequence[str] = ROSTER_REQUIRED) -> ParsedRoster:
             if name.strip():
                 ignored.append(name.strip())
         elif key in index:
-            raise RosterFileError(Problem("duplicate_column", 1, {"column": name.strip()}))
+            raise RosterFileError(Problem("duplicate_column", reader.line_num,
+                                          {"column": name.strip()}))
         else:
             index[key] = i
     for key in required:
