@@ -75,13 +75,17 @@ async def test_import_preview_apply_reimport_and_move(db: Database) -> None:
         await make_guardian(s, children=(aoki,))
     changed = ROWS.copy()
     changed[0] = "26001,1,2,7,青木,一郎,あおき いちろ,2020-05-01"  # new reading, to 1年2組
+    changed[1] = "26002,1,1,5,馬場,二郎,ばば じろう,2020-06-01"  # 出席番号 2 → 5
     moved = await run_import(db, school_id, roster_file(changed))
-    assert moved.plan.counts()["move"] == 1 and moved.renamed == [aoki.id]
+    assert moved.plan.counts() == {"add": 0, "change": 1, "move": 1, "unchanged": 2}
+    assert moved.plan.of("change")[0].changed == ("number",) and moved.renamed == [aoki.id]
     async with db.sessions() as s:
         rooms = (await s.execute(
-            select(Classroom.name, Enrolment.number).join(Enrolment)
-            .where(Enrolment.child_id == aoki.id))).all()
-        assert rooms == [("1年2組", 7)]
+            select(Child.student_number, Classroom.name, Enrolment.number)
+            .join(Enrolment, Enrolment.child_id == Child.id).join(Classroom)
+            .where(Child.student_number.in_(["26001", "26002"]))
+            .order_by(Child.student_number))).all()
+        assert rooms == [("26001", "1年2組", 7), ("26002", "1年1組", 5)]
 
 
 @pytest.mark.parametrize(("data", "code"), [

@@ -106,8 +106,8 @@ async def import_roster(session: AsyncSession, school: School, data: bytes, *, y
     ``create_classes``: classes of the file missing in the year are made (1年1組...)
     instead of being errors. Raises ``rules.RosterFileError`` for an unreadable file.
     """
-    text_, used = rules.decode(data, encoding)
-    parsed = rules.parse(text_)
+    content, used = rules.decode(data, encoding)
+    parsed = rules.parse(content)
     classes = refs(await year_classes(session, school.id, year))
     current = await current_children(session, school.id, year)
     plan = rules.plan(parsed, classes, current, create_classes)
@@ -156,7 +156,8 @@ async def _apply(session: AsyncSession, school_id: int, plan: Plan) -> list[int]
         await session.execute(insert(Enrolment), [
             {"child_id": cid, "class_id": p.class_id, "number": p.row.number}
             for cid, p in enrol])
-    renumber = [p for p in touched if p not in rehome and "number" in p.changed]
+    renumber = [p for p in touched if p.action != MOVE and p.from_class_id is not None
+                and "number" in p.changed]
     if renumber:
         await session.execute(update(Enrolment), [
             {"child_id": p.child_id, "class_id": p.class_id, "number": p.row.number}
