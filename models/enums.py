@@ -44,6 +44,11 @@ class StaffRole(StrEnum):
     PRINCIPAL = "principal"
 
 
+class LeaveReason(StrEnum):
+    TRANSFER = "transfer"  # 転出
+    GRADUATED = "graduated"  # 卒業
+
+
 class EventStatus(StrEnum):
     SCHEDULED = "scheduled"
     CHANGED = "changed"

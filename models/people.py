@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import (
     Boolean,
     CheckConstraint,
+    Date,
     ForeignKey,
     Integer,
     String,
@@ -17,14 +18,24 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base
-from models.enums import PhoneKind, check_in
+from models.enums import LeaveReason, PhoneKind, check_in
 from models.school import Classroom, School
 
 MAX_GUARDIANS_PER_CHILD = 3
 
 
 class Child(Base):
+    """A pupil. ``name`` is "氏 名" as shown; the roster import keeps the parts too.
+
+    A child who leaves (転出) or graduates (卒業) is kept with ``active`` off and the day
+    and reason of leaving: their registers stay, guardians no longer see them.
+    """
+
     __tablename__ = "children"
+    __table_args__ = (
+        UniqueConstraint("school_id", "student_number"),
+        CheckConstraint(check_in("left_reason", LeaveReason), name="left_reason"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     school_id: Mapped[int] = mapped_column(ForeignKey("schools.id"), index=True)
@@ -33,6 +44,13 @@ class Child(Base):
     display_name: Mapped[str] = mapped_column(String(100), default="")
     icon_path: Mapped[str | None] = mapped_column(String(300))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # 学籍番号 from the school-affairs system: the roster import's key (None: made by hand)
+    student_number: Mapped[str | None] = mapped_column(String(32))
+    family_name: Mapped[str] = mapped_column(String(100), default="")
+    given_name: Mapped[str] = mapped_column(String(100), default="")
+    birth_date: Mapped[date | None] = mapped_column(Date)
+    left_on: Mapped[date | None] = mapped_column(Date)
+    left_reason: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
     school: Mapped[School] = relationship()
@@ -49,12 +67,23 @@ class Child(Base):
     def spoken_name(self) -> str:
         return self.reading or self.name
 
+    @property
+    def current_classes(self) -> list[Classroom]:
+        """The classes of the child's latest academic year (after a rollover, not last year's)."""
+        return current_rooms(self.classes)
+
+
+def current_rooms(rooms: list[Classroom]) -> list[Classroom]:
+    latest = max((r.academic_year for r in rooms), default=None)
+    return [r for r in rooms if r.academic_year == latest]
+
 
 class Enrolment(Base):
     __tablename__ = "enrolments"
 
     child_id: Mapped[int] = mapped_column(ForeignKey("children.id"), primary_key=True)
     class_id: Mapped[int] = mapped_column(ForeignKey("classes.id"), primary_key=True, index=True)
+    number: Mapped[int | None] = mapped_column(Integer)  # 出席番号 in this class
 
 
 class Guardian(Base):

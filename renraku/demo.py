@@ -147,12 +147,27 @@ async def _school(
     return school, rooms
 
 
+def _name_parts(name: str, reading: str) -> tuple[str, str]:
+    """氏 and 名 of a demo name: "山田 太郎", "Lucas García" (read as written), "王小明"."""
+    if " " not in name:
+        return name[:1], name[1:]
+    if reading == name:  # a Western name, given name first
+        given, _, family = name.rpartition(" ")
+        return family, given
+    family, _, given = name.partition(" ")
+    return family, given
+
+
 async def _child(
     session: AsyncSession, school: School, room: Classroom, name: str, reading: str
 ) -> Child:
-    child = Child(school_id=school.id, name=name, reading=reading, display_name=name.split(" ")[-1])
+    family, given = _name_parts(name, reading)
+    child = Child(school_id=school.id, name=name, reading=reading, display_name=name.split(" ")[-1],
+                  family_name=family, given_name=given)
     session.add(child)
     await session.flush()
+    # 学籍番号 as many systems write it: the year the child entered, then a serial number
+    child.student_number = f"{2027 - max(room.grade, 1)}{child.id:04d}"
     session.add(Enrolment(child_id=child.id, class_id=room.id))
     return child
 

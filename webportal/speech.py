@@ -5,7 +5,8 @@ school use) come from TTS on first use; rendered in the middle of a call, the ca
 in silence for them. Registration and proxy registration call :func:`render_family_names`,
 which renders the guardian's children (the sibling menu keys change too) in the background:
 the page answers at once, and a failed render only means the call renders it later. The
-school settings page does the same for the welcome that names the school.
+school settings page does the same for the welcome that names the school, and a roster
+import that changes readings for those children.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 
 from models import Child, Guardianship, School
 from prompts.dynamic import prerender_names, prerender_school
@@ -29,11 +30,23 @@ TASKS = web.AppKey("speech_tasks", set)
 
 async def family_names(app: App, guardian_id: int) -> int:
     """Render every phrase with a name of this guardian's children; returns how many."""
+    return await _render(app, Guardianship.guardian_id == guardian_id)
+
+
+async def children_names(app: App, child_ids: list[int]) -> int:
+    """Render the name phrases of these children again (a roster import changed a reading).
+
+    Only children with a guardian are rendered: nobody else calls about them yet.
+    """
+    return await _render(app, Guardianship.child_id.in_(child_ids)) if child_ids else 0
+
+
+async def _render(app: App, which: ColumnElement[bool]) -> int:
     done = 0
     async with app.sessions() as s:
         children = list(await s.scalars(
             select(Child).join(Guardianship, Guardianship.child_id == Child.id)
-            .where(Guardianship.guardian_id == guardian_id, Child.active)))
+            .where(which, Child.active).distinct()))
         for child in children:
             done += len(await prerender_names(app.settings, s, child))
     return done
@@ -42,8 +55,16 @@ async def family_names(app: App, guardian_id: int) -> int:
 def render_family_names(request: web.Request, guardian_id: int) -> None:
     """Start the render and return; the request does not wait for it."""
     app = request.config_dict[APP_KEY]
-    _in_background(request, family_names(app, guardian_id), f"name phrases of guardian "
-                   f"{guardian_id}")
+    _in_background(request, family_names(app, guardian_id),
+                   f"name phrases of guardian {guardian_id}")
+
+
+def render_children_names(request: web.Request, child_ids: list[int]) -> None:
+    """As render_family_names, for the children a roster import renamed."""
+    if child_ids:
+        app = request.config_dict[APP_KEY]
+        _in_background(request, children_names(app, child_ids),
+                       f"name phrases of {len(child_ids)} children")
 
 
 def render_school_welcome(request: web.Request, school: School) -> None:

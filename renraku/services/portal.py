@@ -32,6 +32,7 @@ from models import (
     SurveyResponse,
 )
 from models.enums import CampaignStatus, EventStatus, ReportStatus
+from models.people import current_rooms
 from renraku.services.broadcast import target_children
 
 
@@ -47,9 +48,12 @@ async def guardian_children(session: AsyncSession, guardian_id: int) -> list[Chi
 
 async def guardianship(session: AsyncSession, guardian_id: int,
                        child_id: int) -> Guardianship | None:
+    """The link, while the child is at school: one who left (転出, 卒業) is no longer theirs
+    to open, though the history stays for the school."""
     return await session.scalar(
-        select(Guardianship)
-        .where(Guardianship.guardian_id == guardian_id, Guardianship.child_id == child_id)
+        select(Guardianship).join(Child, Child.id == Guardianship.child_id)
+        .where(Guardianship.guardian_id == guardian_id, Guardianship.child_id == child_id,
+               Child.active.is_(True))
         .options(selectinload(Guardianship.child).selectinload(Child.school),
                  selectinload(Guardianship.child).selectinload(Child.classes))
     )
@@ -73,9 +77,9 @@ async def class_ids(session: AsyncSession, child_id: int) -> list[int]:
 
 
 async def notices_for_child(session: AsyncSession, child: Child, now: datetime) -> list[Notice]:
-    """Published notices for the child's school, grades and classes, newest first."""
-    rooms = list(await session.scalars(
-        select(Classroom).join(Enrolment).where(Enrolment.child_id == child.id)))
+    """Published notices for the child's school, grade and class (this year's), newest first."""
+    rooms = current_rooms(list(await session.scalars(
+        select(Classroom).join(Enrolment).where(Enrolment.child_id == child.id))))
     ids = [r.id for r in rooms]
     grades = sorted({r.grade for r in rooms})
     rows = await session.scalars(

@@ -6,17 +6,16 @@ functions trust the class id they are given.
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass
 from datetime import date, datetime, time
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from models import AbsenceReport, Child, Classroom, Enrolment, School, Staff
 from models.enums import ReportStatus
+from renraku.rules.csvsafe import csv_bytes
 from renraku.rules.register import (
     ChildRow,
     MonthRegister,
@@ -45,12 +44,19 @@ class TodayEntry:
     guardian_name: str
 
 
-async def class_children(session: AsyncSession, class_id: int) -> list[Child]:
+async def class_children(
+    session: AsyncSession, class_id: int, since: date | None = None
+) -> list[Child]:
+    """The class's children; with ``since``, also those who left (転出, 卒業) on or after it,
+    so a past month's register still lists them."""
+    present = Child.active.is_(True)
+    if since is not None:
+        present = or_(present, Child.left_on >= since)
     rows = await session.scalars(
         select(Child)
         .join(Enrolment, Enrolment.child_id == Child.id)
-        .where(Enrolment.class_id == class_id, Child.active.is_(True))
-        .order_by(Child.reading, Child.name, Child.id)
+        .where(Enrolment.class_id == class_id, present)
+        .order_by(Enrolment.number.nulls_last(), Child.reading, Child.name, Child.id)
     )
     return list(rows)
 
@@ -126,8 +132,8 @@ async def month_register(
 ) -> MonthRegister:
     school = await session.get_one(School, classroom.school_id)
     calendar = await school_calendar(session, school)
-    children = await class_children(session, classroom.id)
     start, end = date(year, month, 1), date(year + month // 12, month % 12 + 1, 1)
+    children = await class_children(session, classroom.id, since=start)
     facts = await session.execute(
         select(AbsenceReport.child_id, AbsenceReport.day, AbsenceReport.kind, AbsenceReport.reason)
         .join(Enrolment, Enrolment.child_id == AbsenceReport.child_id)
@@ -154,30 +160,14 @@ TOTAL_HEADERS = ("授業日数", "出停", "忌引", "出席すべき日数", "�
 
 def register_csv(grid: MonthRegister, class_name: str, *, bom: bool = True) -> bytes:
     """The month grid as CSV; the BOM lets Excel on Japanese Windows read UTF-8 correctly."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow([f"{class_name} {grid.year}年{grid.month}月 出席簿"])
-    writer.writerow(
+    counted = list(zip(grid.days, grid.day_totals, strict=True))
+    return csv_bytes([
+        [f"{class_name} {grid.year}年{grid.month}月 出席簿"],
         ["氏名", *(f"{c.day.day}" if c.school_day else f"({c.day.day})" for c in grid.days),
-         *TOTAL_HEADERS]
-    )
-    for row in grid.rows:
-        t = row.totals
-        writer.writerow(
-            [row.child.name, *row.cells, t.school_days, t.suspended, t.bereaved, t.required,
-             t.absent, t.attended, t.late, t.early]
-        )
-    writer.writerow(
-        ["欠席計", *(absent_on(tot) if col.counted else "" for col, tot in
-                   zip(grid.days, grid.day_totals, strict=True))]
-    )
-    writer.writerow(
-        ["遅刻計", *(tot["遅"] if col.counted else "" for col, tot in
-                   zip(grid.days, grid.day_totals, strict=True))]
-    )
-    writer.writerow(
-        ["早退計", *(tot["早"] if col.counted else "" for col, tot in
-                   zip(grid.days, grid.day_totals, strict=True))]
-    )
-    data = out.getvalue().encode("utf-8")
-    return (b"\xef\xbb\xbf" + data) if bom else data
+         *TOTAL_HEADERS],
+        *([row.child.name, *row.cells, t.school_days, t.suspended, t.bereaved, t.required,
+           t.absent, t.attended, t.late, t.early] for row in grid.rows for t in [row.totals]),
+        ["欠席計", *(absent_on(tot) if col.counted else "" for col, tot in counted)],
+        ["遅刻計", *(tot["遅"] if col.counted else "" for col, tot in counted)],
+        ["早退計", *(tot["早"] if col.counted else "" for col, tot in counted)],
+    ], bom=bom)

@@ -5,7 +5,7 @@ role and class scope on the server (webportal.staff.common, renraku.rules.permis
 Templates live in webportal/templates/staff/.
 
 Routes (all under /staff, all scope-checked):
-  /                                   classes in scope with today's report counts
+  /[?year=]                           classes in scope with today's report counts, by year
   /classes/<id>/today[?day=]          today's register, live (…/today/stream SSE, …/today/rows)
   /classes/<id>/reports/<rid>/seen    POST: mark a report seen
   /classes/<id>/month[?ym=]           month grid; .csv (?bom=0 for plain UTF-8), /print, .pdf
@@ -19,6 +19,7 @@ Routes (all under /staff, all scope-checked):
   /prompts (admin)                    phone prompts: versions, upload a recording, roll back
   /calendar[?year=]                   terms (admin), closures and extra school days, holidays
   /voicemail, /voicemail/<id>.wav     absence-line voicemails in scope; …/confirm, …/done (POST)
+  /roster (admin)                     classes of a year, roster import/export, 転入; /rollover
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from webportal.staff import (
     families,
     prompts_admin,
     register,
+    roster,
     school_calendar,
     school_settings,
     voicemail,
@@ -59,7 +61,7 @@ async def _phone_reports_wake_registers(app: web.Application) -> AsyncIterator[N
 
 def setup(app: web.Application) -> None:
     for module in (register, families, calendar, accounts, prompts_admin, school_calendar,
-                   school_settings, voicemail):
+                   school_settings, voicemail, roster):
         app.router.add_routes(module.routes)
     app.cleanup_ctx.append(calendar.retry_loop)
     app.cleanup_ctx.append(_phone_reports_wake_registers)

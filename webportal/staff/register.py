@@ -14,6 +14,7 @@ from models.db import transaction
 from models.enums import ReportReason, ReportStatus
 from renraku.rules.register import absent_on
 from renraku.rules.schoolday import ClassRef, report_day
+from renraku.rules.schoolyear import academic_year_of
 from renraku.services import live, pdf, register, voicemail
 from renraku.services.schools import school_calendar
 from renraku.services.staff import school_classes
@@ -86,8 +87,14 @@ async def home(request: web.Request) -> web.Response:
     app = fw.app_of(request)
     async with app.sessions() as session:
         sr = await staff_request(request, session)
-        rooms = [r for r in await school_classes(session, sr.school.id)
-                 if r.id in sr.scope.class_ids or sr.scope.is_admin]
+        mine = [r for r in await school_classes(session, sr.school.id)
+                if r.id in sr.scope.class_ids or sr.scope.is_admin]
+        years = sorted({r.academic_year for r in mine}, reverse=True)
+        # This year's classes first; last year's registers stay a click away.
+        current = academic_year_of(sr.today)
+        default = next((y for y in years if y <= current), years[-1] if years else current)
+        year = int_param(request.query.get("year"), default) or default
+        rooms = [r for r in mine if r.academic_year == year]
         ids = [r.id for r in rooms]
         counts = await _class_counts(session, ids, sr.today, unseen_only=False)
         unseen = await _class_counts(session, ids, sr.today, unseen_only=True)
@@ -95,7 +102,9 @@ async def home(request: web.Request) -> web.Response:
         classes = [{"room": r, "reports": counts.get(r.id, 0), "unseen": unseen.get(r.id, 0)}
                    for r in rooms]
         return render(sr, "staff/home.html",
-                      {"page_title": _("Classes"), "classes": classes, "today": sr.today})
+                      {"page_title": _("Classes"), "classes": classes, "today": sr.today,
+                       "years": years, "year": year,
+                       "past_ym": f"{year + 1}-03" if year < current else ""})
 
 
 @routes.get(r"/staff/classes/{class_id:\d+}/today")

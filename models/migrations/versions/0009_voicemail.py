@@ -1,7 +1,7 @@
 """voicemail reports recorded by Asterisk when the app could not take a call
 
 Revision ID: 0009_voicemail
-Revises: 0004_calendar
+Revises: 0005_roster
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 import models.base
 
 revision: str = "0009_voicemail"
-down_revision: str | None = "0004_calendar"
+down_revision: str | None = "0005_roster"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
