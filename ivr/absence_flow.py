@@ -25,17 +25,18 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import Any, Protocol
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
 from ivr import absence_menu as m
-from models import AbsenceReport, CallLog, Guardian, Guardianship, School
+from models import AbsenceReport, Guardian
 from models.db import transaction
 from models.enums import Channel, ReportKind, ReportReason, ReportStatus
 from renraku.app import App, open_app
 from renraku.rules.phone import is_withheld, try_normalise
 from renraku.services import absences
-from renraku.services.guardians import children_of, guardians_by_phone
+from renraku.services.call_log import call_log_writer
+from renraku.services.guardians import household_by_phone
 from renraku.services.schools import report_day_for, school_now
 from renraku.settings import LANGUAGES, Settings, load_settings
 
@@ -136,37 +137,23 @@ def _outcome(actions: list[str], fallback: str) -> str:
 async def load_caller(app: App, raw: str, e164: str) -> Caller | None:
     """Guardians of this number (a shared landline unites their children) or None."""
     async with app.sessions() as s:
-        guardians = await guardians_by_phone(s, e164)
-        if not guardians:
+        home = await household_by_phone(s, e164)
+        if not home.guardians or not home.children:
             return None
-        ids = [g.id for g in guardians]
-        children = await children_of(s, ids)
-        if not children:
-            return None
-        links = await s.execute(
-            select(Guardianship.child_id, Guardianship.guardian_id)
-            .where(Guardianship.guardian_id.in_(ids))
-            .order_by(Guardianship.position)
-        )
-        reporter: dict[int, int] = {}
-        for child_id, guardian_id in links:
-            reporter.setdefault(child_id, guardian_id)
-        schools: dict[int, School] = {}
         kids = []
-        for child in children:
-            school = schools.get(child.school_id) or await s.get(School, child.school_id)
-            assert school is not None
-            schools[school.id] = school
-            day = await report_day_for(s, app.clock, school)
-            kids.append(Kid(child.id, child.spoken_name, school.id, day, reporter[child.id]))
-        languages: list[str] = []
-        for school in schools.values():
-            languages += [lang for lang in school.languages if lang not in languages]
-        language = guardians[0].language if guardians[0].language in LANGUAGES else "ja"
-        if language not in languages:
-            languages.append(language)
-        today = min(school_now(app.clock, school).date() for school in schools.values())
-        return Caller(raw, e164, ids, language, languages, kids, today)
+        for child in home.children:
+            school = home.schools[child.school_id]
+            day = await report_day_for(s, app.clock, school)  # calendars are cached
+            kids.append(Kid(child.id, child.spoken_name, school.id, day, home.reporter[child.id]))
+    languages: list[str] = []
+    for school in home.schools.values():
+        languages += [lang for lang in school.languages if lang not in languages]
+    first = home.guardians[0]
+    language = first.language if first.language in LANGUAGES else "ja"
+    if language not in languages:
+        languages.append(language)
+    today = min(school_now(app.clock, school).date() for school in home.schools.values())
+    return Caller(raw, e164, [g.id for g in home.guardians], language, languages, kids, today)
 
 
 async def upcoming_reports(app: App, caller: Caller) -> list[AbsenceReport]:
@@ -195,6 +182,7 @@ class AbsenceCall:
         self.gave_up = False
         self.pending: list[tuple[str, str]] = []
         self._hooks: list[asyncio.Task[None]] = []
+        self._emails: list[int] = []  # confirmed report ids, emailed when the call ends
 
     # -- sound helpers ---------------------------------------------------------------------
 
@@ -301,6 +289,10 @@ class AbsenceCall:
                 pass
         finally:
             await self._log_call(raw, e164, self.outcome, uniqueid, started)
+            # The email reads three rows and talks SMTP: after the call, not between the
+            # keys of this caller and of the others on the same event loop.
+            self._hooks += [asyncio.create_task(_guarded(_confirmation_email, self.app, rid))
+                            for rid in self._emails]
             if self._hooks:
                 await asyncio.wait(self._hooks, timeout=HOOK_TIMEOUT_S)
         return CallResult(self.outcome, list(self.actions))
@@ -314,11 +306,10 @@ class AbsenceCall:
     async def _log_call(
         self, raw: str, e164: str | None, outcome: str, uniqueid: str, started: datetime
     ) -> None:
-        try:
-            async with transaction(self.app.sessions) as s:
-                s.add(CallLog(flow=FLOW, caller=raw[:40], caller_e164=e164, outcome=outcome,
-                              uniqueid=uniqueid[:64], started_at=started,
-                              ended_at=self.app.clock.now()))
+        try:  # grouped with other calls' rows, out of the way of the reports' writes
+            await call_log_writer(self.app.sessions).write(
+                flow=FLOW, caller=raw[:40], caller_e164=e164, outcome=outcome,
+                uniqueid=uniqueid[:64], started_at=started, ended_at=self.app.clock.now())
         except Exception:  # the log must never turn a finished call into an error
             log.exception("could not write the call log")
 
@@ -486,8 +477,16 @@ class AbsenceCall:
         if action != "cancelled":
             self._run_hooks(report_id)
         await self.tell(said)
-        self.reports = await upcoming_reports(self.app, caller)
+        self._keep(caller, report)
         return menu.with_reports(len(self.reports))
+
+    def _keep(self, caller: Caller, report: AbsenceReport) -> None:
+        """The upcoming reports after this call's own write, without reading them again
+        (a statement less on the confirm key)."""
+        kept = [r for r in self.reports if r.id != report.id]
+        if report.status == ReportStatus.ACTIVE and report.day >= caller.today:
+            kept.append(report)
+        self.reports = sorted(kept, key=lambda r: (r.day, r.child_id, r.id))
 
     async def _own_report(self, s: Any, caller: Caller, menu: m.Menu) -> AbsenceReport | None:
         """The report on screen, re-read inside the write and still the caller's and active."""
@@ -499,9 +498,9 @@ class AbsenceCall:
         return report
 
     def _run_hooks(self, report_id: int) -> None:
-        hooks = [*on_report_confirmed, _confirmation_email]
-        for hook in hooks:
+        for hook in on_report_confirmed:
             self._hooks.append(asyncio.create_task(_guarded(hook, self.app, report_id)))
+        self._emails.append(report_id)
 
 
 async def _guarded(hook: ReportHook, app: App, report_id: int) -> None:

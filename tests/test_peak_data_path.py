@@ -1,0 +1,110 @@
+"""The absence line's data path at the morning peak: statements per call, the cached
+school calendars and their invalidation, the grouped call log."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, time
+
+from sqlalchemy import event, func, insert, select
+
+from ivr.absence_flow import load_caller
+from models import CalendarDay, CallLog, School, Term
+from models.db import transaction
+from renraku.app import App
+from renraku.clock import FakeClock
+from renraku.services.call_log import call_log_writer
+from renraku.services.schools import report_day_for, rules_changed
+from renraku.settings import Settings
+from tests.db_fixtures import Database
+from tests.factories import make_child, make_guardian, make_school
+
+NOW = datetime(2026, 12, 3, 1, 0, tzinfo=UTC)  # Thursday 10:00 in Tokyo
+THU, FRI, MON = date(2026, 12, 3), date(2026, 12, 4), date(2026, 12, 7)
+FRI_10 = datetime(2026, 12, 4, 1, 0, tzinfo=UTC)
+
+
+@contextmanager
+def statements(db: Database) -> Iterator[list[str]]:
+    seen: list[str] = []
+
+    def count(_conn, _cursor, sql: str, *_args: object) -> None:  # type: ignore[no-untyped-def]
+        if not sql.lstrip().upper().startswith(("BEGIN", "COMMIT", "ROLLBACK")):
+            seen.append(sql)
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        yield seen
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", count)
+
+
+async def _day(db: Database, school_id: int, clock: FakeClock) -> date:
+    async with db.sessions() as s:
+        school = await s.get(School, school_id)
+        assert school is not None
+        return await report_day_for(s, clock, school)
+
+
+async def test_caller_in_one_statement_once_calendars_are_cached(db: Database) -> None:
+    app = App(Settings(), FakeClock(NOW, frozen=True), db.engine, db.sessions)
+    async with transaction(app.sessions) as s:
+        first, second = await make_school(s, "第一小学校"), await make_school(s, "第二中学校")
+        taro, jiro = await make_child(s, first, "山田太郎"), await make_child(s, second, "山田次郎")
+        await make_guardian(s, "山田花子", "090-1111-2222", "en", (taro, jiro))
+        await make_guardian(s, "山田一郎", "090-1111-2222", "ja", (taro,))
+    assert await load_caller(app, "09011112222", "+819011112222") is not None  # fills caches
+    with statements(db) as seen:
+        caller = await load_caller(app, "09011112222", "+819011112222")
+    assert len(seen) == 1, seen
+    assert caller is not None
+    assert [k.id for k in caller.kids] == [taro.id, jiro.id]
+    assert len(caller.guardian_ids) == 2 and caller.language == "en"  # the first guardian's
+    assert [k.day for k in caller.kids] == [THU, THU]
+
+
+async def test_cached_calendar_follows_every_kind_of_school_rules_change(db: Database) -> None:
+    clock = FakeClock(NOW, frozen=True)
+    async with transaction(db.sessions) as s:
+        school = await make_school(s, "第一小学校")
+        s.add(Term(school_id=school.id, name="2学期", start_date=date(2026, 9, 1),
+                   end_date=date(2026, 12, 24)))
+    assert await _day(db, school.id, clock) == THU
+    with statements(db) as seen:
+        assert await _day(db, school.id, clock) == THU
+    assert len(seen) == 1, seen  # the school row only: the calendar came from the cache
+
+    # A holiday added through the ORM (the admin pages, another process): seen at once
+    async with transaction(db.sessions) as s:
+        s.add(CalendarDay(school_id=school.id, day=THU, is_school_day=False, name="開校記念日"))
+    assert await _day(db, school.id, clock) == FRI
+
+    # The cutoff moved earlier: a call at 10:00 now reports for the next school day
+    async with transaction(db.sessions) as s:
+        row = await s.get(School, school.id)
+        assert row is not None
+        row.phone_cutoff = time(9, 0)
+    assert await _day(db, school.id, FakeClock(FRI_10)) == MON
+
+    # Bulk SQL (Monday off) bypasses the ORM: the service's hook invalidates
+    async with transaction(db.sessions) as s:
+        await s.execute(insert(CalendarDay).values(school_id=school.id, day=MON,
+                                                   is_school_day=False, name="振替休日"))
+        await rules_changed(s, school.id)
+    assert await _day(db, school.id, FakeClock(FRI_10)) == date(2026, 12, 8)
+
+
+async def test_call_log_rows_ending_together_share_a_transaction(db: Database) -> None:
+    writer = call_log_writer(db.sessions)
+    before = writer.flushes
+    await asyncio.gather(*(writer.write(flow="absence", caller=f"0900000{i:04d}",
+                                        caller_e164=None, outcome="reported", uniqueid=str(i),
+                                        started_at=NOW, ended_at=NOW) for i in range(50)))
+    assert writer.flushes - before <= 2  # the first row alone, then the 49 queued behind it
+    async with db.sessions() as s:
+        assert await s.scalar(select(func.count()).select_from(CallLog)) == 50
+    await writer.write(flow="absence", caller="x", caller_e164=None, outcome="hung_up",
+                       uniqueid="", started_at=NOW, ended_at=None)  # a lone row: at once
+    assert writer.flushes - before <= 3
