@@ -120,6 +120,7 @@ class Caller:
     languages: list[str]  # offered on the language menu, in menu order
     kids: list[Kid]
     today: date  # earliest "today" among the children's schools: start of "upcoming"
+    reports: list[AbsenceReport] = field(default_factory=list)  # upcoming, when called
 
 
 @dataclass
@@ -135,7 +136,8 @@ def _outcome(actions: list[str], fallback: str) -> str:
 
 
 async def load_caller(app: App, raw: str, e164: str) -> Caller | None:
-    """Guardians of this number (a shared landline unites their children) or None."""
+    """Guardians of this number (a shared landline unites their children), with their
+    upcoming reports, or None. Two statements once the school calendars are cached."""
     async with app.sessions() as s:
         home = await household_by_phone(s, e164)
         if not home.guardians or not home.children:
@@ -145,6 +147,8 @@ async def load_caller(app: App, raw: str, e164: str) -> Caller | None:
             school = home.schools[child.school_id]
             day = await report_day_for(s, app.clock, school)  # calendars are cached
             kids.append(Kid(child.id, child.spoken_name, school.id, day, home.reporter[child.id]))
+        today = min(school_now(app.clock, school).date() for school in home.schools.values())
+        reports = await absences.active_reports(s, [k.id for k in kids], today)
     languages: list[str] = []
     for school in home.schools.values():
         languages += [lang for lang in school.languages if lang not in languages]
@@ -152,8 +156,18 @@ async def load_caller(app: App, raw: str, e164: str) -> Caller | None:
     language = first.language if first.language in LANGUAGES else "ja"
     if language not in languages:
         languages.append(language)
-    today = min(school_now(app.clock, school).date() for school in home.schools.values())
-    return Caller(raw, e164, [g.id for g in home.guardians], language, languages, kids, today)
+    return Caller(raw, e164, [g.id for g in home.guardians], language, languages, kids, today,
+                  reports)
+
+
+async def warm_up(app: App) -> None:
+    """Pay at start what the first callers of a morning would pay at once: babel's locale
+    data for spoken dates and times (~0.4 s on first use) and the caller statements'
+    compilation (measured: the first call took 0.8 s, the next ones 75 ms)."""
+    for lang in LANGUAGES:
+        spoken_date(app.clock.now().date(), lang)
+        spoken_time(time(8, 30), lang)
+    await load_caller(app, "", "+0")  # nobody has this number
 
 
 async def upcoming_reports(app: App, caller: Caller) -> list[AbsenceReport]:
@@ -314,7 +328,7 @@ class AbsenceCall:
             log.exception("could not write the call log")
 
     async def _menus(self, caller: Caller) -> str:
-        self.reports = await upcoming_reports(self.app, caller)
+        self.reports = caller.reports
         menu = m.Menu(children=len(caller.kids), languages=len(caller.languages),
                       reports=len(self.reports))
         await self.tell("absence.welcome")
