@@ -30,7 +30,6 @@ from sqlalchemy.exc import IntegrityError
 
 from ivr import absence_menu as m
 from models import AbsenceReport, Guardian
-from models.db import transaction
 from models.enums import Channel, ReportKind, ReportReason, ReportStatus
 from renraku.app import App, open_app
 from renraku.rules.phone import is_withheld, try_normalise
@@ -321,7 +320,7 @@ class AbsenceCall:
         self, raw: str, e164: str | None, outcome: str, uniqueid: str, started: datetime
     ) -> None:
         try:  # grouped with other calls' rows, out of the way of the reports' writes
-            await call_log_writer(self.app.sessions).write(
+            await call_log_writer(self.app).write(
                 flow=FLOW, caller=raw[:40], caller_e164=e164, outcome=outcome,
                 uniqueid=uniqueid[:64], started_at=started, ended_at=self.app.clock.now())
         except Exception:  # the log must never turn a finished call into an error
@@ -445,41 +444,22 @@ class AbsenceCall:
 
     async def _remember_language(self, caller: Caller, lang: str) -> None:
         caller.language = lang
-        async with transaction(self.app.sessions) as s:
+
+        async def store(s: Any) -> None:
             await s.execute(
                 update(Guardian).where(Guardian.id.in_(caller.guardian_ids)).values(language=lang)
             )
 
+        await self.app.write(store)
+
     async def _write(self, caller: Caller, menu: m.Menu, effect: m.Effect) -> m.Menu:
-        """The one place a report is written: one transaction, after the caller pressed 1."""
+        """The one place a report is written: one transaction, after the caller pressed 1
+        (on the write loop, when the server runs one: see models.writer)."""
         now = self.app.clock.now()
         try:
-            async with transaction(self.app.sessions) as s:
-                if effect == m.Effect.SUBMIT:
-                    kid, day = self._target(caller, menu)
-                    assert menu.kind is not None and menu.reason is not None
-                    draft = absences.ReportDraft(kid.id, day, menu.kind, menu.reason,
-                                                 menu.at_time)
-                    report = await absences.submit(s, draft, channel=Channel.PHONE,
-                                                   guardian_id=kid.guardian_id, now=now)
-                    action, said = "reported", "absence.recorded"
-                else:
-                    report = await self._own_report(s, caller, menu)
-                    if report is None:
-                        raise LookupError("report gone")
-                    kid = self._kid(caller, report.child_id)
-                    if effect == m.Effect.CANCEL:
-                        await absences.cancel(s, report, channel=Channel.PHONE,
-                                              guardian_id=kid.guardian_id, now=now)
-                        action, said = "cancelled", "absence.cancelled"
-                    else:
-                        assert menu.kind is not None and menu.reason is not None
-                        draft = absences.ReportDraft(report.child_id, report.day, menu.kind,
-                                                     menu.reason, menu.at_time, report.memo)
-                        await absences.change(s, report, draft, channel=Channel.PHONE,
-                                              guardian_id=kid.guardian_id, now=now)
-                        action, said = "changed", "absence.changed"
-                report_id = report.id
+            report, action, said = await self.app.write(
+                lambda s: self._store(s, caller, menu, effect, now))
+            report_id = report.id
         except (IntegrityError, LookupError):
             # E.g. changed into a kind that already has a report that day, or a report
             # cancelled on the web meanwhile: nothing written, the caller is told.
@@ -493,6 +473,36 @@ class AbsenceCall:
         await self.tell(said)
         self._keep(caller, report)
         return menu.with_reports(len(self.reports))
+
+    async def _store(
+        self, s: Any, caller: Caller, menu: m.Menu, effect: m.Effect, now: datetime
+    ) -> tuple[AbsenceReport, str, str]:
+        """The write itself: (report, action, prompt to say)."""
+        if effect == m.Effect.SUBMIT:
+            kid, day = self._target(caller, menu)
+            assert menu.kind is not None and menu.reason is not None
+            draft = absences.ReportDraft(kid.id, day, menu.kind, menu.reason,
+                                         menu.at_time)
+            report = await absences.submit(s, draft, channel=Channel.PHONE,
+                                           guardian_id=kid.guardian_id, now=now)
+            action, said = "reported", "absence.recorded"
+        else:
+            report = await self._own_report(s, caller, menu)
+            if report is None:
+                raise LookupError("report gone")
+            kid = self._kid(caller, report.child_id)
+            if effect == m.Effect.CANCEL:
+                await absences.cancel(s, report, channel=Channel.PHONE,
+                                      guardian_id=kid.guardian_id, now=now)
+                action, said = "cancelled", "absence.cancelled"
+            else:
+                assert menu.kind is not None and menu.reason is not None
+                draft = absences.ReportDraft(report.child_id, report.day, menu.kind,
+                                             menu.reason, menu.at_time, report.memo)
+                await absences.change(s, report, draft, channel=Channel.PHONE,
+                                      guardian_id=kid.guardian_id, now=now)
+                action, said = "changed", "absence.changed"
+        return report, action, said
 
     def _keep(self, caller: Caller, report: AbsenceReport) -> None:
         """The upcoming reports after this call's own write, without reading them again

@@ -10,14 +10,15 @@ from datetime import UTC, date, datetime, time
 
 from sqlalchemy import event, func, insert, select
 
-from ivr.absence_flow import load_caller
-from models import CalendarDay, CallLog, School, Term
+from ivr.absence_flow import AbsenceCall, load_caller
+from models import AbsenceReport, CalendarDay, CallLog, School, Term
 from models.db import transaction
 from renraku.app import App
 from renraku.clock import FakeClock
 from renraku.services.call_log import call_log_writer
 from renraku.services.schools import report_day_for, rules_changed
 from renraku.settings import Settings
+from tests.absence_fakes import FakeHangup, FakeVoice, ScriptedChannel
 from tests.db_fixtures import Database
 from tests.factories import make_child, make_guardian, make_school
 
@@ -97,7 +98,7 @@ async def test_cached_calendar_follows_every_kind_of_school_rules_change(db: Dat
 
 
 async def test_call_log_rows_ending_together_share_a_transaction(db: Database) -> None:
-    writer = call_log_writer(db.sessions)
+    writer = call_log_writer(App(Settings(), FakeClock(NOW), db.engine, db.sessions))
     before = writer.flushes
     await asyncio.gather(*(writer.write(flow="absence", caller=f"0900000{i:04d}",
                                         caller_e164=None, outcome="reported", uniqueid=str(i),
@@ -108,3 +109,28 @@ async def test_call_log_rows_ending_together_share_a_transaction(db: Database) -
     await writer.write(flow="absence", caller="x", caller_e164=None, outcome="hung_up",
                        uniqueid="", started_at=NOW, ended_at=None)  # a lone row: at once
     assert writer.flushes - before <= 3
+
+
+async def test_the_calls_writes_run_on_the_write_loop(db: Database) -> None:
+    app = App(Settings(), FakeClock(NOW, frozen=True), db.engine, db.sessions)
+    async with transaction(app.sessions) as s:
+        school = await make_school(s, "第一小学校")
+        await make_guardian(s, "山田花子", "090-1111-2222", "ja",
+                            (await make_child(s, school, "山田太郎"),))
+    app.start_write_loop()
+    assert app.writer is not None
+    try:
+        with statements(db) as seen:  # the call's own loop and engine: reads only
+            result = await AbsenceCall(ScriptedChannel("090-1111-2222", [
+                ("absence.main_menu", "1"), ("absence.kind_menu", "1"),
+                ("absence.reason_menu", "1"), ("absence.confirm_keys", "1"),
+            ]), app, FakeVoice(), FakeHangup).run()
+        assert result.outcome == "reported"
+        assert app.writer.written == 2  # the report, then the call log
+        assert not [sql for sql in seen if not sql.lstrip().upper().startswith("SELECT")]
+        async with db.sessions() as s:
+            [report] = await s.scalars(select(AbsenceReport))
+            assert (report.day, report.status) == (THU, "active")
+            assert await s.scalar(select(func.count()).select_from(CallLog)) == 1
+    finally:
+        await app.writer.close()

@@ -33,6 +33,7 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
             await app.close()
             return 1
     fastagi = build_server(app)
+    app.start_write_loop()  # the calls' writes leave the loop the calls share
     await absence_flow.warm_up(app)
     await fastagi.start(settings.fastagi_host, settings.fastagi_port)
     runner = await start_web(app)

@@ -14,15 +14,14 @@ import weakref
 from typing import Any
 
 from sqlalchemy import insert
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models import CallLog
-from models.db import transaction
+from renraku.app import App
 
 
 class CallLogWriter:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self.sessions = sessions
+    def __init__(self, app: App) -> None:
+        self.app = app
         self.flushes = 0  # transactions written (the tests check the grouping)
         self._queue: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
         self._drain: asyncio.Task[None] | None = None
@@ -38,9 +37,9 @@ class CallLogWriter:
     async def _flush_all(self) -> None:
         while self._queue:
             batch, self._queue = self._queue, []
+            rows = [row for row, _ in batch]
             try:
-                async with transaction(self.sessions) as s:
-                    await s.execute(insert(CallLog), [row for row, _ in batch])
+                await self.app.write(lambda s, rows=rows: s.execute(insert(CallLog), rows))
                 self.flushes += 1
             except Exception as exc:
                 for _, done in batch:
@@ -52,17 +51,17 @@ class CallLogWriter:
                         done.set_result(None)
 
 
-_writers: weakref.WeakKeyDictionary[
-    async_sessionmaker[AsyncSession], dict[asyncio.AbstractEventLoop, CallLogWriter]
-] = weakref.WeakKeyDictionary()
+_writers: weakref.WeakKeyDictionary[App, dict[asyncio.AbstractEventLoop, CallLogWriter]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
-def call_log_writer(sessions: async_sessionmaker[AsyncSession]) -> CallLogWriter:
-    """The writer of these sessions on the running event loop."""
-    loops = _writers.setdefault(sessions, {})
+def call_log_writer(app: App) -> CallLogWriter:
+    """The writer of this app's database on the running event loop."""
+    loops = _writers.setdefault(app, {})
     loop = asyncio.get_running_loop()
     if loop not in loops:
         for stale in [x for x in loops if x.is_closed()]:
             del loops[stale]
-        loops[loop] = CallLogWriter(sessions)
+        loops[loop] = CallLogWriter(app)
     return loops[loop]

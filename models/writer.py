@@ -1,0 +1,67 @@
+"""Write transactions on an event loop of their own, in a thread of their own.
+
+At the morning peak one event loop carries hundreds of calls. A write transaction there
+needs a turn of that loop for every statement (each one waits for aiosqlite's thread or
+the PostgreSQL socket, then for the loop to resume it), so a confirm held SQLite's write
+lock, or a PostgreSQL transaction stayed open, for as long as the busiest loop took to go
+round five times, and every other confirm queued behind it. Here the whole transaction
+runs on a loop that does nothing else; the caller's loop waits once for its result.
+
+Results cross back to the caller's thread: return plain values or ORM objects whose
+attributes are loaded (sessions here keep them after commit), and touch no lazy relation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Future
+from typing import TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models.db import create_engine, session_factory, transaction
+
+T = TypeVar("T")
+
+
+class WriteLoop:
+    def __init__(self, url: str, pool_size: int | None = None) -> None:
+        self.url = url
+        self.pool_size = pool_size
+        self.written = 0  # transactions committed (tests check writes really come here)
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._main, name="renraku-writes", daemon=True)
+        self._thread.start()
+        self._ready.wait()
+
+    def _main(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self.loop)
+        self.engine = create_engine(self.url, pool_size=self.pool_size)
+        self.sessions = session_factory(self.engine)
+        self._ready.set()
+        self.loop.run_forever()
+
+    async def run(self, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """``fn(session)`` in one transaction here: committed when it returns, rolled back
+        when it raises (the exception comes back to the caller)."""
+        async def job() -> T:
+            async with transaction(self.sessions) as s:
+                result = await fn(s)
+            self.written += 1
+            return result
+
+        future: Future[T] = asyncio.run_coroutine_threadsafe(job(), self.loop)
+        return await asyncio.wrap_future(future)
+
+    async def close(self) -> None:
+        await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self.engine.dispose(),
+                                                                   self.loop))
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        await asyncio.to_thread(self._thread.join)
+        self.loop.close()
+
+
+
