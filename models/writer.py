@@ -7,6 +7,10 @@ lock, or a PostgreSQL transaction stayed open, for as long as the busiest loop t
 round five times, and every other confirm queued behind it. Here the whole transaction
 runs on a loop that does nothing else; the caller's loop waits once for its result.
 
+On SQLite the loop also runs each statement itself instead of handing it to aiosqlite's
+thread and waiting to be woken (_InlineSqlite): the loop has nothing else to do meanwhile,
+and on a loaded machine every hand-over between threads waited for a core.
+
 Results cross back to the caller's thread: return plain values or ORM objects whose
 attributes are loaded (sessions here keep them after commit), and touch no lazy relation.
 """
@@ -14,16 +18,38 @@ attributes are loaded (sessions here keep them after commit), and touch no lazy 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
-from typing import TypeVar
+from functools import partial
+from typing import Any, TypeVar
 
+import aiosqlite
+from sqlalchemy import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.db import create_engine, session_factory, transaction
 
 T = TypeVar("T")
+
+
+class _InlineSqlite(aiosqlite.Connection):
+    """aiosqlite running statements on the calling thread (the write loop's): sqlite3
+    releases the GIL while it works, and nothing else on this loop waits meanwhile."""
+
+    async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if self._connection is None:
+            raise ValueError("no active connection")
+        return fn(*args, **kwargs)
+
+
+def _inline_sqlite(path: str) -> Callable[[], Awaitable[aiosqlite.Connection]]:
+    async def connect() -> aiosqlite.Connection:
+        # Opened on aiosqlite's own thread (which then idles), used from the write loop's
+        return await _InlineSqlite(partial(sqlite3.connect, path, check_same_thread=False), 64)
+
+    return connect
 
 
 class WriteLoop:
@@ -39,7 +65,11 @@ class WriteLoop:
     def _main(self) -> None:
         self.loop = asyncio.new_event_loop()
         asyncio.set_event_loop(self.loop)
-        self.engine = create_engine(self.url, pool_size=self.pool_size)
+        url = make_url(self.url)
+        extra: dict[str, Any] = {}
+        if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+            extra["async_creator"] = _inline_sqlite(str(url.database))
+        self.engine = create_engine(self.url, pool_size=self.pool_size, **extra)
         self.sessions = session_factory(self.engine)
         self._ready.set()
         self.loop.run_forever()

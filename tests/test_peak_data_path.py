@@ -4,6 +4,7 @@ school calendars and their invalidation, the grouped call log."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, time
@@ -119,6 +120,14 @@ async def test_the_calls_writes_run_on_the_write_loop(db: Database) -> None:
                             (await make_child(s, school, "山田太郎"),))
     app.start_write_loop()
     assert app.writer is not None
+    threads: set[int] = set()  # where SQLite really ran the write loop's statements
+
+    @event.listens_for(app.writer.engine.sync_engine, "connect")
+    def trace(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+        if db.backend == "sqlite":
+            dbapi_conn.driver_connection._conn.set_trace_callback(
+                lambda _sql: threads.add(threading.get_ident()))
+
     try:
         with statements(db) as seen:  # the call's own loop and engine: reads only
             result = await AbsenceCall(ScriptedChannel("090-1111-2222", [
@@ -128,6 +137,8 @@ async def test_the_calls_writes_run_on_the_write_loop(db: Database) -> None:
         assert result.outcome == "reported"
         assert app.writer.written == 2  # the report, then the call log
         assert not [sql for sql in seen if not sql.lstrip().upper().startswith("SELECT")]
+        if db.backend == "sqlite":  # on the write loop's own thread, not aiosqlite's
+            assert threads == {app.writer._thread.ident}
         async with db.sessions() as s:
             [report] = await s.scalars(select(AbsenceReport))
             assert (report.day, report.status) == (THU, "active")
