@@ -35,7 +35,7 @@ from renraku.app import App, open_app
 from renraku.rules.phone import is_withheld, try_normalise
 from renraku.services import absences
 from renraku.services.call_log import call_log_writer
-from renraku.services.guardians import household_by_phone
+from renraku.services.guardians import Household, household_by_phone
 from renraku.services.schools import report_day_for, school_now
 from renraku.settings import LANGUAGES, Settings, load_settings
 
@@ -137,7 +137,8 @@ def _outcome(actions: list[str], fallback: str) -> str:
 async def load_caller(app: App, raw: str, e164: str) -> Caller | None:
     """Guardians of this number (a shared landline unites their children), with their
     upcoming reports, or None. Two statements once the school calendars are cached."""
-    async with app.sessions() as s:
+
+    async def read(s: Any) -> tuple[Household, list[Kid], date, list[AbsenceReport]] | None:
         home = await household_by_phone(s, e164)
         if not home.guardians or not home.children:
             return None
@@ -147,7 +148,12 @@ async def load_caller(app: App, raw: str, e164: str) -> Caller | None:
             day = await report_day_for(s, app.clock, school)  # calendars are cached
             kids.append(Kid(child.id, child.spoken_name, school.id, day, home.reporter[child.id]))
         today = min(school_now(app.clock, school).date() for school in home.schools.values())
-        reports = await absences.active_reports(s, [k.id for k in kids], today)
+        return home, kids, today, await absences.active_reports(s, [k.id for k in kids], today)
+
+    found = await app.read(read)
+    if found is None:
+        return None
+    home, kids, today, reports = found
     languages: list[str] = []
     for school in home.schools.values():
         languages += [lang for lang in school.languages if lang not in languages]

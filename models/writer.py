@@ -1,4 +1,5 @@
-"""Write transactions on an event loop of their own, in a thread of their own.
+"""Write transactions (and the reads a call needs at once) on an event loop of their own,
+in a thread of their own.
 
 At the morning peak one event loop carries hundreds of calls. A write transaction there
 needs a turn of that loop for every statement (each one waits for aiosqlite's thread or
@@ -85,6 +86,14 @@ class WriteLoop:
 
         future: Future[T] = asyncio.run_coroutine_threadsafe(job(), self.loop)
         return await asyncio.wrap_future(future)
+
+    async def read(self, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """``fn(session)`` with a reading session here (no write lock, nothing committed)."""
+        async def job() -> T:
+            async with self.sessions() as s:
+                return await fn(s)
+
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(job(), self.loop))
 
     async def close(self) -> None:
         await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self.engine.dispose(),

@@ -22,7 +22,8 @@ class App:
     clock: Clock
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
-    # Set by the FastAGI server: the calls' writes run on a loop of their own (models.writer)
+    # Set by the FastAGI server: the calls' database work runs on a loop of its own
+    # (models.writer)
     writer: WriteLoop | None = None
 
     async def write(self, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
@@ -30,6 +31,14 @@ class App:
         if self.writer is not None:
             return await self.writer.run(fn)
         async with transaction(self.sessions) as s:
+            return await fn(s)
+
+    async def read(self, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """``fn(session)`` with a reading session, on the write loop when there is one: the
+        whole read is one hand-over between loops instead of a few per statement."""
+        if self.writer is not None:
+            return await self.writer.read(fn)
+        async with self.sessions() as s:
             return await fn(s)
 
     def start_write_loop(self) -> None:
