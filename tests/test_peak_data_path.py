@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, time
 
+import pytest
 from sqlalchemy import event, func, insert, select
 
 from ivr.absence_flow import AbsenceCall, load_caller
@@ -145,3 +146,36 @@ async def test_the_calls_database_work_runs_on_the_write_loop(db: Database) -> N
             assert await s.scalar(select(func.count()).select_from(CallLog)) == 1
     finally:
         await app.writer.close()
+
+
+async def test_confirmation_email_leaves_after_the_call(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The email reads rows and talks SMTP: not between the keys of a call in progress."""
+    from renraku.services import mail
+
+    app = App(Settings(extra={"absence_confirmation_email": True}),
+              FakeClock(NOW, frozen=True), db.engine, db.sessions)
+    async with transaction(app.sessions) as s:
+        school = await make_school(s, "第一小学校")
+        mom = await make_guardian(s, "山田花子", "090-1111-2222", "ja",
+                                  (await make_child(s, school, "山田太郎"),))
+        mom.email, mom.email_verified = "hanako@example.org", True
+
+    class Listening(ScriptedChannel):  # each prompt takes a moment, as on a real line
+        async def stream_file(self, name: str, escape_digits: str = "") -> str:
+            await asyncio.sleep(0.05)
+            return await super().stream_file(name, escape_digits)
+
+    agi = Listening("090-1111-2222", [
+        ("absence.main_menu", "1"), ("absence.kind_menu", "1"), ("absence.reason_menu", "1"),
+        ("absence.confirm_keys", "1"), ("absence.recorded", "2"),
+    ])
+    sent: list[tuple[str, bool]] = []
+
+    async def fake_send(_settings: Settings, to: str, _subject: str, _text: str) -> None:
+        sent.append((to, agi.hung_up))
+
+    monkeypatch.setattr(mail, "send_mail", fake_send)
+    assert (await AbsenceCall(agi, app, FakeVoice(), FakeHangup).run()).outcome == "reported"
+    assert sent == [("hanako@example.org", True)]  # sent, once the caller was gone
