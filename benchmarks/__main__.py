@@ -4,7 +4,9 @@ Runs the chosen benchmarks (all four by default) one after another; each prints 
 table and writes benchmarks/results/<name>.json. Knobs (environment):
 RENRAKU_BENCH_PORTAL_S (seconds per load, 6), RENRAKU_BENCH_PORTAL_RATE (requests/s, 40),
 RENRAKU_BENCH_PORTAL_WORKERS (portal processes, one per core), RENRAKU_BENCH_PEAK (levels,
-"10,50,100,200"), RENRAKU_BENCH_PEAK_DB (sqlite|postgresql), RENRAKU_BENCH_CLASSIC_CALLS
+"50,200,300"), RENRAKU_BENCH_PEAK_RUNS (runs a level, 3), RENRAKU_BENCH_PEAK_LOCKSTEP
+(lockstep level, the top one under 300), RENRAKU_BENCH_PEAK_DB (sqlite|postgresql),
+RENRAKU_BENCH_CLASSIC_CALLS
 (40), RENRAKU_BENCH_DIALER_N (households, 2000), RENRAKU_BENCH_DIALER_C (channels, 30).
 """
 

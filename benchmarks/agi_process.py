@@ -16,9 +16,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 import pickle
 import sys
+import time
 from typing import Any
+
+from sqlalchemy import event
 
 from benchmarks.phones import NOW, StepTimer, bench_voice
 from ivr import absence_flow
@@ -47,9 +51,84 @@ def mirror(kind: str, agi: AGIChannel, detail: str) -> None:
         emit(k="play", id=agi.uniqueid, name=name)
 
 
+class ConfirmProfile:
+    """Where a confirm's time goes: each report write (AbsenceCall._write, the confirm key
+    to the "recorded" prompt) is timed whole, up to its first statement (session, SQLite's
+    write queue, pool) and inside the driver's execute calls (database, aiosqlite's thread
+    hop and the wait for the busy loop to resume the call); the rest is ORM and flow
+    Python. A ticker measures the event loop's lag (how late a 10 ms sleep wakes up)."""
+
+    TICK_S = 0.01
+
+    def __init__(self, *engines: Any) -> None:
+        self.open: dict[asyncio.Task[Any], dict[str, float]] = {}
+        for engine in engines:
+            event.listen(engine.sync_engine, "before_cursor_execute", self._before)
+            event.listen(engine.sync_engine, "after_cursor_execute", self._after)
+        original = absence_flow.AbsenceCall._write
+
+        async def timed(call: Any, *args: Any) -> Any:
+            task = asyncio.current_task()
+            assert task is not None
+            acc = self.open[task] = {"t0": time.perf_counter(), "first": 0.0, "db": 0.0, "n": 0}
+            call.bench_task = task
+            try:
+                return await original(call, *args)
+            finally:
+                del self.open[task]
+                end = time.perf_counter()
+                emit(k="confirm", ms=(end - acc["t0"]) * 1000, db_ms=acc["db"] * 1000,
+                     before_ms=((acc["first"] or end) - acc["t0"]) * 1000, n=acc["n"])
+
+        store = absence_flow.AbsenceCall._store
+
+        async def stored(call: Any, *args: Any) -> Any:
+            # On the write loop (models.writer): its statements count for this confirm
+            task = asyncio.current_task()
+            if task is call.bench_task:  # no write loop: already counted
+                return await store(call, *args)
+            assert task is not None
+            self.open[task] = self.open[call.bench_task]
+            try:
+                return await store(call, *args)
+            finally:
+                del self.open[task]
+
+        absence_flow.AbsenceCall._write = timed  # type: ignore[method-assign]
+        absence_flow.AbsenceCall._store = stored  # type: ignore[method-assign]
+
+    def _acc(self) -> dict[str, float] | None:
+        try:
+            return self.open.get(asyncio.current_task())  # type: ignore[arg-type]
+        except RuntimeError:
+            return None
+
+    def _before(self, conn: Any, *_args: Any) -> None:
+        if (acc := self._acc()) is not None:
+            conn.info["bench_t0"] = now = time.perf_counter()
+            acc["first"] = acc["first"] or now
+
+    def _after(self, conn: Any, *_args: Any) -> None:
+        if (acc := self._acc()) is not None and "bench_t0" in conn.info:
+            acc["db"] += time.perf_counter() - conn.info.pop("bench_t0")
+            acc["n"] += 1
+
+    async def tick(self) -> None:
+        while True:
+            t0 = time.perf_counter()
+            await asyncio.sleep(self.TICK_S)
+            late = (time.perf_counter() - t0 - self.TICK_S) * 1000
+            if late > 5:
+                emit(k="lag", ms=late)
+
+
 async def serve(settings: Any, url: str) -> None:
     engine = create_engine(url, pool_size=settings.database_pool_size)
     app = App(settings, FakeClock(NOW), engine, session_factory(engine))
+    if os.environ.get("RENRAKU_BENCH_WRITE_LOOP", "1") != "0":  # "0": before/after figures
+        app.start_write_loop()  # as `renraku run` does
+    engines = [engine] + ([app.writer.engine] if app.writer is not None else [])
+    profile = ConfirmProfile(*engines)
     voice = bench_voice(settings)
     server = FastAGIServer()
 
@@ -57,14 +136,17 @@ async def serve(settings: Any, url: str) -> None:
         await absence_flow.handle(agi, app, voice)
 
     server.route("absence", handler)
+    await absence_flow.warm_up(app)  # as `renraku run` does
     server.listeners += [MirroredSteps().listener, mirror]
     await server.start("127.0.0.1", settings.fastagi_port)
     emit(k="ready")
+    ticker = asyncio.ensure_future(profile.tick())
     loop = asyncio.get_running_loop()
     # Blocks a worker thread until the driver closes our stdin
     await loop.run_in_executor(None, sys.stdin.buffer.read)
     await server.stop(grace_s=2)
-    await engine.dispose()
+    ticker.cancel()
+    await app.close()
 
 
 class _Mirror:
@@ -73,6 +155,7 @@ class _Mirror:
     def __init__(self, caller: str) -> None:
         self.caller = caller
         self.streamed: list[str] = []
+        self.heard: list[float] = []  # when each streamed line arrived (perf_counter)
 
 
 class AgiProcess:
@@ -84,6 +167,8 @@ class AgiProcess:
         self.lines = lines
         self.calls: dict[str, _Mirror] = {}
         self.timer: StepTimer | None = None  # steps go here while set
+        self.confirms: list[dict[str, float]] = []  # ConfirmProfile lines, while timing
+        self.lags: list[float] = []  # event-loop lags over 5 ms, while timing
 
     async def start(self, url: str) -> AgiProcess:
         await self.lines.fastagi.stop(grace_s=0)  # frees the port the IVR Asterisk dials
@@ -108,15 +193,21 @@ class AgiProcess:
         while line := await self.proc.stdout.readline():
             m = json.loads(line)
             kind = m["k"]
-            if kind == "step":
+            if kind in ("step", "confirm", "lag"):
                 if self.timer is not None:
-                    self.timer.add(m["ms"], m["digit"], m["next"])
+                    if kind == "step":
+                        self.timer.add(m["ms"], m["digit"], m["next"])
+                    elif kind == "confirm":
+                        self.confirms.append(m)
+                    else:
+                        self.lags.append(m["ms"])
                 continue
             if kind == "start":
                 self.calls[m["id"]] = _Mirror(m["caller"])
             call = self.calls[m["id"]]
             if kind == "play":
                 call.streamed.append(m["name"])
+                call.heard.append(time.perf_counter())
             self.lines._on_agi("command" if kind == "play" else kind, call, "")
             if kind == "end":
                 del self.calls[m["id"]]

@@ -7,6 +7,7 @@ import asyncio
 import itertools
 import os
 import tempfile
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -146,11 +147,19 @@ def pooled_phone(lines, number: str, pool, dialled: str = "0120000000"):  # type
     class PooledPhone(VirtualPhone):
         context = "listener"  # never plays a sound: no polling dialplan on the carrier
 
-        async def press(self, digits: str, gap: float = 0.3) -> None:
+        async def press(self, digits: str, gap: float = 0.3) -> float:  # type: ignore[override]
+            """Presses; returns when the first key was played into the call (perf_counter)."""
             ami = pool[hash(self.id) % len(pool)]
+            sent = []
             for digit in digits:
                 await ami.send_action({"Action": "PlayDTMF", "Channel": self.channel,
                                        "Digit": digit, "Duration": "150"})
+                sent.append(time.perf_counter())
                 await asyncio.sleep(gap)
+            return sent[0]
+
+        def heard_at(self, index: int) -> float:
+            """When the driver learnt that the ``index``-th sound started (perf_counter)."""
+            return self.agi.heard[index]  # type: ignore[no-any-return]
 
     return PooledPhone(lines, number, dialled)

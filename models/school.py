@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, datetime, time
 
 from sqlalchemy import (
@@ -14,9 +15,11 @@ from sqlalchemy import (
     String,
     Time,
     UniqueConstraint,
+    event,
     func,
+    inspect,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from models.base import Base
 from models.enums import StaffRole, check_in
@@ -40,6 +43,11 @@ class School(Base):
     call_window_start: Mapped[str | None] = mapped_column(String(5))
     call_window_end: Mapped[str | None] = mapped_column(String(5))
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    # A new random token whenever the cutoff, timezone, weekdays, languages, terms or
+    # calendar days change (see _school_rules_changed): processes that cache a school's
+    # calendar compare it with the row they read, so another process's edit is seen at once.
+    rules_version: Mapped[str] = mapped_column(String(32), default=lambda: new_rules_version(),
+                                               server_default="")
 
     classes: Mapped[list[Classroom]] = relationship(back_populates="school")
     terms: Mapped[list[Term]] = relationship(back_populates="school")
@@ -136,3 +144,28 @@ class StaffClass(Base):
 
     staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), primary_key=True)
     class_id: Mapped[int] = mapped_column(ForeignKey("classes.id"), primary_key=True)
+
+
+def new_rules_version() -> str:
+    return uuid.uuid4().hex
+
+
+RULE_COLUMNS = ("timezone", "phone_cutoff", "school_weekdays", "languages")
+
+
+@event.listens_for(Session, "before_flush")
+def _school_rules_changed(session: Session, _ctx: object, _instances: object) -> None:
+    """Any ORM write to a school's rules or calendar gives the school a new rules_version."""
+    schools: set[School] = set()
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        if isinstance(obj, Term | CalendarChange):
+            school = obj.school if obj.school_id is None else session.get(School, obj.school_id)
+            if school is not None:
+                schools.add(school)
+        elif isinstance(obj, School) and obj in session.dirty:
+            state = inspect(obj)
+            if any(state.attrs[name].history.has_changes() for name in RULE_COLUMNS):
+                schools.add(obj)
+    for school in schools:
+        if school not in session.deleted:
+            school.rules_version = new_rules_version()

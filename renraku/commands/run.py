@@ -8,6 +8,7 @@ import contextlib
 import logging
 import signal
 
+from ivr import absence_flow
 from ivr import asterisk_runtime as rt
 from ivr.dialer import DialerConfig
 from ivr.routes import build_server
@@ -33,6 +34,8 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
             await app.close()
             return 1
     fastagi = build_server(app)
+    app.start_write_loop()  # the calls' writes leave the loop the calls share
+    await absence_flow.warm_up(app)
     await fastagi.start(settings.fastagi_host, settings.fastagi_port)
     runner = await start_web(app)
     port, manager = ami_port(settings)

@@ -90,6 +90,12 @@ class SchoolCalendar:
             return False
         return day.isoweekday() in self.weekdays
 
+    @property
+    def closes_classes(self) -> bool:
+        """Whether some closure keeps only a class or a grade home (else nobody's class
+        needs looking up)."""
+        return any(not c.open and not c.school_wide for c in self.changes)
+
     def class_closure(self, day: date, room: ClassRef | None) -> DayChange | None:
         """The class or grade closure keeping ``room`` home on a day the school is open."""
         if room is None or not self._school_open(day):

@@ -1,22 +1,48 @@
-"""Schools: creating one and its settings, its calendar and local time for the pure rules."""
+"""Schools: creating one and its settings, its calendar and local time for the pure rules.
+
+Calendars are cached per process by (school id, ``School.rules_version``): every call and
+page reads the school row anyway, and a changed term, closure, cutoff or weekday gives the
+row a new version (models.school), in whichever process it was changed.
+"""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import CalendarChange, Classroom, Enrolment, School, Term
+from models.school import new_rules_version
 from renraku.clock import Clock
 from renraku.rules.jp_holidays import japan_holidays
 from renraku.rules.school_settings import SchoolSettings
 from renraku.rules.schoolday import ClassRef, DayChange, SchoolCalendar, academic_year, report_day
 from renraku.settings import Settings
 
+_calendars: dict[int, tuple[str, SchoolCalendar]] = {}
+
 
 async def school_calendar(session: AsyncSession, school: School) -> SchoolCalendar:
+    cached = _calendars.get(school.id)
+    if cached is not None and school.rules_version and cached[0] == school.rules_version:
+        return cached[1]
+    calendar = await _load_calendar(session, school)
+    _calendars[school.id] = (school.rules_version, calendar)
+    return calendar
+
+
+async def rules_changed(session: AsyncSession, school_id: int) -> None:
+    """Invalidate cached rules of a school, in every process (part of the caller's
+    transaction). ORM writes to a school, its terms or calendar changes do this by themselves;
+    call it after writing them another way (bulk SQL, imports)."""
+    await session.execute(
+        update(School).where(School.id == school_id).values(rules_version=new_rules_version())
+    )
+
+
+async def _load_calendar(session: AsyncSession, school: School) -> SchoolCalendar:
     terms = await session.execute(
         select(Term.start_date, Term.end_date).where(Term.school_id == school.id)
     )

@@ -1,0 +1,183 @@
+"""The absence line's data path at the morning peak: statements per call, the cached
+school calendars and their invalidation, the grouped call log."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, time
+
+import pytest
+from sqlalchemy import event, func, insert, select
+
+from ivr.absence_flow import AbsenceCall, load_caller
+from models import AbsenceReport, CalendarChange, CallLog, School, Term
+from models.db import transaction
+from renraku.app import App
+from renraku.clock import FakeClock
+from renraku.services.call_log import call_log_writer
+from renraku.services.schools import report_day_for, rules_changed
+from renraku.settings import Settings
+from tests.absence_fakes import FakeHangup, FakeVoice, ScriptedChannel
+from tests.db_fixtures import Database
+from tests.factories import make_child, make_guardian, make_school
+
+NOW = datetime(2026, 12, 3, 1, 0, tzinfo=UTC)  # Thursday 10:00 in Tokyo
+THU, FRI, MON = date(2026, 12, 3), date(2026, 12, 4), date(2026, 12, 7)
+FRI_10 = datetime(2026, 12, 4, 1, 0, tzinfo=UTC)
+
+
+@contextmanager
+def statements(db: Database) -> Iterator[list[str]]:
+    seen: list[str] = []
+
+    def count(_conn, _cursor, sql: str, *_args: object) -> None:  # type: ignore[no-untyped-def]
+        if not sql.lstrip().upper().startswith(("BEGIN", "COMMIT", "ROLLBACK")):
+            seen.append(sql)
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        yield seen
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", count)
+
+
+async def _day(db: Database, school_id: int, clock: FakeClock) -> date:
+    async with db.sessions() as s:
+        school = await s.get(School, school_id)
+        assert school is not None
+        return await report_day_for(s, clock, school)
+
+
+async def test_caller_in_two_statements_once_calendars_are_cached(db: Database) -> None:
+    app = App(Settings(), FakeClock(NOW, frozen=True), db.engine, db.sessions)
+    async with transaction(app.sessions) as s:
+        first, second = await make_school(s, "第一小学校"), await make_school(s, "第二中学校")
+        taro, jiro = await make_child(s, first, "山田太郎"), await make_child(s, second, "山田次郎")
+        await make_guardian(s, "山田花子", "090-1111-2222", "en", (taro, jiro))
+        await make_guardian(s, "山田一郎", "090-1111-2222", "ja", (taro,))
+    assert await load_caller(app, "09011112222", "+819011112222") is not None  # fills caches
+    with statements(db) as seen:
+        caller = await load_caller(app, "09011112222", "+819011112222")
+    assert len(seen) == 2, seen  # the household, then its upcoming reports
+    assert caller is not None
+    assert [k.id for k in caller.kids] == [taro.id, jiro.id]
+    assert len(caller.guardian_ids) == 2 and caller.language == "en"  # the first guardian's
+    assert [k.day for k in caller.kids] == [THU, THU]
+
+
+async def test_cached_calendar_follows_every_kind_of_school_rules_change(db: Database) -> None:
+    clock = FakeClock(NOW, frozen=True)
+    async with transaction(db.sessions) as s:
+        school = await make_school(s, "第一小学校")
+        s.add(Term(school_id=school.id, name="2学期", start_date=date(2026, 9, 1),
+                   end_date=date(2026, 12, 24)))
+    assert await _day(db, school.id, clock) == THU
+    with statements(db) as seen:
+        assert await _day(db, school.id, clock) == THU
+    assert len(seen) == 1, seen  # the school row only: the calendar came from the cache
+
+    # A holiday added through the ORM (the admin pages, another process): seen at once
+    async with transaction(db.sessions) as s:
+        s.add(CalendarChange(school_id=school.id, start_date=THU, end_date=THU,
+                             is_school_day=False, name="開校記念日"))
+    assert await _day(db, school.id, clock) == FRI
+
+    # The cutoff moved earlier: a call at 10:00 now reports for the next school day
+    async with transaction(db.sessions) as s:
+        row = await s.get(School, school.id)
+        assert row is not None
+        row.phone_cutoff = time(9, 0)
+    assert await _day(db, school.id, FakeClock(FRI_10)) == MON
+
+    # Bulk SQL (Monday off) bypasses the ORM: the service's hook invalidates
+    async with transaction(db.sessions) as s:
+        await s.execute(insert(CalendarChange).values(
+            school_id=school.id, start_date=MON, end_date=MON, is_school_day=False,
+            name="振替休業日"))
+        await rules_changed(s, school.id)
+    assert await _day(db, school.id, FakeClock(FRI_10)) == date(2026, 12, 8)
+
+
+async def test_call_log_rows_ending_together_share_a_transaction(db: Database) -> None:
+    writer = call_log_writer(App(Settings(), FakeClock(NOW), db.engine, db.sessions))
+    before = writer.flushes
+    await asyncio.gather(*(writer.write(flow="absence", caller=f"0900000{i:04d}",
+                                        caller_e164=None, outcome="reported", uniqueid=str(i),
+                                        started_at=NOW, ended_at=NOW) for i in range(50)))
+    assert writer.flushes - before <= 2  # the first row alone, then the 49 queued behind it
+    async with db.sessions() as s:
+        assert await s.scalar(select(func.count()).select_from(CallLog)) == 50
+    await writer.write(flow="absence", caller="x", caller_e164=None, outcome="hung_up",
+                       uniqueid="", started_at=NOW, ended_at=None)  # a lone row: at once
+    assert writer.flushes - before <= 3
+
+
+async def test_the_calls_database_work_runs_on_the_write_loop(db: Database) -> None:
+    app = App(Settings(), FakeClock(NOW, frozen=True), db.engine, db.sessions)
+    async with transaction(app.sessions) as s:
+        school = await make_school(s, "第一小学校")
+        await make_guardian(s, "山田花子", "090-1111-2222", "ja",
+                            (await make_child(s, school, "山田太郎"),))
+    app.start_write_loop()
+    assert app.writer is not None
+    threads: set[int] = set()  # where SQLite really ran the write loop's statements
+
+    @event.listens_for(app.writer.engine.sync_engine, "connect")
+    def trace(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+        if db.backend == "sqlite":
+            dbapi_conn.driver_connection._conn.set_trace_callback(
+                lambda _sql: threads.add(threading.get_ident()))
+
+    try:
+        with statements(db) as seen:  # the call's own loop and engine
+            result = await AbsenceCall(ScriptedChannel("090-1111-2222", [
+                ("absence.main_menu", "1"), ("absence.kind_menu", "1"),
+                ("absence.reason_menu", "1"), ("absence.confirm_keys", "1"),
+            ]), app, FakeVoice(), FakeHangup).run()
+        assert result.outcome == "reported"
+        assert app.writer.written == 2  # the report, then the call log
+        assert seen == []  # the caller's load and every write went to the write loop
+        if db.backend == "sqlite":  # on the write loop's own thread, not aiosqlite's
+            assert threads == {app.writer._thread.ident}
+        async with db.sessions() as s:
+            [report] = await s.scalars(select(AbsenceReport))
+            assert (report.day, report.status) == (THU, "active")
+            assert await s.scalar(select(func.count()).select_from(CallLog)) == 1
+    finally:
+        await app.writer.close()
+
+
+async def test_confirmation_email_leaves_after_the_call(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The email reads rows and talks SMTP: not between the keys of a call in progress."""
+    from renraku.services import mail
+
+    app = App(Settings(extra={"absence_confirmation_email": True}),
+              FakeClock(NOW, frozen=True), db.engine, db.sessions)
+    async with transaction(app.sessions) as s:
+        school = await make_school(s, "第一小学校")
+        mom = await make_guardian(s, "山田花子", "090-1111-2222", "ja",
+                                  (await make_child(s, school, "山田太郎"),))
+        mom.email, mom.email_verified = "hanako@example.org", True
+
+    class Listening(ScriptedChannel):  # each prompt takes a moment, as on a real line
+        async def stream_file(self, name: str, escape_digits: str = "") -> str:
+            await asyncio.sleep(0.05)
+            return await super().stream_file(name, escape_digits)
+
+    agi = Listening("090-1111-2222", [
+        ("absence.main_menu", "1"), ("absence.kind_menu", "1"), ("absence.reason_menu", "1"),
+        ("absence.confirm_keys", "1"), ("absence.recorded", "2"),
+    ])
+    sent: list[tuple[str, bool]] = []
+
+    async def fake_send(_settings: Settings, to: str, _subject: str, _text: str) -> None:
+        sent.append((to, agi.hung_up))
+
+    monkeypatch.setattr(mail, "send_mail", fake_send)
+    assert (await AbsenceCall(agi, app, FakeVoice(), FakeHangup).run()).outcome == "reported"
+    assert sent == [("hanako@example.org", True)]  # sent, once the caller was gone
