@@ -121,6 +121,7 @@ class Caller:
     languages: list[str]  # offered on the language menu, in menu order
     kids: list[Kid]
     today: date  # earliest "today" among the children's schools: start of "upcoming"
+    school: str = ""  # the school's spoken name when all the children are at one school
 
 
 @dataclass
@@ -174,7 +175,9 @@ async def load_caller(app: App, raw: str, e164: str) -> Caller | None:
         if language not in languages:
             languages.append(language)
         today = min(school_now(app.clock, school).date() for school in schools.values())
-        return Caller(raw, e164, ids, language, languages, kids, today)
+        [only, *others] = schools.values()
+        return Caller(raw, e164, ids, language, languages, kids, today,
+                      "" if others else only.spoken_name)
 
 
 async def upcoming_reports(app: App, caller: Caller) -> list[AbsenceReport]:
@@ -335,7 +338,10 @@ class AbsenceCall:
         menu = m.Menu(children=len(caller.kids), languages=len(caller.languages),
                       reports=len(self.reports),
                       closed=frozenset(i for i, kid in enumerate(caller.kids) if kid.closed))
-        await self.tell("absence.welcome")
+        if caller.school:  # the school's reading: TTS would guess a kanji name's sound
+            await self.tell("absence.welcome_school", school=caller.school)
+        else:
+            await self.tell("absence.welcome")
         while menu.screen != m.Screen.END:
             event = await self.ask(*await self._prompt(caller, menu))
             menu, effect = m.step(menu, event)

@@ -212,7 +212,7 @@ class Dialer:
         now = self.app.clock.now()
         async with transaction(self.app.sessions) as s:
             campaigns = await bc.runnable_campaigns(s, now)
-            zones = {c.id: await bc.school_timezone(s, c.school_id) for c in campaigns}
+            hours = {c.id: await bc.calling_hours(s, self.settings, c) for c in campaigns}
         for campaign in campaigns:
             if stop is not None and stop.is_set():
                 return
@@ -220,7 +220,7 @@ class Dialer:
                 await self.mailer(campaign)
             if campaign.voice:
                 await self._prepare(campaign)
-                await self._dial_campaign(campaign, zones[campaign.id], stop)
+                await self._dial_campaign(campaign, hours[campaign.id], stop)
             async with transaction(self.app.sessions) as s:
                 fresh = await s.get(Campaign, campaign.id)
                 if fresh is not None and await bc.finish_campaign_if_done(
@@ -262,7 +262,8 @@ class Dialer:
         held = sum(1 for live in self.live.values() if not live.hangup.is_set())
         return held + len(self._in_flight_rows - self.live.keys())
 
-    async def _dial_campaign(self, campaign: Campaign, tz: str, stop: asyncio.Event | None) -> None:
+    async def _dial_campaign(self, campaign: Campaign, hours: bc.CallingHours,
+                             stop: asyncio.Event | None) -> None:
         metrics.DIALER_CAP.set(self.settings.dialer_max_channels)
         while True:
             metrics.DIALER_CHANNELS.set(self.occupied())
@@ -270,7 +271,7 @@ class Dialer:
             if free <= 0 or not self.ami.connected or (stop is not None and stop.is_set()):
                 return
             now = self.app.clock.now()
-            if not rules.in_window(now, tz, campaign.window_start, campaign.window_end):
+            if not rules.in_window(now, hours.tz, hours.start, hours.end):
                 return  # nobody is called outside the window; due rows wait for the morning
             async with transaction(self.app.sessions) as s:
                 fresh = await s.get(Campaign, campaign.id, populate_existing=True)

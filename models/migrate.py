@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -33,3 +35,45 @@ async def downgrade(url: str, revision: str) -> None:
 
 def revision(url: str, message: str) -> None:
     command.revision(alembic_config(url), message=message, autogenerate=True)
+
+
+def _missing_sqlite_file(url: str) -> str | None:
+    path = url.split(":///", 1)[-1] if url.startswith("sqlite") else ":memory:"
+    return None if path == ":memory:" or Path(path).exists() else path
+
+
+async def schema_problem(url: str) -> str | None:
+    """What is wrong with the database's schema for this code, or None when it is current.
+
+    Read-only: a SQLite file that does not exist is reported, not created.
+    """
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    from models.db import create_engine
+
+    heads = set(ScriptDirectory.from_config(alembic_config(url)).get_heads())
+    if missing := _missing_sqlite_file(url):
+        return f"there is no database yet at {missing}"
+
+    def read(sync: Any) -> set[str]:
+        quiet = logging.getLogger("alembic.runtime.migration")
+        level = quiet.level
+        quiet.setLevel(logging.WARNING)  # not "Context impl SQLiteImpl." before every command
+        try:
+            return set(MigrationContext.configure(sync).get_current_heads())
+        finally:
+            quiet.setLevel(level)
+
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as conn:
+            current = await conn.run_sync(read)
+    finally:
+        await engine.dispose()
+    if not current:
+        return "the database has no schema yet"
+    if current != heads:
+        return (f"the database schema is at {', '.join(sorted(current))}, "
+                f"this version of Renraku needs {', '.join(sorted(heads))}")
+    return None

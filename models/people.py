@@ -141,13 +141,18 @@ class RegistrationToken(Base):
 
 
 class VerificationCode(Base):
-    """A one-time code sent by email or SMS (email/phone verification, password reset)."""
+    """A one-time code sent by email or SMS (email/phone verification, password reset),
+    or a staff member's one-time set-password link; it belongs to exactly one person."""
 
     __tablename__ = "verification_codes"
+    __table_args__ = (
+        CheckConstraint("(guardian_id IS NULL) <> (staff_id IS NULL)", name="one_owner"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    guardian_id: Mapped[int] = mapped_column(ForeignKey("guardians.id"), index=True)
-    purpose: Mapped[str] = mapped_column(String(16))  # email, phone, reset
+    guardian_id: Mapped[int | None] = mapped_column(ForeignKey("guardians.id"), index=True)
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"), index=True)
+    purpose: Mapped[str] = mapped_column(String(16))  # email, phone, reset, set_password
     target: Mapped[str] = mapped_column(String(254))  # address or E.164 being verified
     code_hash: Mapped[str] = mapped_column(String(200))
     expires_at: Mapped[datetime]

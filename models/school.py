@@ -34,11 +34,21 @@ class School(Base):
     languages: Mapped[list[str]] = mapped_column(JSON, default=lambda: ["ja", "en", "zh", "es"])
     # ISO weekdays (1 = Monday) that are school days unless a calendar day says otherwise
     school_weekdays: Mapped[list[int]] = mapped_column(JSON, default=lambda: [1, 2, 3, 4, 5])
+    # The absence line's number as families dial it (QR sheets, landing page); None: unset
+    absence_line_e164: Mapped[str | None] = mapped_column(String(20))
+    # Broadcast calls only inside this window (HH:MM, school time); None: the global setting
+    call_window_start: Mapped[str | None] = mapped_column(String(5))
+    call_window_end: Mapped[str | None] = mapped_column(String(5))
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
     classes: Mapped[list[Classroom]] = relationship(back_populates="school")
     terms: Mapped[list[Term]] = relationship(back_populates="school")
     calendar_changes: Mapped[list[CalendarChange]] = relationship(back_populates="school")
+
+    @property
+    def spoken_name(self) -> str:
+        """What the phone line says: the reading (kana), else the name as written."""
+        return self.reading or self.name
 
 
 class Term(Base):

@@ -232,3 +232,11 @@ async def prerender_names(
                 jobs.append(say_phrase(settings, lang, "absence.child_option", name=name,
                                        digit=digit))
     return list(await asyncio.gather(*jobs))
+
+
+async def prerender_school(settings: Settings, school: Any) -> list[str]:
+    """The absence line's welcome naming the school, in each language the school offers
+    (after the school is created or its name or reading changes; calls render it too)."""
+    return list(await asyncio.gather(*(
+        say_phrase(settings, lang, "absence.welcome_school", school=school.spoken_name)
+        for lang in school.languages)))

@@ -196,14 +196,17 @@ def _nonempty(path: Path) -> bool:
 
 
 async def prerender_all_names(settings: Settings, factory: store.Factory) -> int:
-    """Every active child's name phrases (e.g. after demo data or an import of families)."""
-    from models import Child
+    """Every active child's name phrases (e.g. after demo data or an import of families)
+    and every school's welcome naming it."""
+    from models import Child, School
 
     async with factory() as s:
         children = list(await s.scalars(select(Child).where(Child.active)))
         done = 0
         for child in children:
             done += len(await dynamic.prerender_names(settings, s, child))
+        for school in await s.scalars(select(School)):
+            done += len(await dynamic.prerender_school(settings, school))
     return done
 
 

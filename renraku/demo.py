@@ -19,15 +19,17 @@ from models import (
     Notice,
     School,
     Staff,
-    StaffClass,
     Survey,
     SurveyOption,
     SurveyQuestion,
     Term,
 )
 from renraku.rules.phone import normalise
+from renraku.rules.school_settings import parse_school_settings
 from renraku.services.guardians import link_guardian
 from renraku.services.passwords import hash_password
+from renraku.services.schools import create_school
+from renraku.services.staff import create_staff, set_phone_and_pin
 
 ELEMENTARY = "さくら市立さくら小学校"
 JUNIOR_HIGH = "さくら市立ひまわり中学校"
@@ -126,9 +128,8 @@ def _local(day: date, at: time) -> datetime:
 async def _school(
     session: AsyncSession, name: str, reading: str, cutoff: time, grades: list[tuple[int, str]]
 ) -> tuple[School, list[Classroom]]:
-    school = School(name=name, reading=reading, phone_cutoff=cutoff)
-    session.add(school)
-    await session.flush()
+    school = await create_school(session, parse_school_settings(
+        name=name, reading=reading, cutoff=cutoff.strftime("%H:%M")))
     for term_name, start, end in _academic_terms(2026):
         session.add(Term(school_id=school.id, name=term_name, start_date=start, end_date=end))
     rooms = []
@@ -295,41 +296,16 @@ async def _staff_and_calendar(
     jhs_rooms: list[Classroom],
     now: datetime,
 ) -> None:
-    pw = hash_password(DEMO_PASSWORD)
-    admin = Staff(
-        school_id=elem.id,
-        name="校長 佐々木",
-        email="admin@sakura.example.jp",
-        password_hash=pw,
-        role="admin",
-        phone_e164=normalise("090-9000-0001").e164,
-        pin_hash=hash_password("1234"),
-    )
-    teacher = Staff(
-        school_id=elem.id,
-        name="担任 森",
-        email="mori@sakura.example.jp",
-        password_hash=pw,
-        role="teacher",
-    )
-    jhs_admin = Staff(
-        school_id=jhs.id,
-        name="教頭 石川",
-        email="admin@himawari.example.jp",
-        password_hash=pw,
-        role="admin",
-    )
-    jhs_teacher = Staff(
-        school_id=jhs.id,
-        name="担任 岡田",
-        email="okada@himawari.example.jp",
-        password_hash=pw,
-        role="teacher",
-    )
-    session.add_all([admin, teacher, jhs_admin, jhs_teacher])
-    await session.flush()
-    session.add(StaffClass(staff_id=teacher.id, class_id=elem_rooms[0].id))
-    session.add(StaffClass(staff_id=jhs_teacher.id, class_id=jhs_rooms[0].id))
+    async def staff(school: School, name: str, email: str, role: str,
+                    rooms: list[Classroom]) -> Staff:
+        return await create_staff(session, school.id, name=name, email=email, role=role,
+                                  password=DEMO_PASSWORD, class_ids=[r.id for r in rooms])
+
+    admin = await staff(elem, "校長 佐々木", "admin@sakura.example.jp", "admin", [])
+    await set_phone_and_pin(session, admin, "090-9000-0001", "1234")  # the recording line
+    teacher = await staff(elem, "担任 森", "mori@sakura.example.jp", "teacher", elem_rooms[:1])
+    jhs_admin = await staff(jhs, "教頭 石川", "admin@himawari.example.jp", "admin", [])
+    await staff(jhs, "担任 岡田", "okada@himawari.example.jp", "teacher", jhs_rooms[:1])
     today = now.astimezone(TOKYO).date()
     soon = today + timedelta(days=(4 - today.weekday()) % 7 or 7)  # next Friday
     session.add_all(

@@ -13,13 +13,15 @@ from sqlalchemy import func, select
 
 from ivr import admin_record_flow
 from ivr.fastagi import AGIChannel
-from models import Prompt, School, Staff
+from models import Prompt
 from models.db import transaction
 from prompts import store
 from prompts.catalog import catalog
 from renraku.app import App
 from renraku.clock import FakeClock
-from renraku.services.passwords import hash_password
+from renraku.rules.school_settings import parse_school_settings
+from renraku.services import staff as staff_svc
+from renraku.services.schools import create_school
 from tests.absence_fakes import ToneVoice
 from tests.asterisk_harness import PhoneLines
 from tests.db_fixtures import Database
@@ -41,13 +43,11 @@ async def admin_line(lines: PhoneLines, sqlite_db: Database,
                      tmp_path: Path) -> AsyncIterator[tuple[PhoneLines, App]]:
     app = App(lines.settings, FakeClock(datetime(2026, 12, 3, 1, 0, tzinfo=UTC)),
               sqlite_db.engine, sqlite_db.sessions)
-    async with transaction(app.sessions) as s:
-        school = School(name="第一小学校")
-        s.add(school)
-        await s.flush()
-        s.add(Staff(school_id=school.id, name="校長", email="admin@example.jp",
-                    password_hash=hash_password("x"), role="admin", phone_e164="+819090000001",
-                    pin_hash=hash_password("1234")))
+    async with transaction(app.sessions) as s:  # as a real school's admin page sets it up
+        school = await create_school(s, parse_school_settings(name="第一小学校"))
+        admin = await staff_svc.create_staff(s, school.id, name="校長", email="admin@example.jp",
+                                             role="admin", password=None, class_ids=[])
+        await staff_svc.set_phone_and_pin(s, admin, ADMIN, "1234")
     # Version 1: a one-second recording the admin will replace.
     await store.add_recording(app.sessions, app.settings, KEY, "ja",
                               tone(tmp_path / "v1.wav", "1", "300"))

@@ -7,15 +7,18 @@ import subprocess
 import sys
 from pathlib import Path
 
-EXPECTED = {"config", "db", "demo-data"}
+EXPECTED = {"config", "db", "demo-data", "school", "staff"}
 
 
-def renraku(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
+def renraku(*args: str, data_dir: Path, stdin: str = "",
+            **env_vars: str) -> subprocess.CompletedProcess[str]:
+    """``renraku ARGS`` in a subprocess; ``env_vars`` become ``RENRAKU_<NAME>``."""
     env = {**os.environ, "RENRAKU_DATA_DIR": str(data_dir)}
     env.pop("RENRAKU_DATABASE_URL", None)
+    env.update({f"RENRAKU_{k.upper()}": v for k, v in env_vars.items()})
     return subprocess.run(
         [sys.executable, "-m", "renraku.cli", *args], env=env, text=True, capture_output=True,
-        timeout=120, check=False,
+        timeout=120, check=False, input=stdin,
     )
 
 

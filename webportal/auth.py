@@ -15,6 +15,7 @@ from renraku.rules.phone import try_normalise
 from renraku.services import verification
 from renraku.services.mail import MailError, send_mail
 from renraku.services.passwords import hash_password, verify_password
+from renraku.services.staff import MIN_PASSWORD as MIN_STAFF_PASSWORD
 from renraku.settings import ensure_secret
 from webportal.i18n import tr
 from webportal.security import (
@@ -131,16 +132,28 @@ def _reset_ids(request: web.Request) -> tuple[int, str]:
         raise web.HTTPNotFound() from exc
 
 
+# The same link page serves a guardian's reset and a staff member's set-password link
+# (``renraku staff create``, the admin's staff page); staff passwords are longer.
+def _min_length(row: verification.VerificationCode | None) -> int:
+    return MIN_STAFF_PASSWORD if row is not None and row.staff_id is not None else MIN_PASSWORD
+
+
+def _reset_page(request: web.Request, row: verification.VerificationCode | None, usable: bool,
+                error: str = "", status: int = 200) -> web.Response:
+    return render(request, "password_reset.html", {
+        "usable": usable, "error": error, "min_length": _min_length(row),
+        "for_staff": row is not None and row.staff_id is not None,
+    }, status=status)
+
+
 @routes.get(r"/password/reset/{id:\d+}/{code}")
 async def reset_form(request: web.Request) -> web.Response:
     app = app_of(request)
     code_id, _code = _reset_ids(request)
     async with app.sessions() as s:
         row = await s.get(verification.VerificationCode, code_id)
-    usable = (row is not None and row.purpose == "reset" and row.used_at is None
-              and row.expires_at > app.clock.now())
-    return render(request, "password_reset.html", {"usable": usable},
-                  status=200 if usable else 410)
+    usable = verification.link_usable(row, app.clock.now())
+    return _reset_page(request, row, usable, status=200 if usable else 410)
 
 
 @routes.post(r"/password/reset/{id:\d+}/{code}")
@@ -149,23 +162,29 @@ async def reset_submit(request: web.Request) -> web.Response:
     code_id, code = _reset_ids(request)
     password = str((await request.post()).get("password", ""))
     _ = gettext_for(request)
-    if len(password) < MIN_PASSWORD:
-        return render(request, "password_reset.html", {"usable": True, "error": _(
-            "Use at least 8 characters for the password.")}, status=400)
+    async with app.sessions() as s:
+        shown = await s.get(verification.VerificationCode, code_id)
+    if len(password) < _min_length(shown):
+        return _reset_page(request, shown, True, _(
+            "Use at least %(n)s characters for the password.", n=_min_length(shown)), 400)
     if not check_rate(request, "code", str(code_id), rule=CODE_LIMIT):
         raise web.HTTPTooManyRequests()
     secret = ensure_secret(app.settings, "secret_key")
     async with transaction(app.sessions) as s:
-        row = await verification.check_by_id(s, code_id, "reset", code, app.clock.now(), secret)
-        if row is not None:
+        row = await verification.check_by_id(s, code_id, verification.LINKS, code,
+                                              app.clock.now(), secret)
+        if row is not None and row.staff_id is not None:
+            staff = await s.get_one(Staff, row.staff_id)
+            staff.password_hash = hash_password(password)
+        elif row is not None and row.guardian_id is not None:
             guardian = await s.get_one(Guardian, row.guardian_id)
             guardian.password_hash = hash_password(password)
             guardian.email_verified = True  # the link reached this inbox
     if row is None:
-        return render(request, "password_reset.html", {"usable": False}, status=410)
+        return _reset_page(request, shown, False, status=410)
     logout(request)
     flash(request, _("Your password has been changed. Please log in with the new password."))
-    raise web.HTTPFound("/login")
+    raise web.HTTPFound("/staff/login" if row.staff_id is not None else "/login")
 
 
 # ---------------------------------------------------------------------------------------------

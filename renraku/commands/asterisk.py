@@ -60,4 +60,4 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="this IVR node's name in a cluster: its folder under "
                         "<data_dir>/asterisk/ and the prefix of its calls' unique ids "
                         "(default: ivr)")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, needs_schema=False)

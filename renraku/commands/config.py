@@ -15,4 +15,4 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("config", help="show the effective settings, secrets masked")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, needs_schema=False)

@@ -23,4 +23,4 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("db", help="create or migrate the database schema (Alembic)")
     p.add_argument("action", choices=["upgrade", "downgrade"], help="direction")
     p.add_argument("revision", nargs="?", default="head", help="target revision (default: head)")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, needs_schema=False)

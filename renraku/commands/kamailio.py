@@ -42,4 +42,4 @@ def register(sub: argparse._SubParsersAction) -> None:
         "kamailio_probe_s seconds; campaign calls from the nodes leave to kamailio_carrier.",
     )
     p.add_argument("action", choices=["render", "start", "stop", "status"])
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, needs_schema=False)

@@ -147,6 +147,14 @@ def in_window(now: datetime, tz: str, start: str, end: str) -> bool:
     return parse_hhmm(start) <= local < parse_hhmm(end)
 
 
+def narrowed(window: tuple[str, str], limit: tuple[str, str]) -> tuple[str, str]:
+    """The part of ``window`` inside ``limit`` (start ≥ end when they do not overlap:
+    then nobody is called)."""
+    start = max(window[0], limit[0], key=parse_hhmm)
+    end = min(window[1], limit[1], key=parse_hhmm)
+    return start, end
+
+
 def next_window_start(now: datetime, tz: str, start: str, end: str) -> datetime:
     """``now`` if inside the window, else the next opening (today or tomorrow), aware."""
     if in_window(now, tz, start, end):

@@ -79,6 +79,11 @@ def can_manage_staff(scope: StaffScope, school_id: int) -> bool:
     return _same_school(scope, school_id) and scope.is_admin
 
 
+def can_manage_school(scope: StaffScope, school_id: int) -> bool:
+    """The school's own settings (name, reading, cutoff, phone line...): its admins only."""
+    return _same_school(scope, school_id) and scope.is_admin
+
+
 def can_manage_prompts(scope: StaffScope, school_id: int) -> bool:
     return _same_school(scope, school_id) and scope.is_admin
 

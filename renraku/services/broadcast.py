@@ -38,6 +38,7 @@ from models import (
 )
 from models.enums import AttemptStatus, CampaignStatus
 from renraku.rules import campaign as rules
+from renraku.services.schools import calling_window
 from renraku.settings import Settings
 
 EMAIL_TOKEN_DAYS = 14
@@ -189,8 +190,10 @@ async def create_campaign(
         raise CampaignError("a Japanese message or a recorded message is required")
     if email and not message.get("ja"):
         raise CampaignError("an email needs the message as text")
-    start = window_start or settings.calling_window_start
-    end = window_end or settings.calling_window_end
+    school = await session.get_one(School, school_id)
+    start, end = window_start or "", window_end or ""
+    if not (start and end):
+        start, end = calling_window(school, settings)
     if rules.parse_hhmm(start) >= rules.parse_hhmm(end):
         raise CampaignError("the calling window must start before it ends")
     campaign = Campaign(
@@ -294,9 +297,21 @@ async def runnable_campaigns(session: AsyncSession, now: datetime) -> list[Campa
     return out
 
 
-async def school_timezone(session: AsyncSession, school_id: int) -> str:
-    tz = await session.scalar(select(School.timezone).where(School.id == school_id))
-    return tz or "Asia/Tokyo"
+@dataclass(frozen=True)
+class CallingHours:
+    tz: str
+    start: str  # HH:MM, school time
+    end: str
+
+
+async def calling_hours(session: AsyncSession, settings: Settings,
+                        campaign: Campaign) -> CallingHours:
+    """When the dialer may call for this campaign: its own window inside its school's
+    (the school's window wins, e.g. after the school narrowed it)."""
+    school = await session.get_one(School, campaign.school_id)
+    start, end = rules.narrowed((campaign.window_start, campaign.window_end),
+                                calling_window(school, settings))
+    return CallingHours(school.timezone, start, end)
 
 
 async def due_households(

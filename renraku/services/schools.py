@@ -1,4 +1,4 @@
-"""Loading a school's calendar and local time for the pure rules."""
+"""Schools: creating one and its settings, its calendar and local time for the pure rules."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models import CalendarChange, Classroom, Enrolment, School, Term
 from renraku.clock import Clock
 from renraku.rules.jp_holidays import japan_holidays
+from renraku.rules.school_settings import SchoolSettings
 from renraku.rules.schoolday import ClassRef, DayChange, SchoolCalendar, academic_year, report_day
+from renraku.settings import Settings
 
 
 async def school_calendar(session: AsyncSession, school: School) -> SchoolCalendar:
@@ -55,3 +57,37 @@ async def report_day_for(session: AsyncSession, clock: Clock, school: School) ->
     """The day a report made now is for, by this school's cutoff, zone and calendar."""
     calendar = await school_calendar(session, school)
     return report_day(school_now(clock, school), school.phone_cutoff, calendar)
+
+
+async def create_school(session: AsyncSession, values: SchoolSettings) -> School:
+    """A new school from checked settings (rules.school_settings.parse_school_settings)."""
+    school = School()
+    apply_settings(school, values)
+    session.add(school)
+    await session.flush()
+    return school
+
+
+def apply_settings(school: School, values: SchoolSettings) -> None:
+    school.name, school.reading = values.name, values.reading
+    school.timezone, school.phone_cutoff = values.timezone, values.phone_cutoff
+    school.languages = list(values.languages)
+    school.school_weekdays = list(values.school_weekdays)
+    school.absence_line_e164 = values.absence_line_e164
+    school.call_window_start, school.call_window_end = values.call_window or (None, None)
+
+
+def current_settings(school: School) -> SchoolSettings:
+    window = None
+    if school.call_window_start and school.call_window_end:
+        window = (school.call_window_start, school.call_window_end)
+    return SchoolSettings(school.name, school.reading, school.timezone, school.phone_cutoff,
+                          tuple(school.languages), school.absence_line_e164, window,
+                          tuple(school.school_weekdays))
+
+
+def calling_window(school: School, settings: Settings) -> tuple[str, str]:
+    """The school's own broadcast window, else the installation's (HH:MM, school time)."""
+    if school.call_window_start and school.call_window_end:
+        return school.call_window_start, school.call_window_end
+    return settings.calling_window_start, settings.calling_window_end

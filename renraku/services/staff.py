@@ -1,16 +1,23 @@
-"""Staff accounts and their scope: login lookup, the admin's account list, class assignment."""
+"""Staff accounts and their scope: creation, set-password links, roles, the recording
+line's phone and PIN, the admin's account list, class assignment."""
 
 from __future__ import annotations
+
+from datetime import datetime
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import Classroom, Staff, StaffClass
+from models import Classroom, School, Staff, StaffClass
 from models.enums import StaffRole
 from renraku.rules.permissions import StaffScope
+from renraku.rules.phone import try_normalise
+from renraku.services import verification
 from renraku.services.passwords import hash_password
+from renraku.settings import Settings, ensure_secret
 
 MIN_PASSWORD = 10
+MIN_PIN, MAX_PIN = 4, 8  # digits typed on the admin recording line
 
 
 async def staff_scope(session: AsyncSession, staff: Staff) -> StaffScope:
@@ -36,6 +43,11 @@ async def school_staff(session: AsyncSession, school_id: int) -> list[Staff]:
     return list(rows)
 
 
+class StaffError(ValueError):
+    """``str(exc)`` is a code the web translates: name, email, role, password, school,
+    email_taken, phone, phone_taken, pin."""
+
+
 async def create_staff(
     session: AsyncSession,
     school_id: int,
@@ -43,25 +55,82 @@ async def create_staff(
     name: str,
     email: str,
     role: str,
-    password: str,
+    password: str | None,
     class_ids: list[int],
     language: str = "ja",
 ) -> Staff:
+    """A staff account. Without a password nobody can sign in to it until its owner sets
+    one through a set-password link (``password_link``)."""
     email = email.strip().lower()
-    if not name.strip() or "@" not in email:
-        raise ValueError("name or email")
+    if not name.strip():
+        raise StaffError("name")
+    if "@" not in email.strip("@") or len(email) > 254:
+        raise StaffError("email")
     if role not in set(StaffRole):
-        raise ValueError("role")
-    if len(password) < MIN_PASSWORD:
-        raise ValueError("password")
+        raise StaffError("role")
+    if password is not None and len(password) < MIN_PASSWORD:
+        raise StaffError("password")
+    if await session.get(School, school_id) is None:
+        raise StaffError("school")
     if await session.scalar(select(Staff.id).where(Staff.email == email)):
-        raise ValueError("email_taken")
+        raise StaffError("email_taken")
     staff = Staff(school_id=school_id, name=name.strip(), email=email, role=role,
-                  password_hash=hash_password(password), language=language)
+                  password_hash=hash_password(password) if password is not None else "",
+                  language=language)
     session.add(staff)
     await session.flush()
     await assign_classes(session, staff, class_ids)
     return staff
+
+
+async def password_link(session: AsyncSession, staff: Staff, settings: Settings,
+                        now: datetime) -> str:
+    """A one-time link (24 h) where the person sets their own password; older links die."""
+    row, code = await verification.issue(session, None, "set_password", staff.email, now,
+                                         ensure_secret(settings, "secret_key"),
+                                         staff_id=staff.id)
+    return verification.link(settings.base_url, row, code)
+
+
+def set_password(staff: Staff, password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise StaffError("password")
+    staff.password_hash = hash_password(password)
+
+
+async def set_role(session: AsyncSession, staff: Staff, role: str) -> None:
+    if role not in set(StaffRole):
+        raise StaffError("role")
+    staff.role = role
+    await session.flush()
+
+
+async def set_phone_and_pin(session: AsyncSession, staff: Staff, phone: str, pin: str,
+                            region: str = "JP") -> None:
+    """The number the admin recording line recognises, and its PIN.
+
+    An empty number removes both (the person can no longer use the line); an empty PIN
+    keeps the current one, so changing the number alone does not need the PIN again.
+    """
+    if not phone.strip():
+        staff.phone_e164, staff.pin_hash = None, None
+        await session.flush()
+        return
+    number = try_normalise(phone, region)
+    if number is None:
+        raise StaffError("phone")
+    if not (pin or staff.pin_hash):
+        raise StaffError("pin")
+    if pin and not (pin.isdigit() and MIN_PIN <= len(pin) <= MAX_PIN):
+        raise StaffError("pin")
+    taken = await session.scalar(select(Staff.id).where(Staff.phone_e164 == number.e164,
+                                                        Staff.id != staff.id))
+    if taken:
+        raise StaffError("phone_taken")
+    staff.phone_e164 = number.e164
+    if pin:
+        staff.pin_hash = hash_password(pin)
+    await session.flush()
 
 
 async def assign_classes(session: AsyncSession, staff: Staff, class_ids: list[int]) -> None:

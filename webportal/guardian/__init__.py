@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from aiohttp import web
+from sqlalchemy import select
 
-from webportal.security import session_of
+from models import School
+from renraku.rules.phone import PhoneNumber
+from webportal.security import app_of, session_of
 from webportal.templating import render
 
 routes = web.RouteTableDef()
@@ -14,7 +17,11 @@ routes = web.RouteTableDef()
 async def index(request: web.Request) -> web.Response:
     if session_of(request).get("gid") is not None:
         raise web.HTTPFound("/home")
-    return render(request, "index.html")
+    async with app_of(request).sessions() as s:  # each school's absence line, when set
+        lines = [(name, PhoneNumber(e164, "").national) for name, e164 in await s.execute(
+            select(School.name, School.absence_line_e164)
+            .where(School.absence_line_e164.is_not(None)).order_by(School.id))]
+    return render(request, "index.html", {"lines": lines})
 
 
 def setup(app: web.Application) -> None:

@@ -14,6 +14,7 @@ Routes (all under /staff, all scope-checked):
   /classes/<id>/qr[?child=]           printable QR registration sheets, family's language
   /events, /events/new, /events/<id>/edit, /events/<id>/cancel
   /notices, /notices/<id>/withdraw
+  /school (admin)                     the school's settings: name, reading, cutoff, phone line…
   /accounts (admin)                   staff accounts, class assignment, disable
   /prompts (admin)                    phone prompts: versions, upload a recording, roll back
   /calendar[?year=]                   terms (admin), closures and extra school days, holidays
@@ -33,6 +34,7 @@ from webportal.staff import (
     prompts_admin,
     register,
     school_calendar,
+    school_settings,
 )
 
 
@@ -54,7 +56,8 @@ async def _phone_reports_wake_registers(app: web.Application) -> AsyncIterator[N
 
 
 def setup(app: web.Application) -> None:
-    for module in (register, families, calendar, accounts, prompts_admin, school_calendar):
+    for module in (register, families, calendar, accounts, prompts_admin, school_calendar,
+                   school_settings):
         app.router.add_routes(module.routes)
     app.cleanup_ctx.append(calendar.retry_loop)
     app.cleanup_ctx.append(_phone_reports_wake_registers)

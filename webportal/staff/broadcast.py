@@ -28,6 +28,7 @@ from prompts.store import RecordingError
 from renraku.services import broadcast as bc
 from renraku.services import broadcast_mail as bm
 from renraku.services.broadcast_form import CampaignRequest, parse_compose
+from renraku.services.schools import calling_window
 from renraku.services.staff import school_classes
 from webportal.security import app_of, csrf_token
 from webportal.staff.common import StaffRequest, int_param, render, staff_request
@@ -127,15 +128,14 @@ async def _compose_page(
 ) -> web.Response:
     _ = gettext_for(request)
     rooms = await _visible_classes(session, sr)
-    settings = sr.app.settings
+    window = calling_window(sr.school, sr.app.settings)
     return render(sr, "staff/broadcast_new.html", {
         "page_title": _("New broadcast"),
         "classes": rooms,
         "grades": sorted({r.grade for r in rooms if r.grade}),
         "children": await _children(session, [r.id for r in rooms]),
         "recordings": await _recordings(session),
-        "form": form or {"window_start": settings.calling_window_start,
-                         "window_end": settings.calling_window_end,
+        "form": form or {"window_start": window[0], "window_end": window[1],
                          "channel": "voice",
                          "target": "school" if sr.scope.is_admin else "classes"},
         "errors": errors or [],
@@ -228,7 +228,7 @@ async def create(request: web.Request) -> web.Response:
             lambda k: str(form.get(k, "") if k == "recorded_prompt_key" else data.get(k, "")),
             lambda k: [str(v) for v in data.getall(k, [])],
             sr.school.timezone,
-            (app.settings.calling_window_start, app.settings.calling_window_end),
+            calling_window(sr.school, app.settings),
         )
         if not req.errors and not await _target_allowed(session, sr, req.target):
             req.errors.append("You may only send to your own classes.")

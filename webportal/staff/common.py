@@ -109,7 +109,8 @@ def helpers(sr: StaffRequest, lang: str) -> dict[str, Any]:
     }
     channels = {"phone": _("Phone"), "web": _("Web"), "email": _("Email"), "staff": _("Staff")}
     statuses = {"scheduled": _("Scheduled"), "changed": _("Changed"), "cancelled": _("Cancelled")}
-    roles = {"teacher": _("Teacher"), "admin": _("School administrator")}
+    roles = {"teacher": _("Teacher"), "admin": _("School administrator"),
+             "nurse": _("School nurse (養護教諭)"), "principal": _("Principal")}
     languages = {"ja": "日本語", "en": "English", "zh": "中文", "es": "Español"}
     return {
         "staff": sr.staff,
@@ -124,6 +125,7 @@ def helpers(sr: StaffRequest, lang: str) -> dict[str, Any]:
         "channel_label": lambda c: channels.get(c, c),
         "event_status_label": lambda s: statuses.get(s, s),
         "role_label": lambda r: roles.get(r, r),
+        "roles": list(roles),
         "language_name": lambda code: languages.get(code, code),
         "national": lambda e164: PhoneNumber(e164, "").national,
     }

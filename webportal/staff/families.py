@@ -10,6 +10,7 @@ from sqlalchemy.orm import selectinload
 
 from models import Child, Guardian, Guardianship
 from models.db import transaction
+from renraku.rules.phone import PhoneNumber
 from renraku.services import proxy, registration
 from renraku.services.guardians import GuardianLimitReached
 from renraku.services.register import class_children
@@ -154,8 +155,12 @@ async def qr_sheets(request: web.Request) -> web.Response:
             url = registration.registration_url(app.settings, token.token)
             # The family's language is that of its first registered guardian, else Japanese.
             lang = links[child.id][0].guardian.language if links[child.id] else "ja"
+            text = sheet_text(lang)
+            line = (text.absence_line.format(number=PhoneNumber(sr.school.absence_line_e164,
+                                                                "").national)
+                    if sr.school.absence_line_e164 else "")
             sheets.append({"child": child, "url": url, "svg": registration.qr_svg(url),
-                           "lang": lang, "text": sheet_text(lang)})
+                           "lang": lang, "text": text, "line": line})
         _ = fw.gettext_for(request)
         return render(sr, "staff/qr_sheets.html", {
             "page_title": _("QR registration sheets: %(name)s") % {"name": room.name},

@@ -14,6 +14,7 @@ class SheetText:
     title: str
     steps: tuple[str, ...]
     landline: str
+    absence_line: str  # {number}: the school's absence line, printed when it is set
 
 
 SHEET = {
@@ -27,6 +28,7 @@ SHEET = {
         ),
         "スマートフォンやメールをお持ちでない場合は、担任にお申し出ください（学校が代わりに登録します）。"
         "このQRコードは他の方に渡さないでください。",
+        "欠席・遅刻・早退の連絡ダイヤル（24時間）: {number}",
     ),
     "en": SheetText(
         "How to register for the school contact system",
@@ -39,6 +41,7 @@ SHEET = {
         ),
         "No smartphone or email? Tell the class teacher and the school will register you. "
         "Please keep this QR code to your family.",
+        "Absence line (24 hours): {number}",
     ),
     "zh": SheetText(
         "学校联络系统登记说明",
@@ -49,6 +52,7 @@ SHEET = {
             "登记后,可24小时通过电话或网页联系请假、迟到和早退。",
         ),
         "没有智能手机或电子邮箱的家庭,请告诉班主任,学校会代为登记。请不要把此二维码交给他人。",
+        "缺席、迟到、早退联络电话(24小时): {number}",
     ),
     "es": SheetText(
         "Cómo registrarse en el sistema de contacto escolar",
@@ -61,6 +65,7 @@ SHEET = {
         ),
         "¿No tiene smartphone ni correo? Dígaselo al tutor de clase y la escuela le registrará. "
         "No entregue este código QR a otras personas.",
+        "Línea de ausencias (24 horas): {number}",
     ),
 }
 

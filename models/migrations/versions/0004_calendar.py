@@ -5,7 +5,7 @@ ranges; national holidays are no longer stored (they come from the holidays libr
 Existing calendar days are kept as one-day school-wide changes.
 
 Revision ID: 0004_calendar
-Revises: 0002_staff_roles
+Revises: 0003_school_setup
 """
 
 from collections.abc import Sequence
@@ -16,7 +16,7 @@ from alembic import op
 import models.base
 
 revision: str = "0004_calendar"
-down_revision: str | None = "0002_staff_roles"
+down_revision: str | None = "0003_school_setup"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
