@@ -29,7 +29,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from models import CallAttempt, Campaign, CampaignHousehold
@@ -117,6 +117,11 @@ class DialerConfig:
     answer_grace_s: float = 1.5
     # In-flight rows older than this with no live channel are reconciled
     reconcile_after_s: float = 10.0
+    # Another node's in-flight rows are closed from what the database knows once they are
+    # this old (its dialer died; a live call of it would have ended or closed them): an
+    # answered call still talking after a long call, any other after the ring timeout.
+    foreign_unanswered_s: float = 120.0
+    foreign_answered_s: float = 1800.0
 
 
 Mailer = Callable[[Campaign], Awaitable[None]]
@@ -280,8 +285,12 @@ class Dialer:
                 await asyncio.sleep(wait)
                 continue  # re-check window, pause and channels after sleeping
             async with transaction(self.app.sessions) as s:
-                attempt = await bc.start_attempt(s, due[0].id, self.app.clock.now())
+                attempt = await bc.start_attempt(
+                    s, due[0].id, self.app.clock.now(), node=self.settings.node_name,
+                    cap=self.settings.dialer_max_channels)
                 household = due[0]
+            if attempt is None and await self._trunk_full():
+                return  # other nodes hold the trunk's channels: wait for a Hangup or tick
             if attempt is None:
                 continue
             self.pacer.mark(self.mono())
@@ -325,6 +334,7 @@ class Dialer:
         first = msgs[0] if msgs else None
         if first is not None and _get(first, "Response").lower() == "error":
             await self._close(live, AttemptStatus.FAILED, reason=_get(first, "Message")[:64])
+            await self._release_channel(live.attempt_id)  # no channel was ever made
             self._release(live.action_id)
             return
         result = next((m for m in msgs if _get(m, "Event") == "OriginateResponse"), None)
@@ -374,8 +384,15 @@ class Dialer:
         live.cause = int(cause) if cause.isdigit() else None
         live.hangup.set()
         self._slot_freed.set()
+        # Shielded: a stopping dialer must not cut this write off in the middle.
+        self._spawn(asyncio.shield(self._release_channel(live.attempt_id)))
         if live.answered:
             self._spawn(self._after_hangup(live))
+
+    async def _release_channel(self, attempt_id: int) -> None:
+        """Tell every node's dialer that this call's trunk channel is free."""
+        async with transaction(self.app.sessions) as s:
+            await bc.release_channel(s, attempt_id, self.app.clock.now())
 
     async def _after_hangup(self, live: Live) -> None:
         """An answered call ended: let the call flow write its outcome, else write it here."""
@@ -411,9 +428,20 @@ class Dialer:
         now = self.app.clock.now()
         too_old = now - timedelta(seconds=self.config.reconcile_after_s)
         async with transaction(self.app.sessions) as s:
-            rows = await bc.in_flight_attempts(s)
-        rows_ids = set()
+            rows = await bc.unreleased_attempts(s)
+        mine_only = []
         for attempt in rows:
+            if attempt.node != self.settings.node_name:
+                if self._foreign_stale(attempt, now):
+                    await self._close_foreign(attempt, now)
+            elif attempt.status in rules.IN_FLIGHT_STATES:
+                mine_only.append(attempt)
+            elif attempt.action_id not in channels and (
+                    attempt.action_id not in self.live
+                    or self.live[attempt.action_id].hangup.is_set()):
+                await self._release_channel(attempt.id)  # ended; its Hangup went unseen
+        rows_ids = set()
+        for attempt in mine_only:
             mine = self.live.get(attempt.action_id)
             if attempt.action_id in channels:
                 rows_ids.add(attempt.action_id)
@@ -438,6 +466,7 @@ class Dialer:
                 await bc.finish_attempt(
                     s, self.settings, attempt.id, outcome, now, reason="reconciled: no channel"
                 )
+                await bc.release_channel(s, attempt.id, now)
             log.info("reconcile: %s had no channel → %s", attempt.action_id, outcome)
             self._release(attempt.action_id)
         # Slots held for calls whose rows are closed and whose channels are gone
@@ -448,6 +477,28 @@ class Dialer:
                 continue
             self._release(action_id)
         self._in_flight_rows = rows_ids
+
+    def _foreign_stale(self, attempt: CallAttempt, now: datetime) -> bool:
+        # Only a call still talking may last long: an ended one waits for its Hangup only.
+        talking = attempt.status == AttemptStatus.ANSWERED
+        limit = self.config.foreign_answered_s if talking else self.config.foreign_unanswered_s
+        return attempt.started_at < now - timedelta(seconds=limit)
+
+    async def _close_foreign(self, attempt: CallAttempt, now: datetime) -> None:
+        """Another node's call its dead dialer left holding a channel: close and free it
+        from what the database knows (another node's Asterisk is not ours to ask)."""
+        async with transaction(self.app.sessions) as s:
+            if attempt.status in rules.IN_FLIGHT_STATES:
+                await bc.finish_attempt(s, self.settings, attempt.id,
+                                        bc.reconciled_outcome(attempt), now,
+                                        reason=f"reconciled: node {attempt.node} gone")
+            await bc.release_channel(s, attempt.id, now)
+        log.info("reconcile: %s of node %r left holding a channel → freed",
+                 attempt.action_id, attempt.node)
+
+    async def _trunk_full(self) -> bool:
+        async with self.app.sessions() as s:
+            return await bc.held_channels(s) >= self.settings.dialer_max_channels
 
     async def _campaign_of(self, attempt: CallAttempt) -> int:
         async with self.app.sessions() as s:

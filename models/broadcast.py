@@ -154,6 +154,8 @@ class CallAttempt(Base):
     attempt_no: Mapped[int] = mapped_column(Integer)
     action_id: Mapped[str] = mapped_column(String(64), unique=True)
     status: Mapped[str] = mapped_column(String(16), default=AttemptStatus.DIALING)
+    # The app node whose dialer placed it: each dialer reconciles only its own calls
+    node: Mapped[str] = mapped_column(String(64), default="", server_default="")
     hangup_cause: Mapped[int | None] = mapped_column(Integer)
     reason: Mapped[str] = mapped_column(String(64), default="")
     message_completed: Mapped[bool] = mapped_column(default=False)
@@ -161,6 +163,10 @@ class CallAttempt(Base):
     started_at: Mapped[datetime]
     answered_at: Mapped[datetime | None]
     ended_at: Mapped[datetime | None]
+    # When its channel was gone (the Hangup seen, or reconciled). Until then it holds one of
+    # the trunk's channels, also after the call flow wrote its outcome: the cap of every
+    # node's dialers together counts these.
+    released_at: Mapped[datetime | None]
 
     household: Mapped[CampaignHousehold] = relationship(back_populates="calls")
 

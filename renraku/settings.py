@@ -60,7 +60,8 @@ class Settings:
     kamailio_carrier: str = "127.0.0.1:5070"
     kamailio_nodes: str = "127.0.0.1:5060"
     kamailio_probe_s: int = 2
-    # Dialer
+    # Dialer. The channel cap is the trunk's: every app node's dialer counts against it.
+    node_name: str = ""  # this app node's name in a cluster (its dialer's calls carry it)
     dialer_max_channels: int = 10
     dialer_originates_per_second: float = 5.0
     dialer_max_attempts: int = 3

@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
@@ -342,14 +342,52 @@ async def next_due_at(session: AsyncSession, campaign_id: int) -> datetime | Non
     )
 
 
+# Serialises claims of every dialer on one PostgreSQL (SQLite's write lock does it there).
+CLAIM_LOCK = 0x52454E52  # "RENR"
+
+
+async def held_channels(session: AsyncSession) -> int:
+    """Channels held on the trunk now, by every node's dialer."""
+    return await session.scalar(
+        select(func.count(CallAttempt.id)).where(CallAttempt.released_at.is_(None))
+    ) or 0
+
+
+async def release_channel(session: AsyncSession, attempt_id: int, now: datetime) -> None:
+    """The attempt's channel is gone: its place on the trunk is free for any node."""
+    await session.execute(
+        update(CallAttempt)
+        .where(CallAttempt.id == attempt_id, CallAttempt.released_at.is_(None))
+        .values(released_at=now)
+    )
+
+
+async def unreleased_attempts(session: AsyncSession) -> list[CallAttempt]:
+    """Attempts still holding a channel (in flight, or ended but their Hangup not seen)."""
+    rows = await session.scalars(
+        select(CallAttempt).where(CallAttempt.released_at.is_(None)).order_by(CallAttempt.id)
+    )
+    return list(rows)
+
+
 async def start_attempt(
-    session: AsyncSession, household_id: int, now: datetime
+    session: AsyncSession, household_id: int, now: datetime, *, node: str = "",
+    cap: int | None = None,
 ) -> CallAttempt | None:
     """Claim a due household and write the attempt *before* the Originate is sent.
 
     The conditional UPDATE is the claim: if another dialer (or a restarted one) already took
     it, nothing is updated and None is returned, so a number is never dialled twice at once.
+    With ``cap`` (the trunk's channels), no claim is made while that many attempts of any
+    node are in flight: the count and the claim are one transaction, serialised across
+    dialers, so the cap holds for a cluster as a whole.
     """
+    if cap is not None:
+        if session.bind.dialect.name == "postgresql":
+            await session.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                                  {"key": CLAIM_LOCK})
+        if await held_channels(session) >= cap:
+            return None
     claimed = await session.execute(
         update(CampaignHousehold)
         .where(
@@ -368,7 +406,7 @@ async def start_attempt(
     household = await session.get(CampaignHousehold, household_id, populate_existing=True)
     assert household is not None
     attempt = CallAttempt(
-        household_id=household_id, attempt_no=household.attempts,
+        household_id=household_id, attempt_no=household.attempts, node=node,
         action_id=f"rk-{uuid.uuid4().hex[:20]}", status=AttemptStatus.DIALING, started_at=now,
     )
     session.add(attempt)
@@ -436,15 +474,6 @@ async def finish_attempt(
     household.finished_at = now if decision.final else None
     await session.flush()
     return True
-
-
-async def in_flight_attempts(session: AsyncSession) -> list[CallAttempt]:
-    rows = await session.scalars(
-        select(CallAttempt)
-        .where(CallAttempt.status.in_(rules.IN_FLIGHT_STATES))
-        .order_by(CallAttempt.id)
-    )
-    return list(rows)
 
 
 def reconciled_outcome(attempt: CallAttempt) -> AttemptStatus:
