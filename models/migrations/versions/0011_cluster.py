@@ -1,7 +1,7 @@
 """call attempts carry the node whose dialer placed them and when their channel was gone
 
 Revision ID: 0011_cluster
-Revises: 0004_calendar
+Revises: 0010_peak
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 import models.base
 
 revision: str = "0011_cluster"
-down_revision: str | None = "0004_calendar"
+down_revision: str | None = "0010_peak"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
