@@ -134,6 +134,18 @@ async def _households(app: App, cid: int) -> dict[str, CampaignHousehold]:
         return {h.phone_e164.lstrip("+"): h for h in rows}
 
 
+async def _mid_campaign(app: App, cid: int, done: int, flying: int, poll: float) -> None:
+    """Until at least ``done`` families completed and ``flying`` are dialled or talking:
+    the moment a fault test breaks something."""
+    async with asyncio.timeout(90):
+        while True:
+            hs = await _households(app, cid)
+            if (sum(h.status == S.COMPLETED for h in hs.values()) >= done
+                    and sum(h.status in (S.DIALING, S.ANSWERED) for h in hs.values()) >= flying):
+                return
+            await asyncio.sleep(poll)
+
+
 def _max_concurrent(events: list[dict[str, str]], start: int) -> int:
     """Most IVR channels up at once, from AMI Newchannel/Hangup events."""
     live: set[str] = set()
@@ -233,14 +245,7 @@ async def test_dialer_killed_mid_campaign_resumes_without_recalling(
     proc = start()
     try:
         # Kill it (SIGKILL: no goodbye) once some families answered and others are mid-call
-        async with asyncio.timeout(90):
-            while True:
-                hs = await _households(app, cid)
-                done = sum(h.status == S.COMPLETED for h in hs.values())
-                flying = sum(h.status in (S.DIALING, S.ANSWERED) for h in hs.values())
-                if done >= 3 and flying >= 1:
-                    break
-                await asyncio.sleep(0.2)
+        await _mid_campaign(app, cid, done=3, flying=1, poll=0.2)
         os.killpg(proc.pid, signal.SIGKILL)
         await asyncio.to_thread(proc.wait)
         proc = start()

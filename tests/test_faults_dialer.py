@@ -22,7 +22,15 @@ from models.enums import AttemptStatus as S
 from renraku.settings import ensure_secret
 from tests.asterisk_harness import PhoneLines, free_port
 from tests.db_fixtures import Database
-from tests.test_broadcast_asterisk import _app, _campaign, _households, _numbers, _route, _wait_done
+from tests.test_broadcast_asterisk import (
+    _app,
+    _campaign,
+    _households,
+    _mid_campaign,
+    _numbers,
+    _route,
+    _wait_done,
+)
 
 pytestmark = pytest.mark.asterisk
 ANSWERED = {S.ANSWERED, S.COMPLETED, S.HUNG_UP, S.LEFT_MESSAGE}
@@ -84,14 +92,7 @@ async def test_ami_cut_mid_campaign_dialer_reconnects_and_reconciles(
     task = asyncio.ensure_future(dialer.run(stop))
     try:
         # Cut while some families have answered and others are on the line.
-        async with asyncio.timeout(90):
-            while True:
-                hs = await _households(app, cid)
-                done = sum(h.status == S.COMPLETED for h in hs.values())
-                flying = sum(h.status in (S.DIALING, S.ANSWERED) for h in hs.values())
-                if done >= 1 and flying >= 2:
-                    break
-                await asyncio.sleep(0.1)
+        await _mid_campaign(app, cid, done=1, flying=2, poll=0.1)
         await relay.cut(3.0)
         await _wait_done(app, cid, 150)
     finally:
