@@ -73,7 +73,6 @@ async def guardians_by_phone(session: AsyncSession, e164: str) -> list[Guardian]
     return list(rows.unique())
 
 
-@dataclass(frozen=True)
 async def children_of(session: AsyncSession, guardian_ids: list[int]) -> list[Child]:
     """Children of any of these guardians, siblings at other schools included."""
     if not guardian_ids:
@@ -87,6 +86,7 @@ async def children_of(session: AsyncSession, guardian_ids: list[int]) -> list[Ch
     return list(rows.unique())
 
 
+@dataclass(frozen=True)
 class Household:
     """Everyone behind one phone number, read in one query (the absence line's caller)."""
 
