@@ -26,11 +26,13 @@ from models.people import (
 )
 from models.prompt import Prompt
 from models.school import CalendarDay, Classroom, School, Staff, StaffClass, Term
+from models.security import AuditEntry, ThrottleEvent
 
 __all__ = [
     "MAX_GUARDIANS_PER_CHILD",
     "AbsenceReport",
     "AbsenceReportChange",
+    "AuditEntry",
     "Base",
     "CalendarDay",
     "CallAttempt",
@@ -59,5 +61,6 @@ __all__ = [
     "SurveyQuestion",
     "SurveyResponse",
     "Term",
+    "ThrottleEvent",
     "VerificationCode",
 ]

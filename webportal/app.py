@@ -16,10 +16,9 @@ from models import SmsMessage
 from renraku.app import App
 from renraku.settings import LANGUAGES, ensure_secret
 from webportal import auth, i18n, speech
-from webportal.keys import APP_KEY, LIMITER_KEY, SECRET_KEY
+from webportal.keys import APP_KEY, SECRET_KEY
 from webportal.security import (
     Handler,
-    RateLimiter,
     csrf_middleware,
     safe_next,
     session_middleware,
@@ -87,7 +86,6 @@ def create_app(app: App) -> web.Application:
     )
     web_app[APP_KEY] = app
     web_app[SECRET_KEY] = ensure_secret(app.settings, "secret_key").encode()
-    web_app[LIMITER_KEY] = RateLimiter(app)
     web_app[ENV_KEY] = make_env()
     web_app.on_response_prepare.append(_security_headers)
     web_app.cleanup_ctx.append(speech.tasks_ctx)

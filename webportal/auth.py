@@ -15,12 +15,12 @@ from renraku.rules.phone import try_normalise
 from renraku.services import verification
 from renraku.services.mail import MailError, send_mail
 from renraku.services.passwords import hash_password, verify_password
+from renraku.services.throttle import RESET_MAILS
 from renraku.settings import ensure_secret
 from webportal.i18n import tr
+from webportal.limits import failed, locked, spend, succeeded, too_many
 from webportal.security import (
-    CODE_LIMIT,
     app_of,
-    check_rate,
     login_guardian,
     login_staff,
     logout,
@@ -70,16 +70,23 @@ async def login_submit(request: web.Request) -> web.Response:
     password = str(data.get("password", ""))
     nxt = safe_next(str(data.get("next", "")), "/home")
     _ = gettext_for(request)
-    if not check_rate(request, "login", ident.lower()):
-        return render(request, "login.html", {"next": nxt, "identifier": ident, "error": _(
-            "Too many attempts. Please wait 15 minutes and try again.")}, status=429)
     async with app.sessions() as s:
         guardian = await find_guardian(s, ident, app.settings.default_region)
-    if (guardian is None or not verify_password(guardian.password_hash, password)
-            or not await has_verified_phone(app, guardian.id)):
-        return render(request, "login.html", {"next": nxt, "identifier": ident, "error": _(
-            "The email address (or mobile number) or the password is not correct.")},
-            status=401)
+    account = f"g:{guardian.id}" if guardian else f"?{ident.lower()}"
+    wait = await locked(request, "login", account)
+    if wait is None and (guardian is None
+                         or not verify_password(guardian.password_hash, password)
+                         or not await has_verified_phone(app, guardian.id)):
+        wait = await failed(request, "login", account)
+        if wait is None:
+            return render(request, "login.html", {"next": nxt, "identifier": ident, "error": _(
+                "The email address (or mobile number) or the password is not correct.")},
+                status=401)
+    if wait is not None or guardian is None:
+        return render(request, "login.html", {"next": nxt, "identifier": ident,
+                                              "error": too_many(request, wait or 1)},
+                      status=429)
+    await succeeded(request, "login", account)
     login_guardian(request, guardian)
     raise web.HTTPFound(nxt)
 
@@ -100,9 +107,10 @@ async def forgot_submit(request: web.Request) -> web.Response:
     app = app_of(request)
     email = str((await request.post()).get("email", "")).strip().lower()
     _ = gettext_for(request)
-    if not check_rate(request, "reset", email, rule=(5, verification.TTL["reset"])):
-        return render(request, "password_forgot.html", {"error": _(
-            "Too many attempts. Please wait 15 minutes and try again.")}, status=429)
+    wait = await spend(request, "reset", email, RESET_MAILS)
+    if wait is not None:
+        return render(request, "password_forgot.html", {"error": too_many(request, wait)},
+                      status=429)
     secret = ensure_secret(app.settings, "secret_key")
     async with transaction(app.sessions) as s:
         guardian = await s.scalar(select(Guardian).where(Guardian.email == email)) \
@@ -152,8 +160,11 @@ async def reset_submit(request: web.Request) -> web.Response:
     if len(password) < MIN_PASSWORD:
         return render(request, "password_reset.html", {"usable": True, "error": _(
             "Use at least 8 characters for the password.")}, status=400)
-    if not check_rate(request, "code", str(code_id), rule=CODE_LIMIT):
-        raise web.HTTPTooManyRequests()
+    account = f"link:{code_id}"
+    wait = await locked(request, "code", account)
+    if wait is not None:
+        return render(request, "password_reset.html", {"usable": True,
+                      "error": too_many(request, wait)}, status=429)
     secret = ensure_secret(app.settings, "secret_key")
     async with transaction(app.sessions) as s:
         row = await verification.check_by_id(s, code_id, "reset", code, app.clock.now(), secret)
@@ -162,6 +173,7 @@ async def reset_submit(request: web.Request) -> web.Response:
             guardian.password_hash = hash_password(password)
             guardian.email_verified = True  # the link reached this inbox
     if row is None:
+        await failed(request, "code", account)
         return render(request, "password_reset.html", {"usable": False}, status=410)
     logout(request)
     flash(request, _("Your password has been changed. Please log in with the new password."))
@@ -186,14 +198,21 @@ async def staff_login_submit(request: web.Request) -> web.Response:
     password = str(data.get("password", ""))
     nxt = safe_next(str(data.get("next", "")), "/staff/")
     _ = gettext_for(request)
-    if not check_rate(request, "staff-login", email):
-        return render(request, "staff_login.html", {"next": nxt, "email": email, "error": _(
-            "Too many attempts. Please wait 15 minutes and try again.")}, status=429)
     async with app.sessions() as s:
         staff = await s.scalar(select(Staff).where(func.lower(Staff.email) == email))
-    if staff is None or not staff.active or not verify_password(staff.password_hash, password):
-        return render(request, "staff_login.html", {"next": nxt, "email": email, "error": _(
-            "The email address or the password is not correct.")}, status=401)
+    account = f"s:{staff.id}" if staff else f"?{email}"
+    wait = await locked(request, "staff-login", account)
+    if wait is None and (staff is None or not staff.active
+                         or not verify_password(staff.password_hash, password)):
+        wait = await failed(request, "staff-login", account)
+        if wait is None:
+            return render(request, "staff_login.html", {"next": nxt, "email": email, "error": _(
+                "The email address or the password is not correct.")}, status=401)
+    if wait is not None or staff is None:
+        return render(request, "staff_login.html", {"next": nxt, "email": email,
+                                                    "error": too_many(request, wait or 1)},
+                      status=429)
+    await succeeded(request, "staff-login", account)
     login_staff(request, staff)
     raise web.HTTPFound(nxt)
 

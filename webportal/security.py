@@ -26,7 +26,6 @@ import hashlib
 import hmac
 import json
 import secrets
-from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
@@ -37,10 +36,9 @@ from aiohttp import web
 from models import Guardian, Staff
 from renraku.app import App
 from renraku.services.passwords import hash_password, verify_password
-from webportal.keys import APP_KEY, LIMITER_KEY, SECRET_KEY
+from webportal.keys import APP_KEY, SECRET_KEY
 
 __all__ = [
-    "RateLimiter",
     "csrf_token",
     "guardian_id",
     "hash_password",
@@ -318,62 +316,6 @@ def require_guardian(handler: Handler) -> Handler:
         return await handler(request)
 
     return inner
-
-
-# ---------------------------------------------------------------------------------------------
-# Rate limits
-
-
-class RateLimiter:
-    """In-memory sliding windows: at most ``limit`` hits per key within ``window``.
-
-    Per process; good enough for one web process, and lost on restart (which only gives an
-    attacker a fresh window after a restart they cannot trigger). Uses the app clock so
-    tests can move time.
-    """
-
-    def __init__(self, app: App) -> None:
-        self._app = app
-        self._hits: dict[str, deque[float]] = defaultdict(deque)
-
-    def _now(self) -> float:
-        return self._app.clock.now().timestamp()
-
-    def allowed(self, key: str, limit: int, window: timedelta) -> bool:
-        """True and counted when under the limit; False (not counted) when over."""
-        now = self._now()
-        hits = self._hits[key]
-        while hits and hits[0] <= now - window.total_seconds():
-            hits.popleft()
-        if len(hits) >= limit:
-            return False
-        hits.append(now)
-        return True
-
-    def clear(self, key: str) -> None:
-        self._hits.pop(key, None)
-
-
-def limiter(request: web.Request) -> RateLimiter:
-    return request.config_dict[LIMITER_KEY]
-
-
-def client_ip(request: web.Request) -> str:
-    return request.remote or "?"
-
-
-LOGIN_LIMIT = (10, timedelta(minutes=15))  # per account and per address
-CODE_LIMIT = (10, timedelta(minutes=15))
-
-
-def check_rate(request: web.Request, kind: str, *keys: str,
-               rule: tuple[int, timedelta] = LOGIN_LIMIT) -> bool:
-    """Count one attempt against every key (e.g. the account and the client address)."""
-    lim = limiter(request)
-    ok = True
-    for key in (*keys, f"ip:{client_ip(request)}"):
-        ok = lim.allowed(f"{kind}:{key}", *rule) and ok
-    return ok
 
 
 async def signed_in_staff_id(request: web.Request) -> int | None:
