@@ -14,7 +14,7 @@ from renraku.app import App
 from renraku.rules.phone import try_normalise
 from renraku.services import verification
 from renraku.services.mail import MailError, send_mail
-from renraku.services.passwords import hash_password, verify_password
+from renraku.services.passwords import GUARDIAN_MIN, hash_password, verify_password, weakness
 from renraku.services.throttle import RESET_MAILS
 from renraku.settings import ensure_secret
 from webportal.i18n import tr
@@ -30,7 +30,19 @@ from webportal.templating import flash, gettext_for, render, render_string
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
-MIN_PASSWORD = 8
+
+
+def password_refusal(request: web.Request, password: str,
+                     min_length: int = GUARDIAN_MIN) -> str | None:
+    """Why a new password is refused, in the visitor's language (None: it is fine)."""
+    _ = gettext_for(request)
+    problem = weakness(password, min_length)
+    if problem == "short":
+        return _("Use at least %(count)s characters for the password.", count=min_length)
+    if problem == "common":
+        return _("That password is one of the most common ones and easy to guess. "
+                 "Please choose another.")
+    return None
 
 
 async def find_guardian(session: AsyncSession, identifier: str,
@@ -157,9 +169,10 @@ async def reset_submit(request: web.Request) -> web.Response:
     code_id, code = _reset_ids(request)
     password = str((await request.post()).get("password", ""))
     _ = gettext_for(request)
-    if len(password) < MIN_PASSWORD:
-        return render(request, "password_reset.html", {"usable": True, "error": _(
-            "Use at least 8 characters for the password.")}, status=400)
+    refusal = password_refusal(request, password)
+    if refusal:
+        return render(request, "password_reset.html", {"usable": True, "error": refusal},
+                      status=400)
     account = f"link:{code_id}"
     wait = await locked(request, "code", account)
     if wait is not None:

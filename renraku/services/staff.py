@@ -8,9 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models import Classroom, Staff, StaffClass
 from models.enums import StaffRole
 from renraku.rules.permissions import StaffScope
-from renraku.services.passwords import hash_password
-
-MIN_PASSWORD = 10
+from renraku.services.passwords import STAFF_MIN, hash_password, weakness
 
 
 async def staff_scope(session: AsyncSession, staff: Staff) -> StaffScope:
@@ -52,8 +50,9 @@ async def create_staff(
         raise ValueError("name or email")
     if role not in set(StaffRole):
         raise ValueError("role")
-    if len(password) < MIN_PASSWORD:
-        raise ValueError("password")
+    problem = weakness(password, STAFF_MIN)
+    if problem:
+        raise ValueError(f"password_{problem}")
     if await session.scalar(select(Staff.id).where(Staff.email == email)):
         raise ValueError("email_taken")
     staff = Staff(school_id=school_id, name=name.strip(), email=email, role=role,

@@ -31,6 +31,7 @@ from renraku.services.passwords import hash_password
 from renraku.services.sms import SmsError, send_sms
 from renraku.services.throttle import CODES_SENT, REGISTRATIONS
 from renraku.settings import LANGUAGES, ensure_secret
+from webportal.auth import password_refusal
 from webportal.guardian.common import RELATIONS, labels
 from webportal.i18n import tr
 from webportal.limits import client_ip, failed, locked, spend, succeeded, too_many
@@ -46,7 +47,6 @@ from webportal.templating import flash, gettext_for, language_of, render, render
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-MIN_PASSWORD = 8
 
 
 async def _token(s: AsyncSession, value: str) -> RegistrationToken | None:
@@ -146,8 +146,9 @@ async def register_submit(request: web.Request) -> web.Response:
     if not may_self_register(number):
         # Landlines and IP phones cannot get an SMS code: the teacher registers them.
         return _page(request, tok, {"state": "landline", "number": number.national})
-    if len(data.get("password", "")) < MIN_PASSWORD:
-        return again(_("Use at least 8 characters for the password."))
+    refusal = password_refusal(request, data.get("password", ""))
+    if refusal:
+        return again(refusal)
     if lang not in LANGUAGES:
         lang = "ja"
     async with transaction(app.sessions) as s:

@@ -58,7 +58,9 @@ async def create(request: web.Request) -> web.Response:
     _ = fw.gettext_for(request)
     messages = {
         "email_taken": _("That email address already has an account."),
-        "password": _("The password must be at least 10 characters."),
+        "password_short": _("The password must be at least 10 characters."),
+        "password_common": _("That password is one of the most common ones and easy to "
+                             "guess. Please choose another."),
     }
     try:
         async with transaction(app.sessions) as session:
