@@ -32,6 +32,11 @@ class Settings:
     web_port: int = 8080
     public_url: str = ""  # empty: http://web_host:web_port
     secret_key: str = ""  # empty: generated once into data_dir/secret_key
+    # Sessions end after this long without a request, and this long after signing in
+    staff_idle_minutes: int = 30
+    staff_session_hours: int = 12  # a school day
+    guardian_idle_days: int = 14
+    guardian_session_days: int = 30
     # FastAGI
     fastagi_host: str = "127.0.0.1"
     fastagi_port: int = 4573

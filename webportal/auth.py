@@ -14,7 +14,7 @@ from renraku.app import App
 from renraku.rules.phone import try_normalise
 from renraku.services import verification
 from renraku.services.mail import MailError, send_mail
-from renraku.services.passwords import GUARDIAN_MIN, hash_password, verify_password, weakness
+from renraku.services.passwords import GUARDIAN_MIN, set_password, verify_password, weakness
 from renraku.services.throttle import RESET_MAILS
 from renraku.settings import ensure_secret
 from webportal.i18n import tr
@@ -183,7 +183,7 @@ async def reset_submit(request: web.Request) -> web.Response:
         row = await verification.check_by_id(s, code_id, "reset", code, app.clock.now(), secret)
         if row is not None:
             guardian = await s.get_one(Guardian, row.guardian_id)
-            guardian.password_hash = hash_password(password)
+            set_password(guardian, password)
             guardian.email_verified = True  # the link reached this inbox
     if row is None:
         await failed(request, "code", account)

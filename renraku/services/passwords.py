@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import gzip
 from pathlib import Path
+from typing import Protocol
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -27,6 +28,17 @@ def verify_password(password_hash: str | None, password: str) -> bool:
         return _hasher.verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
+
+
+class Account(Protocol):
+    password_hash: str | None
+    session_epoch: int
+
+
+def set_password(account: Account, password: str) -> None:
+    """A new password signs the account out of every browser (a new session epoch)."""
+    account.password_hash = hash_password(password)
+    account.session_epoch = (account.session_epoch or 0) + 1
 
 
 @functools.cache

@@ -64,7 +64,11 @@ async def create_staff(
 
 
 async def assign_classes(session: AsyncSession, staff: Staff, class_ids: list[int]) -> None:
-    """Replace the person's classes; classes of other schools are ignored."""
+    """Replace the person's classes; classes of other schools are ignored.
+
+    Their access changes, so their sessions end (a new session epoch).
+    """
+    staff.session_epoch = (staff.session_epoch or 0) + 1
     own = set(
         await session.scalars(
             select(Classroom.id).where(

@@ -39,6 +39,7 @@ from webportal.security import (
     app_of,
     current_guardian,
     login_guardian,
+    rotate,
     session_of,
 )
 from webportal.speech import render_family_names
@@ -108,6 +109,7 @@ async def add_child(request: web.Request) -> web.Response:
                 return _page(request, None, {"state": "invalid"}, status=404)
             await link_guardian(s, tok.child_id, me.id, relation if relation in RELATIONS else "")
             child_id = tok.child_id
+        rotate(request)  # access to one more child: a new session id
     except GuardianLimitReached:
         return _page(request, tok, {"state": "full"}, status=409)
     render_family_names(request, me.id)

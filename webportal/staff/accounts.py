@@ -9,6 +9,7 @@ from models import Staff, StaffClass
 from models.db import transaction
 from renraku.rules.permissions import can_manage_staff
 from renraku.services import staff as staff_svc
+from webportal.security import login_staff
 from webportal.staff import fw
 from webportal.staff.common import StaffRequest, render, staff_request
 
@@ -93,6 +94,8 @@ async def set_classes(request: web.Request) -> web.Response:
         _admin_only(sr)
         person = await _target(session, sr, int(request.match_info["staff_id"]))
         await staff_svc.assign_classes(session, person, _class_ids(data))
+    if person.id == sr.staff.id:  # one's own access changed: a new session, still signed in
+        login_staff(request, person)
     raise web.HTTPSeeOther("/staff/accounts")
 
 
