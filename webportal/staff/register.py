@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import date, timedelta
+from pathlib import Path
 
 from aiohttp import web
 from sqlalchemy import func, select
@@ -27,6 +28,7 @@ from webportal.staff.common import (
 
 routes = web.RouteTableDef()
 BUS_KEY = web.AppKey("staff_change_bus", live.ChangeBus)
+PRINT_CSS = Path(__file__).resolve().parents[1] / "static" / "month_print.css"
 
 
 def change_bus(app: web.Application) -> live.ChangeBus:
@@ -217,6 +219,10 @@ async def month_pdf(request: web.Request) -> web.Response:
     page = await month_print(request)
     assert isinstance(page.text, str)
     html = page.text.replace('<p class="noprint">', '<p class="noprint" hidden>', 1)
+    # Chromium prints a file, not our server: the print styles go into the page itself.
+    html = html.replace(f'<link rel="stylesheet" href="/static/{PRINT_CSS.name}">',
+                        f"<style>{PRINT_CSS.read_text(encoding='utf-8')}</style>", 1)
+    html = html.replace('<script src="/static/print.js" defer></script>', "", 1)
     try:
         body = await pdf.html_to_pdf(html)
     except pdf.PdfUnavailable as exc:
