@@ -119,7 +119,7 @@ async def forgot_submit(request: web.Request) -> web.Response:
     app = app_of(request)
     email = str((await request.post()).get("email", "")).strip().lower()
     _ = gettext_for(request)
-    wait = await spend(request, "reset", email, RESET_MAILS)
+    wait = await spend(request, "reset", email, RESET_MAILS) if email else None
     if wait is not None:
         return render(request, "password_forgot.html", {"error": too_many(request, wait)},
                       status=429)
