@@ -51,6 +51,7 @@ MATRIX: dict[str, str] = {
     "GET /staff": "302 403 403 200 200 200 200 200 200",
     "GET /staff/": "302 403 403 200 200 200 200 200 200",
     "GET /staff/accounts": "302 403 403 403 403 403 403 200 200",
+    "GET /staff/audit": "302 403 403 403 403 403 403 200 200",
     "GET /staff/broadcasts": "302 403 403 200 200 200 200 200 200",
     "GET /staff/broadcasts/new": "302 403 403 200 200 200 200 200 200",
     "GET /staff/broadcasts/{cid}": "302 403 403 404 404 404 404 200 404",

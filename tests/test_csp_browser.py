@@ -30,7 +30,8 @@ def _pages(sw: SecurityWorld) -> dict[str, list[str]]:
                   f"{room}/guardians", f"{room}/proxy", f"{room}/qr", "/staff/events",
                   "/staff/events/new", f"/staff/events/{sw.event}/edit", "/staff/notices",
                   "/staff/broadcasts", "/staff/broadcasts/new",
-                  f"/staff/broadcasts/{sw.campaign}", "/staff/accounts", "/staff/prompts"],
+                  f"/staff/broadcasts/{sw.campaign}", "/staff/accounts", "/staff/prompts",
+                  "/staff/audit"],
     }
 
 
