@@ -33,7 +33,7 @@ from models import AbsenceReport, CallLog, Guardian, Guardianship, School
 from models.db import transaction
 from models.enums import Channel, ReportKind, ReportReason, ReportStatus
 from renraku.app import App, open_app
-from renraku.rules.phone import is_withheld, try_normalise
+from renraku.rules.phone import is_withheld, shown_caller, try_normalise
 from renraku.services import absences
 from renraku.services.guardians import children_of, guardians_by_phone
 from renraku.services.schools import report_day_for, school_now
@@ -316,7 +316,8 @@ class AbsenceCall:
     ) -> None:
         try:
             async with transaction(self.app.sessions) as s:
-                s.add(CallLog(flow=FLOW, caller=raw[:40], caller_e164=e164, outcome=outcome,
+                s.add(CallLog(flow=FLOW, caller=shown_caller(raw), caller_e164=e164,
+                              outcome=outcome,
                               uniqueid=uniqueid[:64], started_at=started,
                               ended_at=self.app.clock.now()))
         except Exception:  # the log must never turn a finished call into an error

@@ -9,7 +9,7 @@ from renraku.app import App
 
 def build_server(app: App) -> FastAGIServer:
     voice = absence_flow.make_voice(app.settings)
-    server = FastAGIServer()
+    server = FastAGIServer(app.settings.fastagi_allowed)
 
     async def absence(agi: AGIChannel) -> None:
         await absence_flow.handle(agi, app, voice)

@@ -40,11 +40,13 @@ class Settings:
     # FastAGI
     fastagi_host: str = "127.0.0.1"
     fastagi_port: int = 4573
+    fastagi_allowed: str = "127.0.0.1,::1"  # Asterisk's addresses: nobody else gets a call flow
     # Asterisk / AMI
     ami_host: str = "127.0.0.1"
     ami_port: int = 5038
     ami_user: str = "renraku"
     ami_secret: str = ""  # empty: generated once into data_dir/ami_secret
+    ami_permit: str = "127.0.0.0/8"  # who may log in to AMI (Renraku's hosts)
     asterisk_root: Path = Path.home() / ".cache" / "renraku" / "asterisk-root"
     sip_host: str = "127.0.0.1"
     sip_port: int = 5060

@@ -122,7 +122,8 @@ def carrier_instance(data_dir: Path, root: Path | None, sip_port: int, ami_port:
     rt.render(rt.CONFIG_TEMPLATES, home / "etc", {
         **context, "sip_host": "127.0.0.1", "trunk_peer": "", "trunk_host": "127.0.0.1",
         "trunk_username": "", "trunk_password": "", "softphone_password": "x",
-        "ami_host": "127.0.0.1", "fastagi_host": "127.0.0.1", "fastagi_port": 1,
+        "ami_host": "127.0.0.1", "ami_permit": ["127.0.0.0/8"], "fastagi_host": "127.0.0.1",
+        "fastagi_port": 1,
         "classic_agi": "",
     })
     rt.render(CARRIER_TEMPLATES, home / "etc", context)
