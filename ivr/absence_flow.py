@@ -33,7 +33,7 @@ from ivr import absence_menu as m
 from models import AbsenceReport, Guardian
 from models.enums import Channel, ReportKind, ReportReason, ReportStatus
 from renraku.app import App, open_app
-from renraku.rules.phone import is_withheld, try_normalise
+from renraku.rules.phone import is_withheld, shown_caller, try_normalise
 from renraku.rules.schoolday import report_day
 from renraku.services import absences
 from renraku.services.call_log import call_log_writer
@@ -350,7 +350,7 @@ class AbsenceCall:
     ) -> None:
         try:  # grouped with other calls' rows, out of the way of the reports' writes
             await call_log_writer(self.app).write(
-                flow=FLOW, caller=raw[:40], caller_e164=e164, outcome=outcome,
+                flow=FLOW, caller=shown_caller(raw), caller_e164=e164, outcome=outcome,
                 uniqueid=uniqueid[:64], started_at=started, ended_at=self.app.clock.now())
         except Exception:  # the log must never turn a finished call into an error
             log.exception("could not write the call log")

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import jinja2
 
+from renraku.rules.addresses import networks
 from renraku.settings import Settings, ensure_secret
 
 REPO = Path(__file__).resolve().parent.parent
@@ -474,6 +475,7 @@ def ivr_instance(settings: Settings, name: str = "ivr", render_only: bool = Fals
         "ami_user": settings.ami_user,
         "ami_secret": ensure_secret(settings, "ami_secret"),
         "fastagi_peers": "&".join(settings.fastagi_urls),
+        "ami_permit": [str(net) for net in networks(settings.ami_permit)],
         "classic_agi": f"{sys.executable},{REPO / 'agi_scripts' / 'absence.py'},{classic}",
         "voicemail_dir": settings.voicemail_dir.resolve(),
     }

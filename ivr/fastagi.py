@@ -23,6 +23,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlsplit
 
+from renraku.rules.addresses import allowed, networks
+
 log = logging.getLogger(__name__)
 
 MAX_HEADER_LINES = 200
@@ -225,7 +227,9 @@ Handler = Callable[[AGIChannel], Awaitable[object]]
 class FastAGIServer:
     """Routes each connection by its script path to a handler, one task per call."""
 
-    def __init__(self) -> None:
+    def __init__(self, allowed: str = "127.0.0.1,::1") -> None:
+        self.allowed = networks(allowed)  # only Asterisk may start a call flow
+        self.refused = 0
         self.routes: dict[str, Handler] = {}
         self.active: set[asyncio.Task[None]] = set()
         self.calls_started = 0
@@ -261,6 +265,10 @@ class FastAGIServer:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
+        if not peer or not allowed(str(peer[0]), self.allowed):
+            self.refused += 1
+            log.warning("FastAGI from %s refused: not an allowed Asterisk address", peer)
+            return
         try:
             headers = await asyncio.wait_for(read_headers(reader), HEADER_TIMEOUT_S)
         except (ValueError, TimeoutError) as exc:

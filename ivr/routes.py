@@ -9,7 +9,7 @@ from renraku.app import App
 
 def build_server(app: App) -> FastAGIServer:
     voice = absence_flow.make_voice(app.settings)
-    server = FastAGIServer()
+    server = FastAGIServer(app.settings.fastagi_allowed)
     call_metrics.observe(server)
 
     async def absence(agi: AGIChannel) -> None:

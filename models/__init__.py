@@ -26,12 +26,14 @@ from models.people import (
 )
 from models.prompt import Prompt
 from models.school import CalendarChange, Classroom, School, Staff, StaffClass, Term
+from models.security import AuditEntry, ThrottleEvent
 from models.voicemail import Voicemail, VoicemailChild
 
 __all__ = [
     "MAX_GUARDIANS_PER_CHILD",
     "AbsenceReport",
     "AbsenceReportChange",
+    "AuditEntry",
     "Base",
     "CalendarChange",
     "CallAttempt",
@@ -60,6 +62,7 @@ __all__ = [
     "SurveyQuestion",
     "SurveyResponse",
     "Term",
+    "ThrottleEvent",
     "VerificationCode",
     "Voicemail",
     "VoicemailChild",

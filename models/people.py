@@ -100,6 +100,8 @@ class Guardian(Base):
     # Registered by a teacher on the family's behalf (no smartphone / email / mobile)
     proxy_registered: Mapped[bool] = mapped_column(Boolean, default=False)
     calendar_token: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # Raised by a password change or "sign out everywhere": older sessions stop working
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
     phones: Mapped[list[GuardianPhone]] = relationship(back_populates="guardian")

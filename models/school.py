@@ -134,6 +134,8 @@ class Staff(Base):
     phone_e164: Mapped[str | None] = mapped_column(String(20), unique=True)
     pin_hash: Mapped[str | None] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Raised by a password, role or class change: older sessions must sign in again
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
     classes: Mapped[list[Classroom]] = relationship(secondary="staff_classes")

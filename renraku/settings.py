@@ -33,17 +33,24 @@ class Settings:
     public_url: str = ""  # empty: http://web_host:web_port
     secret_key: str = ""  # empty: generated once into data_dir/secret_key
     metrics_allow: str = "127.0.0.0/8,::1/128"  # who may read /metrics (comma separated)
+    # Sessions end after this long without a request, and this long after signing in
+    staff_idle_minutes: int = 30
+    staff_session_hours: int = 12  # a school day
+    guardian_idle_days: int = 14
+    guardian_session_days: int = 30
     # FastAGI
     fastagi_host: str = "127.0.0.1"  # where this app node listens
     fastagi_port: int = 4573
     # Where Asterisk reaches FastAGI, "host:port" comma separated, first choice first: every
     # app node of a cluster. Empty: this node's fastagi_host:fastagi_port.
     fastagi_peers: str = ""
+    fastagi_allowed: str = "127.0.0.1,::1"  # Asterisk's addresses: nobody else gets a call flow
     # Asterisk / AMI
     ami_host: str = "127.0.0.1"
     ami_port: int = 5038
     ami_user: str = "renraku"
     ami_secret: str = ""  # empty: generated once into data_dir/ami_secret
+    ami_permit: str = "127.0.0.0/8"  # who may log in to AMI (Renraku's hosts)
     asterisk_root: Path = Path.home() / ".cache" / "renraku" / "asterisk-root"
     sip_host: str = "127.0.0.1"
     sip_port: int = 5060

@@ -126,8 +126,9 @@ def carrier_instance(data_dir: Path, root: Path | None, sip_port: int, ami_port:
     rt.render(rt.CONFIG_TEMPLATES, home / "etc", {
         **context, "sip_host": "127.0.0.1", "trunk_peer": "", "trunk_host": "127.0.0.1",
         "trunk_username": "", "trunk_password": "", "softphone_password": "x",
-        "ami_host": "127.0.0.1", "fastagi_peers": "agi://127.0.0.1:1",
-        "classic_agi": "", "voicemail_dir": data / "voicemail",
+        "ami_host": "127.0.0.1", "ami_permit": ["127.0.0.0/8"],
+        "fastagi_peers": "agi://127.0.0.1:1", "classic_agi": "",
+        "voicemail_dir": data / "voicemail",
     })
     rt.render(CARRIER_TEMPLATES, home / "etc", context)
     rt.link_shared_data(data)

@@ -243,3 +243,16 @@ def test_control_socket_path_always_fits(tmp_path: Path, monkeypatch: pytest.Mon
     etc = rt.ivr_instance(settings, render_only=True).etc
     dirs = _sections((etc / "asterisk.conf").read_text())["directories"][0]
     assert len(dirs["astrundir"] + "/asterisk.ctl") < 100
+
+
+def test_ami_logins_only_from_the_allow_list(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(rt, "_modules_dir", lambda _root: MODULES)
+    settings = _settings(tmp_path).replace(ami_permit="127.0.0.1, 192.0.2.0/24")
+    etc = rt.ivr_instance(settings, render_only=True).etc
+    text = (etc / "manager.conf").read_text()
+    assert re.findall(r"(?m)^permit = (\S+)$", text) == ["127.0.0.1/32", "192.0.2.0/24"]
+    assert re.findall(r"(?m)^deny = (\S+)$", text) == ["0.0.0.0/0.0.0.0", "::/0"]
+    with pytest.raises(ValueError, match="not an address"):
+        rt.ivr_instance(settings.replace(ami_permit="everyone"), render_only=True)

@@ -9,7 +9,7 @@ from datetime import date
 import pytest
 
 from renraku.rules import roster
-from renraku.rules.csvsafe import csv_bytes, neutralise
+from renraku.rules.csv_cells import csv_bytes
 from renraku.rules.roster import ClassRef, Current, RosterFileError
 from renraku.rules.schoolyear import (
     Member,
@@ -133,9 +133,7 @@ def test_plan_adds_changes_moves_and_leaves_unchanged_rows_alone() -> None:
 
 
 def test_csv_cells_that_look_like_formulas_are_neutralised() -> None:
-    for bad in ("=1+1", "+81", "-2", "@SUM(A1)", "\tx", "\rx"):
-        assert neutralise(bad) == "'" + bad
-    assert neutralise("山田") == "山田" and neutralise(None) == "" and neutralise(3) == "3"
+    # The cells themselves: tests/test_csv_injection.py. The roster's export as bytes:
     data = csv_bytes([["=HYPERLINK(\"http://x\")", "ok"]])
     assert data.startswith(b"\xef\xbb\xbf")
     assert next(csv.reader(io.StringIO(data.decode("utf-8-sig")))) == [

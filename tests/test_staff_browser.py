@@ -99,8 +99,9 @@ async def test_live_register_csv_and_print(
     printed = await popup.value
     await printed.wait_for_load_state()
     await expect(printed.locator("h1")).to_contain_text("出席簿")
-    css = await printed.locator("style").first.inner_text()
-    assert "size: A4 landscape" in css
+    css = await printed.evaluate(  # the page's stylesheet (a file: the CSP allows no <style>)
+        "[...document.styleSheets].flatMap(s => [...s.cssRules].map(r => r.cssText)).join()")
+    assert "size: a4 landscape" in css.lower()
     pdf = await printed.pdf(prefer_css_page_size=True)
     assert pdf.startswith(b"%PDF")
 

@@ -16,10 +16,9 @@ from models import SmsMessage
 from renraku.app import App
 from renraku.settings import LANGUAGES, ensure_secret
 from webportal import auth, i18n, ops, speech
-from webportal.keys import APP_KEY, LIMITER_KEY, SECRET_KEY
+from webportal.keys import APP_KEY, SECRET_KEY
 from webportal.security import (
     Handler,
-    RateLimiter,
     csrf_middleware,
     safe_next,
     session_middleware,
@@ -49,11 +48,22 @@ async def error_pages(request: web.Request, handler: Handler) -> web.StreamRespo
         return render(request, "error.html", {"status": 500, "detail": ""}, status=500)
 
 
+# Only the portal's own files: no inline script or style (a stored script in a memo or a
+# name cannot run), no framing, forms post only here.
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+       "frame-ancestors 'none'")
+HSTS = "max-age=31536000; includeSubDomains"
+
+
 async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
     # Registration and calendar URLs carry secrets: never leak them in a Referer.
     response.headers.setdefault("Referrer-Policy", "same-origin")
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Content-Security-Policy", CSP)
+    if request.config_dict[APP_KEY].settings.base_url.startswith("https://"):
+        response.headers.setdefault("Strict-Transport-Security", HSTS)
 
 
 @routes.get(r"/lang/{lang}")
@@ -87,7 +97,6 @@ def create_app(app: App) -> web.Application:
     )
     web_app[APP_KEY] = app
     web_app[SECRET_KEY] = ensure_secret(app.settings, "secret_key").encode()
-    web_app[LIMITER_KEY] = RateLimiter(app)
     web_app[ENV_KEY] = make_env()
     web_app.on_response_prepare.append(_security_headers)
     web_app.cleanup_ctx.append(speech.tasks_ctx)

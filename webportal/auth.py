@@ -14,14 +14,19 @@ from renraku.app import App
 from renraku.rules.phone import try_normalise
 from renraku.services import verification
 from renraku.services.mail import MailError, send_mail
-from renraku.services.passwords import hash_password, verify_password
-from renraku.services.staff import MIN_PASSWORD as MIN_STAFF_PASSWORD
+from renraku.services.passwords import (
+    GUARDIAN_MIN,
+    STAFF_MIN,
+    set_password,
+    verify_password,
+    weakness,
+)
+from renraku.services.throttle import RESET_MAILS
 from renraku.settings import ensure_secret
 from webportal.i18n import tr
+from webportal.limits import failed, locked, spend, succeeded, too_many
 from webportal.security import (
-    CODE_LIMIT,
     app_of,
-    check_rate,
     login_guardian,
     login_staff,
     logout,
@@ -31,7 +36,19 @@ from webportal.templating import flash, gettext_for, render, render_string
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
-MIN_PASSWORD = 8
+
+
+def password_refusal(request: web.Request, password: str,
+                     min_length: int = GUARDIAN_MIN) -> str | None:
+    """Why a new password is refused, in the visitor's language (None: it is fine)."""
+    _ = gettext_for(request)
+    problem = weakness(password, min_length)
+    if problem == "short":
+        return _("Use at least %(count)s characters for the password.", count=min_length)
+    if problem == "common":
+        return _("That password is one of the most common ones and easy to guess. "
+                 "Please choose another.")
+    return None
 
 
 async def find_guardian(session: AsyncSession, identifier: str,
@@ -71,16 +88,23 @@ async def login_submit(request: web.Request) -> web.Response:
     password = str(data.get("password", ""))
     nxt = safe_next(str(data.get("next", "")), "/home")
     _ = gettext_for(request)
-    if not check_rate(request, "login", ident.lower()):
-        return render(request, "login.html", {"next": nxt, "identifier": ident, "error": _(
-            "Too many attempts. Please wait 15 minutes and try again.")}, status=429)
     async with app.sessions() as s:
         guardian = await find_guardian(s, ident, app.settings.default_region)
-    if (guardian is None or not verify_password(guardian.password_hash, password)
-            or not await has_verified_phone(app, guardian.id)):
-        return render(request, "login.html", {"next": nxt, "identifier": ident, "error": _(
-            "The email address (or mobile number) or the password is not correct.")},
-            status=401)
+    account = f"g:{guardian.id}" if guardian else f"?{ident.lower()}"
+    wait = await locked(request, "login", account)
+    if wait is None and (guardian is None
+                         or not verify_password(guardian.password_hash, password)
+                         or not await has_verified_phone(app, guardian.id)):
+        wait = await failed(request, "login", account)
+        if wait is None:
+            return render(request, "login.html", {"next": nxt, "identifier": ident, "error": _(
+                "The email address (or mobile number) or the password is not correct.")},
+                status=401)
+    if wait is not None or guardian is None:
+        return render(request, "login.html", {"next": nxt, "identifier": ident,
+                                              "error": too_many(request, wait or 1)},
+                      status=429)
+    await succeeded(request, "login", account)
     login_guardian(request, guardian)
     raise web.HTTPFound(nxt)
 
@@ -101,9 +125,10 @@ async def forgot_submit(request: web.Request) -> web.Response:
     app = app_of(request)
     email = str((await request.post()).get("email", "")).strip().lower()
     _ = gettext_for(request)
-    if not check_rate(request, "reset", email, rule=(5, verification.TTL["reset"])):
-        return render(request, "password_forgot.html", {"error": _(
-            "Too many attempts. Please wait 15 minutes and try again.")}, status=429)
+    wait = await spend(request, "reset", email, RESET_MAILS) if email else None
+    if wait is not None:
+        return render(request, "password_forgot.html", {"error": too_many(request, wait)},
+                      status=429)
     secret = ensure_secret(app.settings, "secret_key")
     async with transaction(app.sessions) as s:
         guardian = await s.scalar(select(Guardian).where(Guardian.email == email)) \
@@ -135,7 +160,7 @@ def _reset_ids(request: web.Request) -> tuple[int, str]:
 # The same link page serves a guardian's reset and a staff member's set-password link
 # (``renraku staff create``, the admin's staff page); staff passwords are longer.
 def _min_length(row: verification.VerificationCode | None) -> int:
-    return MIN_STAFF_PASSWORD if row is not None and row.staff_id is not None else MIN_PASSWORD
+    return STAFF_MIN if row is not None and row.staff_id is not None else GUARDIAN_MIN
 
 
 def _reset_page(request: web.Request, row: verification.VerificationCode | None, usable: bool,
@@ -164,23 +189,26 @@ async def reset_submit(request: web.Request) -> web.Response:
     _ = gettext_for(request)
     async with app.sessions() as s:
         shown = await s.get(verification.VerificationCode, code_id)
-    if len(password) < _min_length(shown):
-        return _reset_page(request, shown, True, _(
-            "Use at least %(n)s characters for the password.", n=_min_length(shown)), 400)
-    if not check_rate(request, "code", str(code_id), rule=CODE_LIMIT):
-        raise web.HTTPTooManyRequests()
+    refusal = password_refusal(request, password, _min_length(shown))
+    if refusal:
+        return _reset_page(request, shown, True, refusal, 400)
+    account = f"link:{code_id}"
+    wait = await locked(request, "code", account)
+    if wait is not None:
+        return _reset_page(request, shown, True, too_many(request, wait), 429)
     secret = ensure_secret(app.settings, "secret_key")
     async with transaction(app.sessions) as s:
         row = await verification.check_by_id(s, code_id, verification.LINKS, code,
                                               app.clock.now(), secret)
         if row is not None and row.staff_id is not None:
             staff = await s.get_one(Staff, row.staff_id)
-            staff.password_hash = hash_password(password)
+            set_password(staff, password)
         elif row is not None and row.guardian_id is not None:
             guardian = await s.get_one(Guardian, row.guardian_id)
-            guardian.password_hash = hash_password(password)
+            set_password(guardian, password)
             guardian.email_verified = True  # the link reached this inbox
     if row is None:
+        await failed(request, "code", account)
         return _reset_page(request, shown, False, status=410)
     logout(request)
     flash(request, _("Your password has been changed. Please log in with the new password."))
@@ -205,14 +233,21 @@ async def staff_login_submit(request: web.Request) -> web.Response:
     password = str(data.get("password", ""))
     nxt = safe_next(str(data.get("next", "")), "/staff/")
     _ = gettext_for(request)
-    if not check_rate(request, "staff-login", email):
-        return render(request, "staff_login.html", {"next": nxt, "email": email, "error": _(
-            "Too many attempts. Please wait 15 minutes and try again.")}, status=429)
     async with app.sessions() as s:
         staff = await s.scalar(select(Staff).where(func.lower(Staff.email) == email))
-    if staff is None or not staff.active or not verify_password(staff.password_hash, password):
-        return render(request, "staff_login.html", {"next": nxt, "email": email, "error": _(
-            "The email address or the password is not correct.")}, status=401)
+    account = f"s:{staff.id}" if staff else f"?{email}"
+    wait = await locked(request, "staff-login", account)
+    if wait is None and (staff is None or not staff.active
+                         or not verify_password(staff.password_hash, password)):
+        wait = await failed(request, "staff-login", account)
+        if wait is None:
+            return render(request, "staff_login.html", {"next": nxt, "email": email, "error": _(
+                "The email address or the password is not correct.")}, status=401)
+    if wait is not None or staff is None:
+        return render(request, "staff_login.html", {"next": nxt, "email": email,
+                                                    "error": too_many(request, wait or 1)},
+                      status=429)
+    await succeeded(request, "staff-login", account)
     login_staff(request, staff)
     raise web.HTTPFound(nxt)
 

@@ -2,9 +2,12 @@
 
 The session is a small JSON dict in one HMAC-signed cookie (HttpOnly, SameSite=Lax,
 Secure when the portal is served over https). It carries a random session id ``sid`` that
-:func:`login_guardian` / :func:`login_staff` replace (fixation defence), the CSRF token, the
-language and who is signed in. A fingerprint of the password hash is kept beside the user
-id, so changing or resetting a password signs out every other browser.
+:func:`login_guardian` / :func:`login_staff` replace (fixation defence), as does
+:func:`rotate` when a signed-in person gains access; the CSRF token, the language and who
+is signed in. The account's ``session_epoch`` is kept beside the user id: a password
+change (``renraku.services.passwords.set_password``) raises it and signs out every browser.
+A signed-in session ends after the idle and absolute times in the settings (staff 30 min
+and 12 h, guardians 14 and 30 days by default).
 
 Handlers use the decorators::
 
@@ -26,7 +29,6 @@ import hashlib
 import hmac
 import json
 import secrets
-from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
@@ -37,10 +39,9 @@ from aiohttp import web
 from models import Guardian, Staff
 from renraku.app import App
 from renraku.services.passwords import hash_password, verify_password
-from webportal.keys import APP_KEY, LIMITER_KEY, SECRET_KEY
+from webportal.keys import APP_KEY, SECRET_KEY
 
 __all__ = [
-    "RateLimiter",
     "csrf_token",
     "guardian_id",
     "hash_password",
@@ -55,6 +56,7 @@ __all__ = [
 
 COOKIE = "renraku_session"
 SESSION_AGE = timedelta(days=30)
+SEEN_STEP = 60  # seconds: how fresh the idle clock is kept
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -75,6 +77,11 @@ class Session(dict[str, Any]):
     def pop(self, key: str, *default: Any) -> Any:  # type: ignore[override]
         self.changed = self.changed or key in self
         return super().pop(key, *default)
+
+    def rotate(self) -> None:
+        """New id and CSRF token for the same signed-in person (their access changed)."""
+        self["sid"] = secrets.token_urlsafe(16)
+        self["csrf"] = secrets.token_urlsafe(24)
 
     def reset(self) -> None:
         """New id, new CSRF token, nobody signed in; the language stays."""
@@ -140,6 +147,21 @@ def _expired(app: App, data: dict[str, Any]) -> bool:
     return float(data.get("exp", 0)) < app.clock.now().timestamp()
 
 
+def _timed_out(app: App, session: Session, now: float) -> bool:
+    """A signed-in session left idle too long, or signed in too long ago."""
+    s = app.settings
+    if "staff" in session:
+        idle = timedelta(minutes=s.staff_idle_minutes)
+        total = timedelta(hours=s.staff_session_hours)
+    elif "gid" in session:
+        idle = timedelta(days=s.guardian_idle_days)
+        total = timedelta(days=s.guardian_session_days)
+    else:
+        return False
+    return (now - float(session.get("seen", 0)) > idle.total_seconds()
+            or now - float(session.get("auth", 0)) > total.total_seconds())
+
+
 @web.middleware
 async def session_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     app = app_of(request)
@@ -148,8 +170,11 @@ async def session_middleware(request: web.Request, handler: Handler) -> web.Stre
     if data and _expired(app, data):
         data = {}
     session = Session(data)
-    if "sid" not in session:
+    now = app.clock.now().timestamp()
+    if "sid" not in session or _timed_out(app, session, now):
         session.reset()
+    elif now - float(session.get("seen", now)) > SEEN_STEP:  # not a new cookie every request
+        session["seen"] = int(now)
     request[SESSION_KEY] = session
     try:
         response = await handler(request)
@@ -202,25 +227,28 @@ async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamR
 # Who is signed in
 
 
-def _pw_print(password_hash: str | None) -> str:
-    # A changed password makes every older session's fingerprint stale.
-    return hashlib.sha256((password_hash or "").encode()).hexdigest()[:16]
+def _signed_in(request: web.Request, lang: str) -> Session:
+    session = session_of(request)
+    session.reset()  # new session id: a planted cookie never becomes a signed-in one
+    session["auth"] = session["seen"] = int(app_of(request).clock.now().timestamp())
+    session["lang"] = lang
+    return session
 
 
 def login_guardian(request: web.Request, guardian: Guardian) -> None:
-    session = session_of(request)
-    session.reset()  # new session id: a planted cookie never becomes a signed-in one
+    session = _signed_in(request, guardian.language)
     session["gid"] = guardian.id
-    session["gpw"] = _pw_print(guardian.password_hash)
-    session["lang"] = guardian.language
+    session["epoch"] = guardian.session_epoch or 0
 
 
 def login_staff(request: web.Request, staff: Staff) -> None:
-    session = session_of(request)
-    session.reset()
+    session = _signed_in(request, staff.language)
     session["staff"] = staff.id
-    session["spw"] = _pw_print(staff.password_hash)
-    session["lang"] = staff.language
+    session["epoch"] = staff.session_epoch or 0
+
+
+def rotate(request: web.Request) -> None:
+    session_of(request).rotate()
 
 
 def logout(request: web.Request) -> None:
@@ -244,7 +272,7 @@ async def current_guardian(request: web.Request) -> Guardian | None:
         return None
     async with app_of(request).sessions() as s:
         guardian = await s.get(Guardian, gid)
-    if guardian is None or session_of(request).get("gpw") != _pw_print(guardian.password_hash):
+    if guardian is None or session_of(request).get("epoch") != guardian.session_epoch:
         return None
     return guardian
 
@@ -256,7 +284,7 @@ async def current_staff(request: web.Request) -> Staff | None:
     async with app_of(request).sessions() as s:
         staff = await s.get(Staff, sid)
     if (staff is None or not staff.active
-            or session_of(request).get("spw") != _pw_print(staff.password_hash)):
+            or session_of(request).get("epoch") != staff.session_epoch):
         return None
     return staff
 
@@ -318,62 +346,6 @@ def require_guardian(handler: Handler) -> Handler:
         return await handler(request)
 
     return inner
-
-
-# ---------------------------------------------------------------------------------------------
-# Rate limits
-
-
-class RateLimiter:
-    """In-memory sliding windows: at most ``limit`` hits per key within ``window``.
-
-    Per process; good enough for one web process, and lost on restart (which only gives an
-    attacker a fresh window after a restart they cannot trigger). Uses the app clock so
-    tests can move time.
-    """
-
-    def __init__(self, app: App) -> None:
-        self._app = app
-        self._hits: dict[str, deque[float]] = defaultdict(deque)
-
-    def _now(self) -> float:
-        return self._app.clock.now().timestamp()
-
-    def allowed(self, key: str, limit: int, window: timedelta) -> bool:
-        """True and counted when under the limit; False (not counted) when over."""
-        now = self._now()
-        hits = self._hits[key]
-        while hits and hits[0] <= now - window.total_seconds():
-            hits.popleft()
-        if len(hits) >= limit:
-            return False
-        hits.append(now)
-        return True
-
-    def clear(self, key: str) -> None:
-        self._hits.pop(key, None)
-
-
-def limiter(request: web.Request) -> RateLimiter:
-    return request.config_dict[LIMITER_KEY]
-
-
-def client_ip(request: web.Request) -> str:
-    return request.remote or "?"
-
-
-LOGIN_LIMIT = (10, timedelta(minutes=15))  # per account and per address
-CODE_LIMIT = (10, timedelta(minutes=15))
-
-
-def check_rate(request: web.Request, kind: str, *keys: str,
-               rule: tuple[int, timedelta] = LOGIN_LIMIT) -> bool:
-    """Count one attempt against every key (e.g. the account and the client address)."""
-    lim = limiter(request)
-    ok = True
-    for key in (*keys, f"ip:{client_ip(request)}"):
-        ok = lim.allowed(f"{kind}:{key}", *rule) and ok
-    return ok
 
 
 async def signed_in_staff_id(request: web.Request) -> int | None:

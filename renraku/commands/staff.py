@@ -15,13 +15,15 @@ from models.db import transaction
 from models.enums import StaffRole
 from renraku.app import open_app
 from renraku.services import staff as staff_svc
+from renraku.services.passwords import STAFF_MIN
 from renraku.settings import LANGUAGES, Settings
 
 MESSAGES = {
     "name": "the name must not be empty",
     "email": "that is not an email address",
     "role": "unknown role",
-    "password": f"the password must be at least {staff_svc.MIN_PASSWORD} characters",
+    "password_short": f"the password must be at least {STAFF_MIN} characters",
+    "password_common": "that password is one of the most common ones; choose another",
     "school": "no school with id {school} (renraku school list shows them)",
     "email_taken": "a staff account with the email {email} already exists",
 }

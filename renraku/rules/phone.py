@@ -31,6 +31,15 @@ def is_withheld(raw: str | None) -> bool:
     return (raw or "").strip().lower() in WITHHELD
 
 
+def shown_caller(raw: str) -> str:
+    """A caller ID as it may be stored and shown: printable characters only, at most 40.
+
+    A carrier or a SIP scanner may send anything: NUL bytes (which PostgreSQL refuses),
+    newlines (which forge log lines), hundreds of characters.
+    """
+    return "".join(ch for ch in raw if ch.isprintable())[:40]
+
+
 def normalise(raw: str, region: str = "JP") -> PhoneNumber:
     """Parse what a person typed or a carrier sent into E.164 plus its kind.
 
@@ -40,6 +49,8 @@ def normalise(raw: str, region: str = "JP") -> PhoneNumber:
     text = (raw or "").strip()
     if is_withheld(text):
         raise InvalidPhoneNumber("withheld")
+    if len(text) > 40 or not text.isprintable():
+        raise InvalidPhoneNumber("not a phone number")
     digits = "".join(ch for ch in text if ch.isdigit() or ch == "+")
     if digits.startswith("00"):
         digits = "+" + digits[2:]

@@ -8,7 +8,6 @@ next one reads the same rows. The decisions themselves are the pure rules in
 
 from __future__ import annotations
 
-import csv
 import io
 import secrets
 import uuid
@@ -38,6 +37,7 @@ from models import (
 )
 from models.enums import AttemptStatus, CampaignStatus
 from renraku.rules import campaign as rules
+from renraku.rules.csv_cells import SafeWriter
 from renraku.services.schools import calling_window
 from renraku.settings import Settings
 
@@ -698,7 +698,7 @@ async def results_csv(session: AsyncSession, campaign_id: int) -> str:
         answers = {(c, q): d for c, q, d in rows}
     names = dict((await session.execute(select(Child.id, Child.name))).all())
     out = io.StringIO()
-    w = csv.writer(out)
+    w = SafeWriter(out)  # names and errors never run as spreadsheet formulas
     w.writerow(
         ["channel", "to", "children", "status", "attempts", "last_cause", "finished_at"]
         + [f"Q{q.position}" for q in questions]

@@ -15,7 +15,7 @@ from sqlalchemy.orm import selectinload
 
 from models import AbsenceReport, Child, Classroom, Enrolment, School, Staff
 from models.enums import ReportStatus
-from renraku.rules.csvsafe import csv_bytes
+from renraku.rules.csv_cells import csv_bytes
 from renraku.rules.register import (
     ChildRow,
     MonthRegister,
@@ -158,11 +158,16 @@ async def month_register(
 TOTAL_HEADERS = ("授業日数", "出停", "忌引", "出席すべき日数", "欠席", "出席", "遅刻", "早退")
 
 
-def register_csv(grid: MonthRegister, class_name: str, *, bom: bool = True) -> bytes:
-    """The month grid as CSV; the BOM lets Excel on Japanese Windows read UTF-8 correctly."""
+def register_csv(grid: MonthRegister, class_name: str, *, bom: bool = True,
+                 made_by: str = "") -> bytes:
+    """The month grid as CSV; the BOM lets Excel on Japanese Windows read UTF-8 correctly.
+
+    ``made_by`` (who exported it, when) follows the title on the first line.
+    """
     counted = list(zip(grid.days, grid.day_totals, strict=True))
     return csv_bytes([
-        [f"{class_name} {grid.year}年{grid.month}月 出席簿"],
+        [f"{class_name} {grid.year}年{grid.month}月 出席簿",
+         *([f"出力: {made_by}"] if made_by else [])],
         ["氏名", *(f"{c.day.day}" if c.school_day else f"({c.day.day})" for c in grid.days),
          *TOTAL_HEADERS],
         *([row.child.name, *row.cells, t.school_days, t.suspended, t.bereaved, t.required,

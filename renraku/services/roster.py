@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models import Child, Classroom, Enrolment, RegistrationToken, School
 from models.enums import LeaveReason
 from renraku.rules import roster as rules
-from renraku.rules.csvsafe import csv_bytes
+from renraku.rules.csv_cells import csv_bytes
 from renraku.rules.roster import ADD, CHANGE, MOVE, ClassRef, Current, Plan
 from renraku.rules.schoolyear import class_name
 

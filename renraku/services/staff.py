@@ -12,11 +12,10 @@ from models import Classroom, School, Staff, StaffClass
 from models.enums import StaffRole
 from renraku.rules.permissions import StaffScope
 from renraku.rules.phone import try_normalise
-from renraku.services import verification
-from renraku.services.passwords import hash_password
+from renraku.services import passwords, verification
+from renraku.services.passwords import STAFF_MIN, hash_password, weakness
 from renraku.settings import Settings, ensure_secret
 
-MIN_PASSWORD = 10
 MIN_PIN, MAX_PIN = 4, 8  # digits typed on the admin recording line
 
 
@@ -68,8 +67,8 @@ async def create_staff(
         raise StaffError("email")
     if role not in set(StaffRole):
         raise StaffError("role")
-    if password is not None and len(password) < MIN_PASSWORD:
-        raise StaffError("password")
+    if password is not None and (problem := weakness(password, STAFF_MIN)):
+        raise StaffError(f"password_{problem}")
     if await session.get(School, school_id) is None:
         raise StaffError("school")
     if await session.scalar(select(Staff.id).where(Staff.email == email)):
@@ -93,15 +92,18 @@ async def password_link(session: AsyncSession, staff: Staff, settings: Settings,
 
 
 def set_password(staff: Staff, password: str) -> None:
-    if len(password) < MIN_PASSWORD:
-        raise StaffError("password")
-    staff.password_hash = hash_password(password)
+    """A checked new password; it signs the person out of every browser."""
+    if problem := weakness(password, STAFF_MIN):
+        raise StaffError(f"password_{problem}")
+    passwords.set_password(staff, password)
 
 
 async def set_role(session: AsyncSession, staff: Staff, role: str) -> None:
     if role not in set(StaffRole):
         raise StaffError("role")
-    staff.role = role
+    if staff.role != role:  # a privilege change ends their sessions (a new epoch)
+        staff.role = role
+        staff.session_epoch = (staff.session_epoch or 0) + 1
     await session.flush()
 
 
@@ -134,7 +136,11 @@ async def set_phone_and_pin(session: AsyncSession, staff: Staff, phone: str, pin
 
 
 async def assign_classes(session: AsyncSession, staff: Staff, class_ids: list[int]) -> None:
-    """Replace the person's classes; classes of other schools are ignored."""
+    """Replace the person's classes; classes of other schools are ignored.
+
+    Their access changes, so their sessions end (a new session epoch).
+    """
+    staff.session_epoch = (staff.session_epoch or 0) + 1
     own = set(
         await session.scalars(
             select(Classroom.id).where(

@@ -23,14 +23,14 @@ from renraku.rules.phone import may_self_register, try_normalise
 from renraku.services import portal, verification
 from renraku.services.schools import school_now
 from renraku.services.sms import SmsError, send_sms
+from renraku.services.throttle import CODES_SENT
 from renraku.settings import LANGUAGES, ensure_secret
 from webportal.guardian.common import child_page, labels, render_child
 from webportal.guardian.register import EMAIL_RE, send_email_code
 from webportal.i18n import tr, translator
+from webportal.limits import failed, locked, spend, succeeded, too_many
 from webportal.security import (
-    CODE_LIMIT,
     app_of,
-    check_rate,
     require_guardian,
     session_of,
     signed_guardian,
@@ -90,9 +90,9 @@ async def change_email(request: web.Request) -> web.Response:
     guardian: Guardian = signed_guardian(request)
     if not EMAIL_RE.match(email):
         return await _settings_page(request, 400, error=_("That email address is not valid."))
-    if not check_rate(request, "resend", str(guardian.id), rule=(3, CODE_LIMIT[1])):
-        return await _settings_page(request, 429, error=_(
-            "Too many attempts. Please wait 15 minutes and try again."))
+    wait = await spend(request, "resend", f"g:{guardian.id}", CODES_SENT)
+    if wait is not None:
+        return await _settings_page(request, 429, error=too_many(request, wait))
     async with app_of(request).sessions() as s:
         taken = await s.scalar(select(func.count()).select_from(Guardian).where(
             Guardian.email == email, Guardian.id != guardian.id))
@@ -117,17 +117,21 @@ async def _verify_code(
     app = app_of(request)
     guardian: Guardian = signed_guardian(request)
     code = str((await request.post()).get("code", ""))
-    if not check_rate(request, "code", str(guardian.id), rule=CODE_LIMIT):
-        return await _settings_page(request, 429, error=_(
-            "Too many attempts. Please wait 15 minutes and try again."))
+    wait = await locked(request, "code", f"g:{guardian.id}")
+    if wait is not None:
+        return await _settings_page(request, 429, error=too_many(request, wait))
     async with transaction(app.sessions) as s:
         row = await verification.check(s, guardian.id, purpose, code, app.clock.now(),
                                        ensure_secret(app.settings, "secret_key"))
         if row is not None:
             await apply(s, guardian.id, row.target)
     if row is None:
+        wait = await failed(request, "code", f"g:{guardian.id}")
+        if wait is not None:
+            return await _settings_page(request, 429, error=too_many(request, wait))
         return await _settings_page(request, 400, error=_(
             "The code is not correct or has expired."))
+    await succeeded(request, "code", f"g:{guardian.id}")
     flash(request, confirmed(_))
     raise web.HTTPFound("/settings")
 
@@ -175,9 +179,9 @@ async def change_phone(request: web.Request) -> web.Response:
         return await _settings_page(request, 400, error=_(
             "Only mobile numbers (070, 080, 090) can be confirmed by SMS. To register a "
             "landline, please ask the class teacher."))
-    if not check_rate(request, "resend", str(guardian.id), rule=(3, CODE_LIMIT[1])):
-        return await _settings_page(request, 429, error=_(
-            "Too many attempts. Please wait 15 minutes and try again."))
+    wait = await spend(request, "resend", f"g:{guardian.id}", CODES_SENT)
+    if wait is not None:
+        return await _settings_page(request, 429, error=too_many(request, wait))
     async with transaction(app.sessions) as s:
         _row, code = await verification.issue(s, guardian.id, "phone", number.e164,
                                               app.clock.now(),

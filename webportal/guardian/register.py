@@ -29,15 +29,17 @@ from renraku.services.guardians import GuardianLimitReached, guardian_count, lin
 from renraku.services.mail import MailError, send_mail
 from renraku.services.passwords import hash_password
 from renraku.services.sms import SmsError, send_sms
+from renraku.services.throttle import CODES_SENT, REGISTRATIONS
 from renraku.settings import LANGUAGES, ensure_secret
+from webportal.auth import password_refusal
 from webportal.guardian.common import RELATIONS, labels
 from webportal.i18n import tr
+from webportal.limits import client_ip, failed, locked, spend, succeeded, too_many
 from webportal.security import (
-    CODE_LIMIT,
     app_of,
-    check_rate,
     current_guardian,
     login_guardian,
+    rotate,
     session_of,
 )
 from webportal.speech import render_family_names
@@ -46,7 +48,6 @@ from webportal.templating import flash, gettext_for, language_of, render, render
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-MIN_PASSWORD = 8
 
 
 async def _token(s: AsyncSession, value: str) -> RegistrationToken | None:
@@ -108,6 +109,7 @@ async def add_child(request: web.Request) -> web.Response:
                 return _page(request, None, {"state": "invalid"}, status=404)
             await link_guardian(s, tok.child_id, me.id, relation if relation in RELATIONS else "")
             child_id = tok.child_id
+        rotate(request)  # access to one more child: a new session id
     except GuardianLimitReached:
         return _page(request, tok, {"state": "full"}, status=409)
     render_family_names(request, me.id)
@@ -120,7 +122,7 @@ async def register_submit(request: web.Request) -> web.Response:
     app = app_of(request)
     _ = gettext_for(request)
     data = {k: str(v).strip() for k, v in (await request.post()).items()}
-    if not check_rate(request, "register", rule=(20, CODE_LIMIT[1])):
+    if await spend(request, "register", client_ip(request), REGISTRATIONS) is not None:
         raise web.HTTPTooManyRequests()
     async with app.sessions() as s:
         tok = await _token(s, request.match_info["token"])
@@ -146,8 +148,9 @@ async def register_submit(request: web.Request) -> web.Response:
     if not may_self_register(number):
         # Landlines and IP phones cannot get an SMS code: the teacher registers them.
         return _page(request, tok, {"state": "landline", "number": number.national})
-    if len(data.get("password", "")) < MIN_PASSWORD:
-        return again(_("Use at least 8 characters for the password."))
+    refusal = password_refusal(request, data.get("password", ""))
+    if refusal:
+        return again(refusal)
     if lang not in LANGUAGES:
         lang = "ja"
     async with transaction(app.sessions) as s:
@@ -263,9 +266,10 @@ async def verify_submit(request: web.Request) -> web.Response:
     data = await request.post()
     sms_code = str(data.get("sms_code", "")).strip()
     email_code = str(data.get("email_code", "")).strip()
-    if not check_rate(request, "code", str(guardian.id), rule=CODE_LIMIT):
-        return render(request, "guardian/verify.html", {"guardian": guardian, "error": _(
-            "Too many attempts. Please wait 15 minutes and try again.")}, status=429)
+    wait = await locked(request, "code", f"g:{guardian.id}")
+    if wait is not None:
+        return render(request, "guardian/verify.html", {
+            "guardian": guardian, "error": too_many(request, wait)}, status=429)
     secret = ensure_secret(app.settings, "secret_key")
     now = app.clock.now()
     try:
@@ -295,8 +299,11 @@ async def verify_submit(request: web.Request) -> web.Response:
         return render(request, "guardian/register.html", {"tok": None, "state": "full"},
                       status=409)
     if error:
-        return render(request, "guardian/verify.html", {"guardian": guardian, "error": error},
-                      status=400)
+        wait = await failed(request, "code", f"g:{guardian.id}")
+        return render(request, "guardian/verify.html", {
+            "guardian": guardian, "error": too_many(request, wait) if wait else error},
+            status=429 if wait else 400)
+    await succeeded(request, "code", f"g:{guardian.id}")
     async with app.sessions() as s:
         fresh = await s.get_one(Guardian, guardian.id)
     login_guardian(request, fresh)  # also drops "pending"
@@ -309,8 +316,9 @@ async def verify_submit(request: web.Request) -> web.Response:
 async def resend(request: web.Request) -> web.Response:
     _ = gettext_for(request)
     _pend, guardian = await _pending(request)
-    if not check_rate(request, "resend", str(guardian.id), rule=(3, CODE_LIMIT[1])):
-        flash(request, _("Too many attempts. Please wait 15 minutes and try again."), "error")
+    wait = await spend(request, "resend", f"g:{guardian.id}", CODES_SENT)
+    if wait is not None:
+        flash(request, too_many(request, wait), "error")
         raise web.HTTPFound("/register/verify")
     async with app_of(request).sessions() as s:
         phone = await s.scalar(select(GuardianPhone.e164).where(
@@ -325,7 +333,8 @@ async def resend(request: web.Request) -> web.Response:
 async def verify_email_link(request: web.Request) -> web.Response:
     """The link in the email: confirms the address it was sent to."""
     app = app_of(request)
-    if not check_rate(request, "code", "link:" + request.match_info["id"], rule=CODE_LIMIT):
+    account = "link:" + request.match_info["id"]
+    if await locked(request, "code", account) is not None:
         raise web.HTTPTooManyRequests()
     async with transaction(app.sessions) as s:
         row = await verification.check_by_id(
@@ -339,5 +348,7 @@ async def verify_email_link(request: web.Request) -> web.Response:
             elif not await s.scalar(select(func.count()).select_from(Guardian)
                                     .where(Guardian.email == row.target)):
                 guardian.email, guardian.email_verified, ok = row.target, True, True
+    if row is None:
+        await failed(request, "code", account)
     return render(request, "guardian/email_verified.html", {"ok": ok},
                   status=200 if ok else 410)

@@ -20,6 +20,7 @@ Routes (all under /staff, all scope-checked):
   /calendar[?year=]                   terms (admin), closures and extra school days, holidays
   /voicemail, /voicemail/<id>.wav     absence-line voicemails in scope; …/confirm, …/done (POST)
   /roster (admin)                     classes of a year, roster import/export, 転入; /rollover
+  /audit (admin)                      who opened or exported registers and contacts, when
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from aiohttp import web
 from renraku.app import App
 from webportal.staff import (
     accounts,
+    audit_log,
     calendar,
     families,
     prompts_admin,
@@ -61,7 +63,7 @@ async def _phone_reports_wake_registers(app: web.Application) -> AsyncIterator[N
 
 def setup(app: web.Application) -> None:
     for module in (register, families, calendar, accounts, prompts_admin, school_calendar,
-                   school_settings, voicemail, roster):
+                   school_settings, voicemail, roster, audit_log):
         app.router.add_routes(module.routes)
     app.cleanup_ctx.append(calendar.retry_loop)
     app.cleanup_ctx.append(_phone_reports_wake_registers)

@@ -14,6 +14,7 @@ from models import Staff, StaffClass
 from models.db import transaction
 from renraku.rules.permissions import can_manage_staff
 from renraku.services import staff as staff_svc
+from webportal.security import login_staff
 from webportal.staff import fw
 from webportal.staff.common import StaffRequest, render, staff_request
 
@@ -28,7 +29,9 @@ def _admin_only(sr: StaffRequest) -> None:
 def _messages(_: Any) -> dict[str, str]:
     return {
         "email_taken": _("That email address already has an account."),
-        "password": _("The password must be at least 10 characters."),
+        "password_short": _("The password must be at least 10 characters."),
+        "password_common": _("That password is one of the most common ones and easy to "
+                             "guess. Please choose another."),
         "phone": _("That phone number is not valid. Include the area code, e.g. 03-1234-5678."),
         "phone_taken": _("Another staff member already uses that phone number."),
         "pin": _("The PIN must be 4 to 8 digits."),
@@ -121,6 +124,8 @@ async def _change(request: web.Request, change: Change) -> web.Response:
     except staff_svc.StaffError as exc:
         return await _page(request, _messages(_).get(str(exc), _(
             "Check the name, email and role.")), 400)
+    if person.id == sr.staff.id:  # one's own access changed: a new session, still signed in
+        login_staff(request, person)
     if link:
         return await _page(request, link=(person.name, link))
     raise web.HTTPSeeOther("/staff/accounts")

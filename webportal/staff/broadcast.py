@@ -31,7 +31,7 @@ from renraku.services.broadcast_form import CampaignRequest, parse_compose
 from renraku.services.schools import calling_window
 from renraku.services.staff import school_classes
 from webportal.security import app_of, csrf_token
-from webportal.staff.common import StaffRequest, int_param, render, staff_request
+from webportal.staff.common import StaffRequest, audit, int_param, render, staff_request
 from webportal.templating import gettext_for, language_of
 from webportal.templating import render as render_page
 
@@ -335,10 +335,13 @@ async def results(request: web.Request) -> web.Response:
         sr = await staff_request(request, session)
         campaign = await _campaign(session, sr, int_param(request.match_info["cid"]))
         text = await bc.results_csv(session, campaign.id)
-    # BOM: Excel in Japan opens UTF-8 CSV correctly only with it
+    await audit(sr, "broadcast.csv", detail=f"{campaign.id} {campaign.title}")
+    # BOM: Excel in Japan opens UTF-8 CSV correctly only with it. Who exported it is in the
+    # file name (a line in the file would break the columns' header row).
+    name = f"broadcast-{campaign.id}-by-{sr.staff.id}-{sr.local(sr.now):%Y%m%d-%H%M}.csv"
     return web.Response(
         body=("\ufeff" + text).encode("utf-8"), content_type="text/csv", charset="utf-8",
-        headers={"Content-Disposition": f'attachment; filename="broadcast-{campaign.id}.csv"'},
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
 
 

@@ -18,9 +18,11 @@ from babel.dates import format_date, format_datetime, format_time
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Classroom, School, Staff
+from models.db import transaction
 from renraku.app import App
 from renraku.rules.permissions import StaffScope, can_view_class, visible_classes
 from renraku.rules.phone import PhoneNumber
+from renraku.services import audit as audit_log
 from renraku.services.schools import school_now
 from renraku.services.staff import school_classes, staff_scope
 from webportal.staff import fw
@@ -135,3 +137,16 @@ def render(sr: StaffRequest, template: str, context: dict[str, Any],
            status: int = 200) -> web.Response:
     lang = fw.language_of(sr.request)
     return fw.render(sr.request, template, {**helpers(sr, lang), **context}, status=status)
+
+
+async def audit(sr: StaffRequest, action: str, *, class_id: int | None = None,
+                detail: str = "") -> None:
+    """Note in the audit log that this person opened or exported personal data."""
+    async with transaction(sr.app.sessions) as session:
+        await audit_log.record(session, sr.staff, action, sr.now, class_id=class_id,
+                               detail=detail)
+
+
+def made_by(sr: StaffRequest) -> str:
+    """Who made an export and when, for its header line."""
+    return f"{sr.staff.name} <{sr.staff.email}> {sr.local(sr.now):%Y-%m-%d %H:%M}"

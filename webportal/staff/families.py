@@ -17,7 +17,7 @@ from renraku.services.register import class_children
 from renraku.settings import LANGUAGES
 from webportal.speech import render_family_names
 from webportal.staff import fw
-from webportal.staff.common import class_in_scope, render, staff_request
+from webportal.staff.common import audit, class_in_scope, render, staff_request
 from webportal.staff.texts import sheet_text
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,7 @@ async def guardians(request: web.Request) -> web.Response:
         room = await class_in_scope(session, sr, int(request.match_info["class_id"]))
         children = await class_children(session, room.id)
         links = await _links(session, [c.id for c in children])
+        await audit(sr, "contacts.class", class_id=room.id)
         rows = [
             {"child": c, "links": links[c.id],
              "token": await registration.active_token(session, c.id, room.id)}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import date, timedelta
+from pathlib import Path
 
 from aiohttp import web
 from sqlalchemy import func, select
@@ -21,14 +22,17 @@ from renraku.services.staff import school_classes
 from webportal.staff import fw
 from webportal.staff.common import (
     StaffRequest,
+    audit,
     class_in_scope,
     int_param,
+    made_by,
     render,
     staff_request,
 )
 
 routes = web.RouteTableDef()
 BUS_KEY = web.AppKey("staff_change_bus", live.ChangeBus)
+PRINT_CSS = Path(__file__).resolve().parents[1] / "static" / "month_print.css"
 
 
 def change_bus(app: web.Application) -> live.ChangeBus:
@@ -120,6 +124,7 @@ async def today(request: web.Request) -> web.Response:
         calendar = await school_calendar(session, sr.school)
         upcoming = report_day(sr.local(sr.now), sr.school.phone_cutoff, calendar)
         _ = fw.gettext_for(request)
+        await audit(sr, "register.day", class_id=room.id, detail=day.isoformat())
         return render(sr, "staff/today.html", {
             "upcoming": upcoming if upcoming != day else None,
             "closure": calendar.class_closure(day, ClassRef(room.id, room.grade)),
@@ -206,6 +211,7 @@ async def _grid(request: web.Request):  # type: ignore[no-untyped-def]
 async def month(request: web.Request) -> web.Response:
     sr, room, grid = await _grid(request)
     _ = fw.gettext_for(request)
+    await audit(sr, "register.month", class_id=room.id, detail=f"{grid.year}-{grid.month:02d}")
     return render(sr, "staff/month.html", {
         "page_title": _("Attendance register: %(name)s") % {"name": room.name},
         "room": room, "grid": grid, "absent_on": absent_on,
@@ -214,28 +220,37 @@ async def month(request: web.Request) -> web.Response:
     })
 
 
-@routes.get(r"/staff/classes/{class_id:\d+}/month/print")
-async def month_print(request: web.Request) -> web.Response:
+async def _printed(request: web.Request, action: str) -> tuple[StaffRequest, web.Response]:
     sr, room, grid = await _grid(request)
-    _ = fw.gettext_for(request)
-    return render(sr, "staff/month_print.html", {
+    await audit(sr, action, class_id=room.id, detail=f"{grid.year}-{grid.month:02d}")
+    return sr, render(sr, "staff/month_print.html", {
         "page_title": f"{room.name} {grid.year}年{grid.month}月 出席簿",
         "room": room, "grid": grid, "absent_on": absent_on, "now": sr.now,
         "lang": fw.language_of(request),
     })
 
 
+@routes.get(r"/staff/classes/{class_id:\d+}/month/print")
+async def month_print(request: web.Request) -> web.Response:
+    return (await _printed(request, "register.print"))[1]
+
+
 @routes.get(r"/staff/classes/{class_id:\d+}/month.pdf")
 async def month_pdf(request: web.Request) -> web.Response:
     """The print view as a PDF file (one A4 landscape page per month)."""
-    page = await month_print(request)
+    sr, page = await _printed(request, "register.pdf")
     assert isinstance(page.text, str)
     html = page.text.replace('<p class="noprint">', '<p class="noprint" hidden>', 1)
+    # Chromium prints a file, not our server: the print styles go into the page itself.
+    html = html.replace(f'<link rel="stylesheet" href="/static/{PRINT_CSS.name}">',
+                        f"<style>{PRINT_CSS.read_text(encoding='utf-8')}</style>", 1)
+    html = html.replace('<script src="/static/print.js" defer></script>', "", 1)
     try:
         body = await pdf.html_to_pdf(html)
     except pdf.PdfUnavailable as exc:
         raise web.HTTPServiceUnavailable(text="PDF is not available on this server") from exc
-    name = f"register-{request.match_info['class_id']}-{request.query.get('ym', 'month')}.pdf"
+    name = (f"register-{request.match_info['class_id']}-{request.query.get('ym', 'month')}"
+            f"-by-{sr.staff.id}.pdf")
     return web.Response(body=body, headers={
         "Content-Type": "application/pdf",
         "Content-Disposition": f'attachment; filename="{name}"',
@@ -245,10 +260,11 @@ async def month_pdf(request: web.Request) -> web.Response:
 
 @routes.get(r"/staff/classes/{class_id:\d+}/month.csv")
 async def month_csv(request: web.Request) -> web.Response:
-    _sr, room, grid = await _grid(request)
+    sr, room, grid = await _grid(request)
     bom = int_param(request.query.get("bom"), 1) != 0
-    body = register.register_csv(grid, room.name, bom=bom)
-    filename = f"register-{room.id}-{grid.year}-{grid.month:02d}.csv"
+    await audit(sr, "register.csv", class_id=room.id, detail=f"{grid.year}-{grid.month:02d}")
+    body = register.register_csv(grid, room.name, bom=bom, made_by=made_by(sr))
+    filename = f"register-{room.id}-{grid.year}-{grid.month:02d}-by-{sr.staff.id}.csv"
     return web.Response(
         body=body,
         headers={
