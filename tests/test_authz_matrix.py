@@ -114,6 +114,33 @@ MATRIX: dict[str, str] = {
     "POST /staff/notices/{notice_id}/withdraw": "302 403 403 404 404 404 404 303 404",
     "POST /staff/prompts/{lang}/{key}/rollback": "302 403 403 403 403 403 403 400 400",
     "POST /staff/prompts/{lang}/{key}/upload": "302 403 403 403 403 403 403 400 400",
+    "GET /healthz": "200 200 200 200 200 200 200 200 200",  # for load balancers: no data
+    "GET /metrics": "200 200 200 200 200 200 200 200 200",  # by address (loopback), not role
+    "GET /staff/calendar": "302 403 403 200 200 200 200 200 200",
+    "GET /staff/rollover": "302 403 403 403 403 403 403 200 200",
+    "GET /staff/roster": "302 403 403 403 403 403 403 200 200",
+    "GET /staff/roster.csv": "302 403 403 403 403 403 403 200 200",
+    "GET /staff/school": "302 403 403 403 403 403 403 200 200",
+    "GET /staff/voicemail": "302 403 403 200 200 200 200 200 200",
+    "GET /staff/voicemail/{id}.wav": "302 403 403 404 404 404 404 404 404",  # no such message
+    "POST /staff/accounts/{staff_id}/link": "302 403 403 403 403 403 403 200 404",
+    "POST /staff/accounts/{staff_id}/phone": "302 403 403 403 403 403 403 303 404",
+    "POST /staff/accounts/{staff_id}/role": "302 403 403 403 403 403 403 400 404",
+    "POST /staff/calendar/changes": "302 403 403 400 400 400 400 400 400",
+    "POST /staff/calendar/changes/{change_id}/delete": "302 403 403 404 404 404 404 404 404",
+    "POST /staff/calendar/terms": "302 403 403 403 403 403 403 400 400",
+    "POST /staff/calendar/terms/{term_id}": "302 403 403 403 403 403 403 404 404",
+    "POST /staff/calendar/terms/{term_id}/delete": "302 403 403 403 403 403 403 404 404",
+    "POST /staff/children/{child_id}/leave": "302 403 403 403 403 403 403 303 404",
+    "POST /staff/rollover/confirm": "302 403 403 403 403 403 403 400 400",
+    "POST /staff/rollover/preview": "302 403 403 403 403 403 403 200 400",
+    "POST /staff/roster/admit": "302 403 403 403 403 403 403 404 404",
+    "POST /staff/roster/classes": "302 403 403 403 403 403 403 400 400",
+    "POST /staff/roster/import": "302 403 403 403 403 403 403 400 400",
+    "POST /staff/roster/import/confirm": "302 403 403 403 403 403 403 400 400",
+    "POST /staff/school": "302 403 403 403 403 403 403 400 400",
+    "POST /staff/voicemail/{id}/confirm": "302 403 403 404 404 404 404 404 404",
+    "POST /staff/voicemail/{id}/done": "302 403 403 404 404 404 404 404 404",
     "POST /logout": "302 302 302 302 302 302 302 302 302",
     "POST /staff/logout": "302 302 302 302 302 302 302 302 302",
 }
@@ -124,7 +151,10 @@ def _values(canonical: str, sw: SecurityWorld) -> dict[str, Any]:
     w = sw.world
     family = canonical.startswith("/c/")
     return {
-        "class_id": w.class1, "child_id": w.taro, "report_id": sw.report,
+        # A child who leaves (転出) on its POST must not be one the later rows need.
+        "class_id": w.class1,
+        "child_id": w.newkid if canonical.startswith("/staff/children/") else w.taro,
+        "report_id": sw.report,
         "event_id": sw.family_event if family else sw.event, "notice_id": sw.notice,
         "staff_id": sw.spare_staff, "cid": sw.campaign, "survey_id": w.survey,
         "token": w.token_new if canonical.startswith("/r/") else "no-such-token",
@@ -144,10 +174,21 @@ def routes(app: web.Application) -> list[tuple[str, str]]:
     return sorted(found, key=lambda r: (r[0] != "GET", "logout" in r[1], r))
 
 
+class _Missing(dict[str, Any]):
+    """A parameter the world has no object for names one that does not exist: the route
+    must then refuse (404, 403 or to the login page), never serve or fail."""
+
+    def __missing__(self, key: str) -> int:
+        return MISSING_ID
+
+
+MISSING_ID = 987654
+
+
 def concrete(canonical: str, sw: SecurityWorld) -> str:
     if canonical == "/static":
         return "/static/portal.css"
-    return canonical.format(**_values(canonical, sw))
+    return canonical.format_map(_Missing(_values(canonical, sw)))
 
 
 async def _people(portal: Portal, sw: SecurityWorld) -> dict[str, Client]:
