@@ -26,6 +26,7 @@ from renraku.services.passwords import hash_password
 from renraku.settings import Settings
 from tests.db_fixtures import Database
 from tests.prompts_fixtures import OFFLINE
+from tests.web_fixtures import staff_sign_in
 from webportal.app import create_app
 
 PORTAL_NOW = datetime(2026, 12, 4, 0, 30, tzinfo=UTC)  # Friday 09:30 in Tokyo
@@ -99,11 +100,7 @@ class StaffPortal:
         context.set_default_timeout(10_000)
         self._contexts.append(context)
         page = await context.new_page()
-        await page.goto(f"{base}/staff/login")
-        await page.fill("#email", email)
-        await page.fill("#password", password)
-        await page.click("#staff-login-form button[type=submit]")
-        await page.wait_for_url(f"{base}/staff/")
+        await staff_sign_in(page, base, email, password)
         return page
 
     async def browser_login_guardian(self, browser: Any, email: str) -> Any:

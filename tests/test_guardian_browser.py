@@ -16,44 +16,21 @@ from renraku.services.guardians import link_guardian
 from tests.db_fixtures import Database
 from tests.factories import make_guardian
 from tests.prompts_fixtures import wait_name_rendered
-from tests.web_fixtures import PORTAL_NOW, Portal
+from tests.web_fixtures import PORTAL_NOW, Portal, register_by_qr
 from tests.web_world import PASSWORD, build_world
 
 pytestmark = pytest.mark.browser
-
-
-async def _register(portal: Portal, token: str, name: str, phone: str, email: str = "") -> str:
-    page = await portal.page()
-    await page.goto(f"/r/{token}")
-    await page.fill("#name", name)
-    await page.fill("#reading", "すずき")
-    await page.select_option("#relation", "mother")
-    if email:
-        await page.fill("#email", email)
-    await page.fill("#phone", phone)
-    await page.fill("#password", "new-pass-123")
-    await page.click("#register-form button[type=submit]")
-    await expect(page.locator("#verify-form")).to_be_visible()
-    e164 = "+81" + phone.replace("-", "")[1:]
-    await page.fill("#sms_code", await portal.sms_code(e164))
-    if email:
-        mail = await portal.mailbox.wait_for(email)
-        code = re.search(r"\b(\d{6})\b", portal.mailbox.text(mail))
-        assert code
-        await page.fill("#email_code", code.group(1))
-    await page.click("#verify-form button[type=submit]")
-    await expect(page.locator("h1")).to_contain_text("三郎")
-    return str(page.url)
 
 
 async def test_qr_registration_first_then_second_guardian(
     browser_portal: Portal, sqlite_db: Database
 ) -> None:
     world = await build_world(sqlite_db)
-    url = await _register(browser_portal, world.token_new, "鈴木 洋子", "090-3333-0001",
-                          "yoko@example.jp")
-    assert url.endswith(f"/c/{world.newkid}")
-    await _register(browser_portal, world.token_new, "鈴木 一郎", "080-3333-0002")
+    page = await register_by_qr(browser_portal, f"/r/{world.token_new}", "鈴木 洋子",
+                                "090-3333-0001", "三郎", "yoko@example.jp")
+    assert page.url.endswith(f"/c/{world.newkid}")
+    await register_by_qr(browser_portal, f"/r/{world.token_new}", "鈴木 一郎", "080-3333-0002",
+                         "三郎")
     async with sqlite_db.sessions() as s:
         links = list(await s.scalars(select(Guardianship).where(
             Guardianship.child_id == world.newkid).order_by(Guardianship.position)))

@@ -17,25 +17,11 @@ from renraku.services import absences
 from renraku.services import staff as staff_svc
 from tests.db_fixtures import Database
 from tests.factories import make_school
+from tests.fresh_school import BAD_ROSTER, BAD_ROW, ROSTER, preview_roster, write_roster
 from tests.staff_fixtures import StaffPortal
-from tests.web_fixtures import PORTAL_NOW
+from tests.web_fixtures import PORTAL_NOW, register_csv
 
 pytestmark = pytest.mark.browser
-
-HEADER = "学籍番号,学年,組,出席番号,氏,名,ふりがな,生年月日,性別"
-ROWS = [
-    "26001,1,1,1,青木,一郎,あおき いちろう,2020-05-01,男",
-    "26002,1,1,2,馬場,二郎,ばば じろう,2020-06-01,男",
-    "26003,1,2,1,千葉,三郎,ちば さぶろう,2020-07-01,男",
-    "25001,2,1,1,土屋,花,つちや はな,2019-08-01,女",
-    "25002,2,1,2,夏目,葵,なつめ あおい,2019-09-01,女",
-]
-
-
-def write_roster(path: Path, rows: list[str]) -> Path:
-    path.write_bytes(("\r\n".join([HEADER, *rows]) + "\r\n").encode("cp932"))
-    return path
-
 
 async def children(db: Database) -> int:
     async with db.sessions() as s:
@@ -53,20 +39,13 @@ async def test_roster_import_then_rollover(staff_portal: StaffPortal, browser: B
     await page.click("text=クラスと名簿")
     await expect(page.locator("#classes")).to_contain_text("この年度のクラスはまだありません")
 
-    bad = [*ROWS[:2], "26003,1,2,1,千葉,三郎,,2020-07-01,男", *ROWS[3:]]
-    await page.set_input_files("#import-form input[name=file]",
-                               str(write_roster(tmp_path / "bad.csv", bad)))
-    await page.check("#import-form input[name=create_classes]")
-    await page.click("#import-form button[type=submit]")
-    await expect(page.locator("#problems")).to_contain_text(
-        "4行目：学籍番号26003のふりがなが空欄です")
+    await preview_roster(page, write_roster(tmp_path / "bad.csv", BAD_ROSTER))
+    await expect(page.locator("#problems")).to_contain_text(BAD_ROW)
     await expect(page.locator("#counts")).to_contain_text("使用しない列：性別")
     await expect(page.locator("#confirm-form")).to_have_count(0)
     assert await children(sqlite_db) == 0
 
-    await page.set_input_files("#import-form input[name=file]",
-                               str(write_roster(tmp_path / "good.csv", ROWS)))
-    await page.click("#import-form button[type=submit]")
+    await preview_roster(page, write_roster(tmp_path / "good.csv", ROSTER))
     await expect(page.locator("#counts")).to_contain_text("追加：5名")
     await expect(page.locator("#counts")).to_contain_text("新しいクラス：3")
     await expect(page.locator("#rows-add")).to_contain_text("千葉 三郎")
@@ -105,10 +84,6 @@ async def test_roster_import_then_rollover(staff_portal: StaffPortal, browser: B
     await page.goto(f"{base}/staff/?year=2026")
     await expect(page.locator("table.grid")).to_contain_text("2年1組")
     await page.goto(f"{base}/staff/classes/{old_room.id}/month?ym=2026-12")
-    async with page.expect_download() as info:
-        await page.click("#csv-bom")
-    path = tmp_path / "register.csv"
-    await (await info.value).save_as(path)
-    text = path.read_bytes().decode("utf-8-sig")
+    text = await register_csv(page, tmp_path / "register.csv")
     assert "2年1組 2026年12月 出席簿" in text
     assert any(line.startswith("土屋 花,") and "欠" in line for line in text.splitlines())

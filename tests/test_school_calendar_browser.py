@@ -17,6 +17,7 @@ from renraku.services import staff as staff_svc
 from tests.db_fixtures import Database
 from tests.factories import make_child, make_class, make_guardian, make_school
 from tests.staff_fixtures import CSRF, PORTAL_NOW, StaffPortal
+from tests.web_fixtures import register_csv
 
 pytestmark = pytest.mark.browser
 
@@ -73,11 +74,7 @@ async def test_teacher_marks_a_class_closure_and_the_register_shows_it(
     kid_row = page.locator(f"#register tr[data-child='{school['kid']}']")
     await expect(kid_row.locator("td.total.absent")).to_have_text("0")
     await expect(page.locator("#register thead th.closed")).to_have_count(2)
-    async with page.expect_download() as info:
-        await page.click("#csv-bom")
-    path = tmp_path / "register.csv"
-    await (await info.value).save_as(path)
-    text = path.read_bytes().decode("utf-8-sig")
+    text = await register_csv(page, tmp_path / "register.csv")
     assert "山田 太郎,,,,,,,閉,閉," in text, text
     await page.goto(f"{base}/staff/classes/{school['room']}/today?day=2026-12-07")
     await expect(page.locator("#class-closed")).to_contain_text("インフルエンザ")

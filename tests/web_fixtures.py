@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiosmtpd.controller import Controller
+from playwright.async_api import expect
 from sqlalchemy import select
 
 from models import SmsMessage
@@ -104,6 +105,15 @@ async def browser() -> AsyncIterator[Any]:
             await chromium.close()
 
 
+async def staff_sign_in(page: Any, base_url: str, email: str, password: str) -> None:
+    """Through the staff login form, on to the staff home page."""
+    await page.goto(f"{base_url}/staff/login")
+    await page.fill("#email", email)
+    await page.fill("#password", password)
+    await page.click("#staff-login-form button[type=submit]")
+    await page.wait_for_url(f"{base_url}/staff/")
+
+
 class Portal:
     def __init__(self, app: App, base_url: str, mailbox: Mailbox) -> None:
         self.app = app
@@ -134,6 +144,9 @@ class Portal:
         await page.click("#login-form button[type=submit]")
         await page.wait_for_load_state()
 
+    async def login_staff(self, page: Any, email: str, password: str) -> None:
+        await staff_sign_in(page, self.base_url, email, password)
+
     async def sms_code(self, e164: str) -> str:
         """The six-digit code in the newest SMS to this number (the outbox backend)."""
         async with self.app.sessions() as s:
@@ -147,6 +160,41 @@ class Portal:
     async def close(self) -> None:
         for context in self._contexts:
             await context.close()
+
+
+async def register_by_qr(portal: Portal, link: str, name: str, phone: str, child: str,
+                         email: str = "", reading: str = "すずき") -> Any:
+    """A guardian follows a QR sheet's link and registers (codes from the SMS outbox and
+    the mailbox): their page, on the child's page whose heading names ``child``."""
+    page = await portal.page()
+    await page.goto(link)
+    await page.fill("#name", name)
+    await page.fill("#reading", reading)
+    await page.select_option("#relation", "mother")
+    if email:
+        await page.fill("#email", email)
+    await page.fill("#phone", phone)
+    await page.fill("#password", "new-pass-123")
+    await page.click("#register-form button[type=submit]")
+    await expect(page.locator("#verify-form")).to_be_visible()
+    e164 = "+81" + phone.replace("-", "")[1:]
+    await page.fill("#sms_code", await portal.sms_code(e164))
+    if email:
+        mail = await portal.mailbox.wait_for(email)
+        code = re.search(r"\b(\d{6})\b", portal.mailbox.text(mail))
+        assert code
+        await page.fill("#email_code", code.group(1))
+    await page.click("#verify-form button[type=submit]")
+    await expect(page.locator("h1")).to_contain_text(child)
+    return page
+
+
+async def register_csv(page: Any, path: Path) -> str:
+    """On a month register page: the Excel CSV (with BOM) downloaded to ``path``, as text."""
+    async with page.expect_download() as info:
+        await page.click("#csv-bom")
+    await (await info.value).save_as(path)
+    return (await asyncio.to_thread(path.read_bytes)).decode("utf-8-sig")
 
 
 async def _start_portal(db: Database, mailbox: Mailbox, data_dir: Path) -> tuple[Portal, Any]:
