@@ -21,7 +21,7 @@ from renraku.services.broadcast import record_answer
 from renraku.services.schools import report_day_for, school_calendar
 from webportal import i18n
 from webportal.guardian.common import ChildPage, child_page, int_match, render_child
-from webportal.security import app_of, require_guardian, signed_guardian
+from webportal.security import app_of, require_guardian, safe_next, signed_guardian
 from webportal.templating import flash, gettext_for, language_of
 
 routes = web.RouteTableDef()
@@ -244,7 +244,9 @@ async def report_cancel(request: web.Request) -> web.Response:
         await absences.cancel(s, report, channel=Channel.WEB, guardian_id=cp.guardian.id,
                               now=cp.now)
     flash(request, _("The report has been cancelled."))
-    raise web.HTTPFound(f"/c/{cp.child.id}/calendar?m={report.day:%Y-%m}")
+    # From the absence history the guardian goes back there; otherwise to the calendar.
+    raise web.HTTPFound(safe_next(str((await request.post()).get("next", "")),
+                                  f"/c/{cp.child.id}/calendar?m={report.day:%Y-%m}"))
 
 
 # ---------------------------------------------------------------------------------------------
