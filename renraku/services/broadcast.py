@@ -38,6 +38,7 @@ from models import (
     SurveyResponse,
 )
 from models.enums import AttemptStatus, CampaignStatus
+from renraku.services import surveys
 from renraku.settings import Settings
 
 EMAIL_TOKEN_DAYS = 14
@@ -144,23 +145,16 @@ async def preview(
 
 async def create_survey(
     session: AsyncSession, school_id: int, title: str, questions: list[dict], now: datetime,
-    created_by: int | None = None,
+    created_by: int | None = None, closes_at: datetime | None = None,
 ) -> Survey:
     errors = rules.validate_survey(questions)
     if errors:
         raise CampaignError("; ".join(errors))
-    survey = Survey(school_id=school_id, title=title, created_by=created_by, created_at=now)
+    survey = Survey(school_id=school_id, title=title, created_by=created_by, created_at=now,
+                    closes_at=closes_at)
     session.add(survey)
     await session.flush()
-    for pos, q in enumerate(questions, 1):
-        question = SurveyQuestion(survey_id=survey.id, position=pos, text=dict(q["text"]))
-        session.add(question)
-        await session.flush()
-        for o in q["options"]:
-            session.add(
-                SurveyOption(question_id=question.id, digit=int(o["digit"]), label=dict(o["label"]))
-            )
-    await session.flush()
+    await surveys.add_questions(session, survey.id, questions)
     return survey
 
 
@@ -487,7 +481,9 @@ async def record_answer(
     """Write one answer for each child at once; a later answer replaces an earlier one.
 
     Returns the option chosen, or None when the digit is not an option of the question.
+    Raises :class:`surveys.SurveyClosed` after the survey's deadline, on every channel.
     """
+    await surveys.ensure_open(session, question_id, now)
     option = await session.scalar(
         select(SurveyOption).where(
             SurveyOption.question_id == question_id, SurveyOption.digit == int(digit)

@@ -16,7 +16,7 @@ from sqlalchemy.orm import selectinload
 from models import AbsenceReport, FamilyEvent
 from models.db import transaction
 from models.enums import Channel, ReportKind, ReportReason, ReportStatus
-from renraku.services import absences, portal
+from renraku.services import absences, portal, surveys
 from renraku.services.broadcast import record_answer
 from renraku.services.schools import report_day_for, school_calendar
 from webportal import i18n
@@ -316,7 +316,7 @@ async def family_delete(request: web.Request) -> web.Response:
 
 @routes.get(r"/c/{child_id:\d+}/surveys")
 @require_guardian
-async def surveys(request: web.Request) -> web.Response:
+async def surveys_page(request: web.Request) -> web.Response:
     lang = language_of(request)
     async with app_of(request).sessions() as s:
         cp = await child_page(request, s)
@@ -324,7 +324,7 @@ async def surveys(request: web.Request) -> web.Response:
         for survey in await portal.child_surveys(s, cp.child):
             answers = await portal.survey_answers(s, survey, cp.child.id)
             rows.append({"survey": survey, "answers": answers,
-                         "closed": survey.closes_at is not None and survey.closes_at <= cp.now})
+                         "closed": surveys.is_closed(survey, cp.now)})
     return render_child(cp, "guardian/surveys.html",
                         {"rows": rows, "text": lambda t: portal.localized(t, lang)}, "surveys")
 
@@ -334,23 +334,28 @@ async def surveys(request: web.Request) -> web.Response:
 async def survey_answer(request: web.Request) -> web.Response:
     _ = gettext_for(request)
     data = await request.post()
-    async with transaction(app_of(request).sessions) as s:
-        cp = await child_page(request, s)
-        if not cp.is_primary:
-            raise web.HTTPForbidden(text="Only the primary guardian answers surveys")
-        survey_id = int_match(request, "survey_id")
-        survey = next((x for x in await portal.child_surveys(s, cp.child) if x.id == survey_id),
-                      None)
-        if survey is None:
-            raise web.HTTPNotFound()
-        if survey.closes_at is not None and survey.closes_at <= cp.now:
-            flash(request, _("This survey is closed."), "error")
-            raise web.HTTPFound(f"/c/{cp.child.id}/surveys")
-        for question in survey.questions:
-            raw = str(data.get(f"q{question.id}", ""))
-            if raw.isdigit():
-                await record_answer(s, question_id=question.id, digit=int(raw),
-                                    child_ids=[cp.child.id], channel=Channel.WEB, now=cp.now,
-                                    guardian_id=cp.guardian.id)
+    back = f"/c/{int_match(request, 'child_id')}/surveys"
+    try:
+        async with transaction(app_of(request).sessions) as s:
+            cp = await child_page(request, s)
+            if not cp.is_primary:
+                raise web.HTTPForbidden(text="Only the primary guardian answers surveys")
+            survey_id = int_match(request, "survey_id")
+            survey = next((x for x in await portal.child_surveys(s, cp.child)
+                           if x.id == survey_id), None)
+            if survey is None:
+                raise web.HTTPNotFound()
+            tz = cp.child.school.timezone
+            for question in survey.questions:  # refused as a whole after the deadline
+                raw = str(data.get(f"q{question.id}", ""))
+                if raw.isdigit():
+                    await record_answer(s, question_id=question.id, digit=int(raw),
+                                        child_ids=[cp.child.id], channel=Channel.WEB,
+                                        now=cp.now, guardian_id=cp.guardian.id)
+    except surveys.SurveyClosed as closed:
+        flash(request, _("This survey closed on %(when)s. Answers are no longer accepted.",
+                         when=i18n.format_datetime(closed.closes_at, language_of(request), tz)),
+              "error")
+        raise web.HTTPFound(back) from None
     flash(request, _("Thank you. Your answers have been sent."))
-    raise web.HTTPFound(f"/c/{cp.child.id}/surveys")
+    raise web.HTTPFound(back)

@@ -16,6 +16,7 @@ Routes (all under /staff, all scope-checked):
   /notices, /notices/<id>/withdraw
   /accounts (admin)                   staff accounts, class assignment, disable
   /prompts (admin)                    phone prompts: versions, upload a recording, roll back
+  /broadcasts/<id>/survey             a broadcast's survey: deadline, close now, questions
 """
 
 from __future__ import annotations
@@ -25,7 +26,14 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from renraku.app import App
-from webportal.staff import accounts, calendar, families, prompts_admin, register
+from webportal.staff import (
+    accounts,
+    calendar,
+    families,
+    prompts_admin,
+    register,
+    survey_edit,
+)
 
 
 async def _phone_reports_wake_registers(app: web.Application) -> AsyncIterator[None]:
@@ -46,7 +54,7 @@ async def _phone_reports_wake_registers(app: web.Application) -> AsyncIterator[N
 
 
 def setup(app: web.Application) -> None:
-    for module in (register, families, calendar, accounts, prompts_admin):
+    for module in (register, families, calendar, accounts, prompts_admin, survey_edit):
         app.router.add_routes(module.routes)
     app.cleanup_ctx.append(calendar.retry_loop)
     app.cleanup_ctx.append(_phone_reports_wake_registers)
