@@ -25,6 +25,7 @@ from models.people import (
     VerificationCode,
 )
 from models.prompt import Prompt
+from models.proxy_request import ProxyRequest
 from models.school import CalendarDay, Classroom, School, Staff, StaffClass, Term
 
 __all__ = [
@@ -49,6 +50,7 @@ __all__ = [
     "Guardianship",
     "Notice",
     "Prompt",
+    "ProxyRequest",
     "RegistrationToken",
     "School",
     "SmsMessage",

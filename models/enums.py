@@ -77,6 +77,12 @@ class AttemptStatus(StrEnum):
     FAILED = "failed"
 
 
+class ProxyRequestStatus(StrEnum):
+    PENDING = "pending"
+    REGISTERED = "registered"
+    REJECTED = "rejected"
+
+
 def check_in(column: str, values: type[StrEnum]) -> str:
     """SQL text for a CHECK constraint that keeps ``column`` inside ``values``."""
     return f"{column} IN ({', '.join(repr(v.value) for v in values)})"

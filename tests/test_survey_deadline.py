@@ -93,10 +93,7 @@ async def test_teacher_sets_deadline_guardian_answers_then_refused(
                                      password="admin-pass-1", class_ids=[])
         cid = await s.scalar(select(Campaign.id).where(Campaign.survey_id == world.survey))
     staff = await browser_portal.page()
-    await staff.goto("/staff/login")
-    await staff.fill("#email", "vp@x.jp")
-    await staff.fill("#password", "admin-pass-1")
-    await staff.click("#staff-login-form button[type=submit]")
+    await browser_portal.login_staff(staff, "vp@x.jp", "admin-pass-1")
     await staff.goto(f"/staff/broadcasts/{cid}")
     await staff.click("#survey-edit")
     # A deadline in the past is refused with a clear message; then 12:00 today.

@@ -134,6 +134,13 @@ class Portal:
         await page.click("#login-form button[type=submit]")
         await page.wait_for_load_state()
 
+    async def login_staff(self, page: Any, email: str, password: str) -> None:
+        await page.goto("/staff/login")
+        await page.fill("#email", email)
+        await page.fill("#password", password)
+        await page.click("#staff-login-form button[type=submit]")
+        await page.wait_for_load_state()
+
     async def sms_code(self, e164: str) -> str:
         """The six-digit code in the newest SMS to this number (the outbox backend)."""
         async with self.app.sessions() as s:

@@ -18,8 +18,8 @@ async def index(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
-    from webportal.guardian import account, history, pages, register
+    from webportal.guardian import account, history, pages, proxy_request, register
 
     for module_routes in (routes, register.routes, pages.routes, history.routes,
-                          account.routes):
+                          account.routes, proxy_request.routes):
         app.router.add_routes(module_routes)
