@@ -18,7 +18,7 @@ from models import VerificationCode
 
 MAX_ATTEMPTS = 5
 TTL = {"email": timedelta(hours=24), "phone": timedelta(minutes=15),
-       "reset": timedelta(hours=1)}
+       "reset": timedelta(hours=1), "reset_sms": timedelta(minutes=15)}
 
 
 def _digest(secret: str, code: str) -> str:
@@ -26,7 +26,7 @@ def _digest(secret: str, code: str) -> str:
 
 
 def new_code(purpose: str) -> str:
-    """Six digits for codes people type; a long token for the reset link."""
+    """Six digits for codes people type (the SMS reset too); a long token for the reset link."""
     if purpose == "reset":
         return secrets.token_urlsafe(24)
     return f"{secrets.randbelow(1_000_000):06d}"
