@@ -4,7 +4,6 @@ answered."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -12,7 +11,6 @@ import pytest
 from playwright.async_api import expect
 from sqlalchemy import select, update
 
-from ivr.dialer import Dialer, DialerConfig, PanoramiskPort
 from models import Campaign, Survey, SurveyResponse
 from models.db import transaction
 from renraku.app import App
@@ -25,7 +23,7 @@ from renraku.settings import Settings
 from tests.asterisk_harness import PhoneLines
 from tests.db_fixtures import Database
 from tests.factories import make_child, make_guardian, make_school
-from tests.test_broadcast_asterisk import _app, _campaign, _route, _wait_done
+from tests.test_broadcast_asterisk import _app, _campaign, _route, dial_until_done
 from tests.test_broadcast_mail import YESNO
 from tests.web_fixtures import Mailbox, Portal
 from tests.web_world import PASSWORD, build_world
@@ -159,16 +157,7 @@ async def test_phone_says_the_deadline_and_refuses_after_it(
                             (closed_cid, now - timedelta(minutes=1))):
             sid = await s.scalar(select(Campaign.survey_id).where(Campaign.id == cid))
             await s.execute(update(Survey).where(Survey.id == sid).values(closes_at=closes))
-    dialer = Dialer(app, PanoramiskPort(lines.ivr_ami),
-                    DialerConfig(ring_timeout_s=4, answer_grace_s=1.0))
-    stop = asyncio.Event()
-    task = asyncio.ensure_future(dialer.run(stop))
-    try:
-        await _wait_done(app, open_cid, 90)
-        await _wait_done(app, closed_cid, 90)
-    finally:
-        stop.set()
-        await task
+    await dial_until_done(app, lines, open_cid, closed_cid)
     heard = [p for r in lines.calls for p in r.agi.streamed]
     assert "bt/broadcast_survey_deadline-en" in heard
     assert "bt/broadcast_survey_closed-ja" in heard

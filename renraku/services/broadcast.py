@@ -199,18 +199,22 @@ async def create_campaign(
 
 
 async def launch(
-    session: AsyncSession, settings: Settings, campaign: Campaign, now: datetime
+    session: AsyncSession, settings: Settings, campaign: Campaign, now: datetime,
+    only_phones: set[str] | None = None,
 ) -> Campaign:
     """Freeze the target into households and email deliveries; hand it to the dialer.
 
     Households are written once, here: the target is not re-read later, so the dialer's
-    work is fixed and a restart can't add or drop families.
+    work is fixed and a restart can't add or drop families. ``only_phones`` keeps the
+    households of those numbers only (a call to one guardian, not the whole family).
     """
     if campaign.status != CampaignStatus.DRAFT:
         raise CampaignError(f"campaign already {campaign.status}")
     infos = child_infos(await target_children(session, campaign.school_id, campaign.target))
     if campaign.voice:
         for plan in rules.build_households(infos):
+            if only_phones is not None and plan.phone_e164 not in only_phones:
+                continue
             session.add(
                 CampaignHousehold(
                     campaign_id=campaign.id, phone_e164=plan.phone_e164, language=plan.language,

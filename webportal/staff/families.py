@@ -16,6 +16,7 @@ from renraku.services.guardians import GuardianLimitReached
 from renraku.services.register import class_children
 from renraku.settings import LANGUAGES
 from webportal.guardian.common import labels
+from webportal.i18n import tr
 from webportal.speech import render_family_names
 from webportal.staff import fw
 from webportal.staff.common import class_in_scope, render, staff_request
@@ -57,6 +58,15 @@ async def guardians(request: web.Request) -> web.Response:
             "page_title": _("Guardians: %(name)s") % {"name": room.name},
             "room": room, "rows": rows, "csrf_token": fw.csrf_token(request),
         })
+
+
+def completion_call_text(school: str) -> dict[str, str]:
+    """What the completion call says, in every language (the family hears theirs)."""
+    return {lang: tr(lang, "This is a message from %(school)s. Your phone number is now "
+                     "registered with the school's contact line. To report an absence, a "
+                     "late arrival or an early leave, call the school's contact line from "
+                     "this phone, at any time of day.", school=school)
+            for lang in LANGUAGES}
 
 
 def _proxy_error(_, field: str) -> str:  # type: ignore[no-untyped-def]
@@ -174,6 +184,13 @@ async def proxy_submit(request: web.Request) -> web.Response:
             child = await session.get_one(Child, child_id)
             message = proxy.completion_email(result.guardian, child.name, sr.school.name,
                                              result.number, app.settings.smtp_from)
+            called = message is None  # no email: the dialer says it on the phone instead
+            if called:
+                await proxy.queue_completion_call(
+                    session, app.settings, school_id=sr.school.id, child_id=child_id,
+                    number=result.number, now=app.clock.now(), staff_id=sr.staff.id,
+                    title=_("Registration complete: %(name)s", name=result.guardian.name),
+                    message=completion_call_text(sr.school.reading or sr.school.name))
     except proxy.ProxyError as exc:
         return await _proxy_page(request, error=_proxy_error(_, exc.field), form=form,
                                  status=400)
@@ -190,7 +207,8 @@ async def proxy_submit(request: web.Request) -> web.Response:
             log.exception("proxy registration email to guardian %s failed", result.guardian.id)
     return await _proxy_page(
         request,
-        done={"guardian": result.guardian, "number": result.number, "emailed": emailed},
+        done={"guardian": result.guardian, "number": result.number, "emailed": emailed,
+              "called": called},
     )
 
 
