@@ -26,6 +26,7 @@ from models.people import (
 )
 from models.prompt import Prompt
 from models.proxy_request import ProxyRequest
+from models.receipt import NoticeRead
 from models.school import CalendarDay, Classroom, School, Staff, StaffClass, Term
 
 __all__ = [
@@ -49,6 +50,7 @@ __all__ = [
     "GuardianPhone",
     "Guardianship",
     "Notice",
+    "NoticeRead",
     "Prompt",
     "ProxyRequest",
     "RegistrationToken",

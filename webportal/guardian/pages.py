@@ -16,7 +16,7 @@ from sqlalchemy.orm import selectinload
 from models import AbsenceReport, FamilyEvent
 from models.db import transaction
 from models.enums import Channel, ReportKind, ReportReason, ReportStatus
-from renraku.services import absences, portal, surveys
+from renraku.services import absences, portal, receipts, surveys
 from renraku.services.broadcast import record_answer
 from renraku.services.schools import report_day_for, school_calendar
 from webportal import i18n
@@ -47,6 +47,9 @@ async def child_home(request: web.Request) -> web.Response:
         notices = await portal.notices_for_child(s, cp.child, cp.now)
         earliest = await report_day_for(s, cp.app.clock, cp.child.school)
         upcoming = await absences.active_reports(s, [cp.child.id], earliest)
+    if notices:  # opened by a guardian of the family: read (the teacher sees it)
+        async with transaction(cp.app.sessions) as s:
+            await receipts.mark_read(s, notices, cp.child.id, cp.guardian.id, cp.now)
     shown = [(n, *portal.notice_text(n, lang)) for n in notices]
     return render_child(cp, "guardian/home.html", {"notices": shown, "upcoming": upcoming},
                         "home")

@@ -16,6 +16,7 @@ Routes (all under /staff, all scope-checked):
   /notices, /notices/<id>/withdraw
   /accounts (admin)                   staff accounts, class assignment, disable
   /prompts (admin)                    phone prompts: versions, upload a recording, roll back
+  /notices/<id>/reads, …/resend       who has read a notice; resend to the others
   /broadcasts/<id>/survey             a broadcast's survey: deadline, close now, questions
 """
 
@@ -30,6 +31,7 @@ from webportal.staff import (
     accounts,
     calendar,
     families,
+    notice_reads,
     prompts_admin,
     register,
     survey_edit,
@@ -54,7 +56,8 @@ async def _phone_reports_wake_registers(app: web.Application) -> AsyncIterator[N
 
 
 def setup(app: web.Application) -> None:
-    for module in (register, families, calendar, accounts, prompts_admin, survey_edit):
+    for module in (register, families, calendar, accounts, prompts_admin, survey_edit,
+                   notice_reads):
         app.router.add_routes(module.routes)
     app.cleanup_ctx.append(calendar.retry_loop)
     app.cleanup_ctx.append(_phone_reports_wake_registers)

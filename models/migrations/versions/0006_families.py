@@ -1,4 +1,4 @@
-"""families: proxy registration requests from the public web form
+"""families: proxy registration requests from the public web form; notice read receipts
 
 Revision ID: 0006_families
 Revises: 0002_staff_roles
@@ -51,8 +51,25 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_proxy_requests")),
     )
     op.create_index("ix_proxy_requests_queue", "proxy_requests", ["class_id", "status"])
+    op.create_table(
+        "notice_reads",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("notice_id", sa.Integer(), nullable=False),
+        sa.Column("child_id", sa.Integer(), nullable=False),
+        sa.Column("guardian_id", sa.Integer(), nullable=False),
+        sa.Column("read_at", models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["child_id"], ["children.id"],
+                                name=op.f("fk_notice_reads_child_id_children")),
+        sa.ForeignKeyConstraint(["guardian_id"], ["guardians.id"],
+                                name=op.f("fk_notice_reads_guardian_id_guardians")),
+        sa.ForeignKeyConstraint(["notice_id"], ["notices.id"],
+                                name=op.f("fk_notice_reads_notice_id_notices")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_notice_reads")),
+        sa.UniqueConstraint("notice_id", "child_id", name=op.f("uq_notice_reads_notice_id_child_id")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("notice_reads")
     op.drop_index("ix_proxy_requests_queue", table_name="proxy_requests")
     op.drop_table("proxy_requests")
