@@ -43,6 +43,7 @@ async def test_completion_call_in_the_family_language_to_the_new_number_only(
         cid = campaign.id
     await lines.household(GRANDMA, "answer:0:")
     await lines.household(MOTHER, "answer:0:")
+    first_call = len(lines.calls)  # the session's phone lines keep earlier tests' calls
     await dial_until_done(app, lines, cid)
     async with app.sessions() as s:
         households = list(await s.scalars(select(CampaignHousehold).where(
@@ -53,7 +54,7 @@ async def test_completion_call_in_the_family_language_to_the_new_number_only(
     assert await lines.household_attempts(MOTHER) == 0  # the family's other guardian: no call
     english = completion_call_text("Sakura School")["en"]
     assert "registered" in english and "Sakura School" in english
-    heard = [p for r in lines.calls for p in r.agi.streamed]
+    heard = [p for r in lines.calls[first_call:] for p in r.agi.streamed]
     assert f"bt/{voice.names[english]}-en" in heard  # the English text, in English
 
 

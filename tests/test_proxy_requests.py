@@ -109,7 +109,9 @@ async def test_family_requests_teacher_registers_or_rejects(
     # The class teacher: the queue, one click, the form filled in.
     teacher = await browser_portal.page()
     await browser_portal.login_staff(teacher, "mori@x.jp", "teacher-pass-1")
-    await teacher.goto(f"/staff/classes/{world.class1}/proxy")
+    await teacher.goto("/staff/")  # the home page points at the waiting requests
+    await expect(teacher.locator("a.proxy-requests")).to_contain_text("2")
+    await teacher.click("a.proxy-requests")
     queue = teacher.locator("#proxy-queue .proxy-request")
     await expect(queue).to_have_count(2)
     first = queue.first

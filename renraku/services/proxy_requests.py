@@ -63,6 +63,16 @@ async def queue(session: AsyncSession, class_id: int) -> list[ProxyRequest]:
         .order_by(ProxyRequest.id)))
 
 
+async def waiting(session: AsyncSession, class_ids: list[int]) -> dict[int, int]:
+    """Pending requests per class (for the staff home page)."""
+    rows = await session.execute(
+        select(ProxyRequest.class_id, func.count()).where(
+            ProxyRequest.class_id.in_(class_ids),
+            ProxyRequest.status == ProxyRequestStatus.PENDING)
+        .group_by(ProxyRequest.class_id))
+    return {cid: int(n) for cid, n in rows}
+
+
 async def pending(session: AsyncSession, class_id: int, request_id: int) -> ProxyRequest:
     """A pending request of this class (the caller checked the class is in scope)."""
     row = await session.get(ProxyRequest, request_id)

@@ -13,7 +13,7 @@ from models import AbsenceReport, Enrolment
 from models.db import transaction
 from models.enums import ReportStatus
 from renraku.rules.register import absent_on
-from renraku.services import live, pdf, register
+from renraku.services import live, pdf, proxy_requests, register
 from renraku.services.schools import report_day_for
 from renraku.services.staff import school_classes
 from webportal.staff import fw
@@ -91,8 +91,9 @@ async def home(request: web.Request) -> web.Response:
         counts = await _class_counts(session, ids, sr.today, unseen_only=False)
         unseen = await _class_counts(session, ids, sr.today, unseen_only=True)
         _ = fw.gettext_for(request)
-        classes = [{"room": r, "reports": counts.get(r.id, 0), "unseen": unseen.get(r.id, 0)}
-                   for r in rooms]
+        requests = await proxy_requests.waiting(session, ids)
+        classes = [{"room": r, "reports": counts.get(r.id, 0), "unseen": unseen.get(r.id, 0),
+                    "requests": requests.get(r.id, 0)} for r in rooms]
         return render(sr, "staff/home.html",
                       {"page_title": _("Classes"), "classes": classes, "today": sr.today})
 
