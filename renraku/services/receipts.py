@@ -21,17 +21,23 @@ from renraku.services.register import class_children
 from renraku.settings import Settings
 
 
-async def mark_read(session: AsyncSession, notices: list[Notice], child_id: int,
+async def unread(session: AsyncSession, notice_ids: list[int], child_id: int) -> list[int]:
+    """Those of these notices this child's family has not opened yet.
+
+    Asked in a read-only session first, so the page takes a write lock only when it must.
+    """
+    seen = set(await session.scalars(select(NoticeRead.notice_id).where(
+        NoticeRead.child_id == child_id, NoticeRead.notice_id.in_(notice_ids))))
+    return [nid for nid in notice_ids if nid not in seen]
+
+
+async def mark_read(session: AsyncSession, notice_ids: list[int], child_id: int,
                     guardian_id: int, now: datetime) -> None:
     """Record the first opening of each notice by this child's family."""
-    seen = set(await session.scalars(select(NoticeRead.notice_id).where(
-        NoticeRead.child_id == child_id, NoticeRead.notice_id.in_([n.id for n in notices]))))
-    for notice in notices:
-        if notice.id in seen:
-            continue
+    for notice_id in await unread(session, notice_ids, child_id):
         try:
             async with session.begin_nested():  # another guardian of the family, same instant
-                session.add(NoticeRead(notice_id=notice.id, child_id=child_id,
+                session.add(NoticeRead(notice_id=notice_id, child_id=child_id,
                                        guardian_id=guardian_id, read_at=now))
         except IntegrityError:
             continue

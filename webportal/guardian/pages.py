@@ -47,9 +47,10 @@ async def child_home(request: web.Request) -> web.Response:
         notices = await portal.notices_for_child(s, cp.child, cp.now)
         earliest = await report_day_for(s, cp.app.clock, cp.child.school)
         upcoming = await absences.active_reports(s, [cp.child.id], earliest)
-    if notices:  # opened by a guardian of the family: read (the teacher sees it)
+        unread = await receipts.unread(s, [n.id for n in notices], cp.child.id)
+    if unread:  # opened by a guardian of the family: read (the teacher sees it)
         async with transaction(cp.app.sessions) as s:
-            await receipts.mark_read(s, notices, cp.child.id, cp.guardian.id, cp.now)
+            await receipts.mark_read(s, unread, cp.child.id, cp.guardian.id, cp.now)
     shown = [(n, *portal.notice_text(n, lang)) for n in notices]
     return render_child(cp, "guardian/home.html", {"notices": shown, "upcoming": upcoming},
                         "home")
