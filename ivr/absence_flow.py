@@ -585,19 +585,18 @@ def confirmation_email_enabled(app: App) -> bool:
     return bool(value)
 
 
+def N_(message: str) -> str:
+    """Marks a msgid for the catalogs (webportal.i18n extracts ivr/ too); tr() translates."""
+    return message
+
+
 # The confirmation email, in the guardian's language. Short on purpose: the guardian
 # portal shows the full report; this only says "we have it" with the day and kind.
-EMAIL_TEXT = {
-    "ja": ("【欠席連絡】受け付けました", "{name}さんの{date}の{kind}のご連絡を受け付けました。"),
-    "en": ("Report received", "We have received your report for {name}: {kind} on {date}."),
-    "zh": ("已收到报告", "已收到{name}在{date}的{kind}报告。"),
-    "es": ("Aviso recibido", "Hemos recibido su aviso para {name}: {kind}, el {date}."),
-}
-EMAIL_KINDS = {
-    "ja": {"absence": "欠席", "late": "遅刻", "early_leave": "早退"},
-    "en": {"absence": "absence", "late": "late arrival", "early_leave": "early leave"},
-    "zh": {"absence": "缺席", "late": "迟到", "early_leave": "早退"},
-    "es": {"absence": "ausencia", "late": "retraso", "early_leave": "salida anticipada"},
+EMAIL_SUBJECT = N_("Report received")
+EMAIL_BODY = {
+    "absence": N_("We have received your report for %(name)s: absence on %(date)s."),
+    "late": N_("We have received your report for %(name)s: late arrival on %(date)s."),
+    "early_leave": N_("We have received your report for %(name)s: early leave on %(date)s."),
 }
 
 
@@ -616,13 +615,13 @@ async def _confirmation_email(app: App, report_id: int) -> None:
         child = await s.get(Child, report.child_id)
     if guardian is None or child is None or not guardian.email or not guardian.email_verified:
         return
-    lang = guardian.language if guardian.language in EMAIL_TEXT else "ja"
-    subject, body = EMAIL_TEXT[lang]
     from prompts.phrases import format_date
+    from webportal.i18n import tr
 
-    text = body.format(name=child.shown_name, date=format_date(report.day, lang),
-                       kind=EMAIL_KINDS[lang].get(report.kind, report.kind))
-    await mail.send_mail(app.settings, guardian.email, subject, text + "\n")
+    lang = guardian.language
+    text = tr(lang, EMAIL_BODY[report.kind], name=child.shown_name,
+              date=format_date(report.day, lang))
+    await mail.send_mail(app.settings, guardian.email, tr(lang, EMAIL_SUBJECT), text + "\n")
 
 
 def make_voice(settings: Settings) -> Voice:

@@ -3,8 +3,9 @@
 The dialplan answers, runs AMD() and hands the channel here with ``RENRAKU_ATTEMPT`` set.
 A person hears "message from {school}", the message in the household's language (TTS,
 cached; or the school's recording), then "press 0 to hear again"; a primary guardian's
-household then answers the survey: each question with its options, the chosen option
-confirmed, every answer written the moment it is given. An answering machine gets the
+household then answers the survey: its deadline said first, each question with its
+options, the chosen option confirmed, every answer written the moment it is given; after
+the deadline the household only hears that the survey has closed. An answering machine gets the
 message once, without the survey ("left message").
 
 The outcome is written here (completed / hung up / left message); the dialer only closes
@@ -15,13 +16,16 @@ from __future__ import annotations
 
 import logging
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
-from models import CallAttempt, Campaign, CampaignHousehold, School
+from models import CallAttempt, Campaign, CampaignHousehold, School, Survey
 from models.db import transaction
 from models.enums import AttemptStatus
+from prompts.phrases import spoken_date, spoken_time
 from renraku.app import App
 from renraku.rules import campaign as rules
 from renraku.services import broadcast as bc
+from renraku.services import surveys
 
 log = logging.getLogger(__name__)
 
@@ -90,11 +94,12 @@ class BroadcastCall:
                 await bc.survey_questions(s, campaign.survey_id)
                 if campaign.survey_id and household.survey else []
             )
+            survey = await s.get(Survey, campaign.survey_id) if questions else None
         lang = household.language or "ja"
         try:
             await self._message(attempt_id, campaign, school, lang)
-            if not self.machine and questions:
-                await self._survey(questions, household, lang)
+            if not self.machine and survey is not None:
+                await self._survey(questions, survey, household, lang, ZoneInfo(school.timezone))
             if not self.machine:
                 await self.agi.stream_file(await self.voice.phrase("broadcast.goodbye", lang))
         except self.Hangup:
@@ -139,10 +144,25 @@ class BroadcastCall:
             if digit != "0":
                 return
 
-    async def _survey(self, questions: list, household: CampaignHousehold, lang: str) -> None:
+    async def _survey(self, questions: list, survey: Survey, household: CampaignHousehold,
+                      lang: str, tz: ZoneInfo) -> None:
+        """The questions, with the deadline said first; after it, only that it has closed."""
+        closed = await self.voice.phrase("broadcast.survey_closed", lang)
+        if surveys.is_closed(survey, self.app.clock.now()):
+            await self.agi.stream_file(closed)
+            return
         await self.agi.stream_file(await self.voice.phrase("broadcast.survey_intro", lang))
-        for q in questions:
-            await self._question(q, household, lang)
+        if survey.closes_at is not None:
+            local = survey.closes_at.astimezone(tz)
+            await self.agi.stream_file(await self.voice.phrase(
+                "broadcast.survey_deadline", lang, date=spoken_date(local.date(), lang),
+                time=spoken_time(local.time(), lang)))
+        try:
+            for q in questions:
+                await self._question(q, household, lang)
+        except surveys.SurveyClosed:  # the deadline passed during the call
+            await self.agi.stream_file(closed)
+            return
         await self.agi.stream_file(await self.voice.phrase("broadcast.answer_recorded", lang))
 
     async def _question(self, q: Any, household: CampaignHousehold, lang: str) -> None:

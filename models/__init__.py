@@ -25,6 +25,8 @@ from models.people import (
     VerificationCode,
 )
 from models.prompt import Prompt
+from models.proxy_request import ProxyRequest
+from models.receipt import NoticeRead
 from models.school import CalendarChange, Classroom, School, Staff, StaffClass, Term
 from models.security import AuditEntry, ThrottleEvent
 from models.voicemail import Voicemail, VoicemailChild
@@ -51,7 +53,9 @@ __all__ = [
     "GuardianPhone",
     "Guardianship",
     "Notice",
+    "NoticeRead",
     "Prompt",
+    "ProxyRequest",
     "RegistrationToken",
     "School",
     "SmsMessage",

@@ -88,6 +88,12 @@ class VoicemailStatus(StrEnum):
     DONE = "done"  # listened to; not an absence (or handled otherwise)
 
 
+class ProxyRequestStatus(StrEnum):
+    PENDING = "pending"
+    REGISTERED = "registered"
+    REJECTED = "rejected"
+
+
 def check_in(column: str, values: type[StrEnum]) -> str:
     """SQL text for a CHECK constraint that keeps ``column`` inside ``values``."""
     return f"{column} IN ({', '.join(repr(v.value) for v in values)})"

@@ -19,6 +19,7 @@ from renraku.settings import Settings
 from tests.absence_fakes import FakeHangup, FakeVoice, ScriptedChannel
 from tests.db_fixtures import Database
 from tests.factories import make_child, make_guardian, make_school
+from tests.web_fixtures import Mailbox
 
 # Thursday 3 December 2026, 10:00 in Tokyo
 NOW = datetime(2026, 12, 3, 1, 0, tzinfo=UTC)
@@ -225,18 +226,11 @@ async def test_day_heard_is_the_day_recorded_when_the_call_crosses_the_cutoff(
     assert any(s.startswith("absence.on_date:ja:date=12月3日") for s in agi.sounds())
 
 
-async def test_confirmation_email_when_enabled(
-    sqlite_db: Database, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from renraku.services import mail
-
-    sent: list[tuple[str, str, str]] = []
-
-    async def fake_send(settings: Settings, to: str, subject: str, text: str) -> None:
-        sent.append((to, subject, text))
-
-    monkeypatch.setattr(mail, "send_mail", fake_send)
-    app, _, mom = await _family(sqlite_db, "en")
+async def test_confirmation_email_when_enabled(db: Database, smtp_server: Mailbox) -> None:
+    """Through the real SMTP sink, in the guardian's language from the catalogs."""
+    smtp_server.messages.clear()  # the sink is the session's; this test counts its mails
+    app, _, mom = await _family(db, "en")
+    app.settings = app.settings.replace(smtp_host="127.0.0.1", smtp_port=smtp_server.port)
     async with transaction(app.sessions) as s:
         g = await s.get(Guardian, mom)
         assert g is not None
@@ -245,11 +239,23 @@ async def test_confirmation_email_when_enabled(
               ("absence.kind_menu", "1"), ("absence.reason_menu", "1"),
               ("absence.confirm_keys", "1")]
     await _call(app, ScriptedChannel(MOM, script))
-    assert sent == []  # off unless the settings turn it on
+    await asyncio.sleep(0.3)
+    assert smtp_server.to("hanako@example.org") == []  # off unless the settings turn it on
     app.settings = app.settings.replace(extra={"absence_confirmation_email": True})
     await _call(app, ScriptedChannel(MOM, script))
-    body = "We have received your report for 山田太郎: absence on Thursday, December 3.\n"
-    assert sent == [("hanako@example.org", "Report received", body)]
+    mail = await smtp_server.wait_for("hanako@example.org")
+    assert mail["Subject"] == "Report received"
+    assert Mailbox.text(mail).rstrip() == (
+        "We have received your report for 山田太郎: absence on Thursday, December 3.")
+    async with transaction(app.sessions) as s:
+        (await s.get_one(Guardian, mom)).language = "ja"
+    late = [*script[:2], ("absence.kind_menu", "2"), ("absence.time_late", "1030"),
+            *script[3:]]
+    await _call(app, ScriptedChannel(MOM, late))
+    mail = await smtp_server.wait_for("hanako@example.org", count=2)
+    assert mail["Subject"] == "【欠席連絡】受け付けました"
+    assert Mailbox.text(mail).startswith("山田太郎さんの12月3日")
+    assert "遅刻のご連絡を受け付けました。" in Mailbox.text(mail)
 
 
 async def test_call_cancelled_at_shutdown_writes_no_report(sqlite_db: Database) -> None:

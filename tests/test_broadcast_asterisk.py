@@ -127,6 +127,20 @@ async def _wait_done(app: App, cid: int, within: float) -> None:
             await asyncio.sleep(0.5)
 
 
+async def dial_until_done(app: App, lines: PhoneLines, *cids: int, within: float = 90) -> None:
+    """Run the dialer over real Asterisk until these campaigns are completed."""
+    dialer = Dialer(app, PanoramiskPort(lines.ivr_ami),
+                    DialerConfig(ring_timeout_s=4, answer_grace_s=1.0))
+    stop = asyncio.Event()
+    task = asyncio.ensure_future(dialer.run(stop))
+    try:
+        for cid in cids:
+            await _wait_done(app, cid, within)
+    finally:
+        stop.set()
+        await task
+
+
 async def _households(app: App, cid: int) -> dict[str, CampaignHousehold]:
     async with app.sessions() as s:
         rows = await s.scalars(select(CampaignHousehold).where(

@@ -4,7 +4,8 @@ Catalogs are ``webportal/locale/<lang>/LC_MESSAGES/messages.po``; they are read 
 compiled in memory when the portal starts, so editing a .po file needs no build step.
 msgids are English. To add or change strings::
 
-    python -m webportal.i18n update   # extract _()/{% trans %} from webportal/, merge into .po
+    python -m webportal.i18n update   # extract _()/{% trans %} from webportal/ (and tr()/N_()
+                                      # from ivr/), merge into .po
     python -m webportal.i18n check    # list msgids with an empty msgstr (the tests do this too)
 
 Language of a request: the session (set by the language switch, or at login from the
@@ -37,6 +38,8 @@ from babel.messages.pofile import read_po, write_po
 from renraku.settings import LANGUAGES
 
 HERE = Path(__file__).resolve().parent
+# The call flows send emails too (the absence confirmation): their tr() texts live here.
+CALL_FLOWS = (HERE.parent / "ivr",)
 LOCALE_DIR = HERE / "locale"
 DEFAULT_LANGUAGE = "ja"
 BABEL_LOCALE = {"ja": "ja", "en": "en", "zh": "zh_Hans", "es": "es"}
@@ -221,11 +224,13 @@ def extract() -> Catalog:
                    for pattern in ("**/templates/**.html", "**/templates/**.txt")}
     keywords = {"_": None, "gettext": None, "ngettext": (1, 2), "N_": None, "n_": (1, 2),
                 "tr": (2,)}
-    for filename, lineno, message, comments, _context in extract_from_dir(
-        str(HERE), method_map, options_map, keywords=keywords, comment_tags=("TRANSLATORS:",)
-    ):
-        catalog.add(message, None, [(f"webportal/{filename}", lineno)],
-                    auto_comments=comments)
+    for folder in (HERE, *CALL_FLOWS):
+        for filename, lineno, message, comments, _context in extract_from_dir(
+            str(folder), method_map, options_map, keywords=keywords,
+            comment_tags=("TRANSLATORS:",)
+        ):
+            catalog.add(message, None, [(f"{folder.name}/{filename}", lineno)],
+                        auto_comments=comments)
     return catalog
 
 

@@ -6,10 +6,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
 
-from models import AbsenceReport, AbsenceReportChange
+from models import AbsenceReport, AbsenceReportChange, Guardian, Staff
 from models.enums import ReportKind, ReportReason, ReportStatus
 from renraku import metrics
 
@@ -158,15 +159,60 @@ async def active_reports(
     session: AsyncSession, child_ids: list[int], from_day: date
 ) -> list[AbsenceReport]:
     """Active reports of these children from ``from_day`` on, soonest first."""
+    return await _children_reports(
+        session, child_ids,
+        select(AbsenceReport)
+        .where(AbsenceReport.day >= from_day, AbsenceReport.status == ReportStatus.ACTIVE)
+        .order_by(AbsenceReport.day, AbsenceReport.child_id, AbsenceReport.id))
+
+
+async def history(
+    session: AsyncSession, child_ids: list[int], first: date, last: date
+) -> list[AbsenceReport]:
+    """Every report of these children between two days, cancelled ones too, with changes.
+
+    Newest day first: a family looks back from today.
+    """
+    return await _children_reports(
+        session, child_ids,
+        select(AbsenceReport)
+        .where(AbsenceReport.day >= first, AbsenceReport.day <= last)
+        .options(selectinload(AbsenceReport.changes))
+        .order_by(AbsenceReport.day.desc(), AbsenceReport.child_id, AbsenceReport.id.desc()))
+
+
+async def _children_reports(session: AsyncSession, child_ids: list[int],
+                            query: Select[tuple[AbsenceReport]]) -> list[AbsenceReport]:
     if not child_ids:
         return []
-    rows = await session.scalars(
-        select(AbsenceReport)
-        .where(
-            AbsenceReport.child_id.in_(child_ids),
-            AbsenceReport.day >= from_day,
-            AbsenceReport.status == ReportStatus.ACTIVE,
-        )
-        .order_by(AbsenceReport.day, AbsenceReport.child_id, AbsenceReport.id)
-    )
-    return list(rows)
+    return list(await session.scalars(query.where(AbsenceReport.child_id.in_(child_ids))))
+
+
+async def report_years(session: AsyncSession, child_ids: list[int]) -> list[date]:
+    """The first and the last day of these children's reports (empty without reports)."""
+    if not child_ids:
+        return []
+    first, last = (await session.execute(
+        select(func.min(AbsenceReport.day), func.max(AbsenceReport.day))
+        .where(AbsenceReport.child_id.in_(child_ids))
+    )).one()
+    return [first, last] if first is not None else []
+
+
+async def actor_names(
+    session: AsyncSession, reports: list[AbsenceReport]
+) -> dict[tuple[str, int], str]:
+    """Who made the reports and their changes: ("guardian" | "staff", id) → name."""
+    gids = {r.guardian_id for r in reports} | {
+        c.guardian_id for r in reports for c in r.changes}
+    sids = {c.staff_id for r in reports for c in r.changes}
+    names: dict[tuple[str, int], str] = {}
+    if gids - {None}:
+        for gid, name in await session.execute(
+                select(Guardian.id, Guardian.name).where(Guardian.id.in_(gids - {None}))):
+            names["guardian", gid] = name
+    if sids - {None}:
+        for sid, name in await session.execute(
+                select(Staff.id, Staff.name).where(Staff.id.in_(sids - {None}))):
+            names["staff", sid] = name
+    return names

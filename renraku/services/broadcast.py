@@ -38,6 +38,7 @@ from models import (
 from models.enums import AttemptStatus, CampaignStatus
 from renraku.rules import campaign as rules
 from renraku.rules.csv_cells import SafeWriter
+from renraku.services import surveys
 from renraku.services.schools import calling_window
 from renraku.settings import Settings
 
@@ -145,23 +146,16 @@ async def preview(
 
 async def create_survey(
     session: AsyncSession, school_id: int, title: str, questions: list[dict], now: datetime,
-    created_by: int | None = None,
+    created_by: int | None = None, closes_at: datetime | None = None,
 ) -> Survey:
     errors = rules.validate_survey(questions)
     if errors:
         raise CampaignError("; ".join(errors))
-    survey = Survey(school_id=school_id, title=title, created_by=created_by, created_at=now)
+    survey = Survey(school_id=school_id, title=title, created_by=created_by, created_at=now,
+                    closes_at=closes_at)
     session.add(survey)
     await session.flush()
-    for pos, q in enumerate(questions, 1):
-        question = SurveyQuestion(survey_id=survey.id, position=pos, text=dict(q["text"]))
-        session.add(question)
-        await session.flush()
-        for o in q["options"]:
-            session.add(
-                SurveyOption(question_id=question.id, digit=int(o["digit"]), label=dict(o["label"]))
-            )
-    await session.flush()
+    await surveys.add_questions(session, survey.id, questions)
     return survey
 
 
@@ -208,18 +202,22 @@ async def create_campaign(
 
 
 async def launch(
-    session: AsyncSession, settings: Settings, campaign: Campaign, now: datetime
+    session: AsyncSession, settings: Settings, campaign: Campaign, now: datetime,
+    only_phones: set[str] | None = None,
 ) -> Campaign:
     """Freeze the target into households and email deliveries; hand it to the dialer.
 
     Households are written once, here: the target is not re-read later, so the dialer's
-    work is fixed and a restart can't add or drop families.
+    work is fixed and a restart can't add or drop families. ``only_phones`` keeps the
+    households of those numbers only (a call to one guardian, not the whole family).
     """
     if campaign.status != CampaignStatus.DRAFT:
         raise CampaignError(f"campaign already {campaign.status}")
     infos = child_infos(await target_children(session, campaign.school_id, campaign.target))
     if campaign.voice:
         for plan in rules.build_households(infos):
+            if only_phones is not None and plan.phone_e164 not in only_phones:
+                continue
             session.add(
                 CampaignHousehold(
                     campaign_id=campaign.id, phone_e164=plan.phone_e164, language=plan.language,
@@ -531,7 +529,9 @@ async def record_answer(
     """Write one answer for each child at once; a later answer replaces an earlier one.
 
     Returns the option chosen, or None when the digit is not an option of the question.
+    Raises :class:`surveys.SurveyClosed` after the survey's deadline, on every channel.
     """
+    await surveys.ensure_open(session, question_id, now)
     option = await session.scalar(
         select(SurveyOption).where(
             SurveyOption.question_id == question_id, SurveyOption.digit == int(digit)

@@ -6,7 +6,8 @@ Field names (the template ``staff/broadcast_new.html`` uses the same):
 ``target`` = school | grades | classes | children with ``grades`` / ``classes`` /
 ``children`` (repeated); ``q{n}_text`` (n 1–5) with ``q{n}_opt{d}`` (d 1–9) for a survey;
 ``send`` = now | later with ``scheduled_at`` (``YYYY-MM-DDTHH:MM``, school time);
-``window_start`` / ``window_end`` (``HH:MM``).
+``window_start`` / ``window_end`` (``HH:MM``); ``closes_at`` (``YYYY-MM-DDTHH:MM``, school
+time, optional): the survey's deadline.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ class CampaignRequest:
     target: dict = field(default_factory=dict)
     questions: list[dict] = field(default_factory=list)
     scheduled_at: datetime | None = None
+    closes_at: datetime | None = None
     window_start: str = "08:00"
     window_end: str = "20:00"
     errors: list[str] = field(default_factory=list)
@@ -56,10 +58,48 @@ def _hhmm(value: str, default: str) -> str | None:
     return value
 
 
+def _local(raw: str, tz: str) -> datetime | None:
+    """``YYYY-MM-DDTHH:MM`` in school time (a browser's datetime-local), aware."""
+    try:
+        local = datetime.fromisoformat(raw.strip())
+    except ValueError:
+        return None
+    return local if local.tzinfo is not None else local.replace(tzinfo=ZoneInfo(tz))
+
+
+def parse_questions(get: Getter) -> list[dict]:
+    """The survey part of the form (``q{n}_text``, ``q{n}_opt{d}``), unchecked."""
+    questions = []
+    for n in range(1, rules.MAX_QUESTIONS + 1):
+        text = get(f"q{n}_text").strip()
+        options = [
+            {"digit": d, "label": {"ja": get(f"q{n}_opt{d}").strip()}}
+            for d in range(1, 10)
+            if get(f"q{n}_opt{d}").strip()
+        ]
+        if text or options:
+            questions.append({"text": {"ja": text}, "options": options})
+    return questions
+
+
+def question_fields(questions: list) -> dict[str, str]:
+    """Stored questions (models.SurveyQuestion) as the form's fields, to edit them."""
+    fields = {}
+    for q in questions:
+        fields[f"q{q.position}_text"] = q.text.get("ja", "")
+        for o in q.options:
+            fields[f"q{q.position}_opt{o.digit}"] = o.label.get("ja", "")
+    return fields
+
+
 def parse_compose(
-    get: Getter, get_all: GetAll, tz: str, defaults: tuple[str, str]
+    get: Getter, get_all: GetAll, tz: str, defaults: tuple[str, str],
+    now: datetime | None = None,
 ) -> CampaignRequest:
-    """Read and check the form. ``errors`` holds message ids for the page (msgids)."""
+    """Read and check the form. ``errors`` holds message ids for the page (msgids).
+
+    ``now`` (when given) refuses a survey deadline that has already passed.
+    """
     req = CampaignRequest()
     req.title = get("title").strip()[:200]
     if not req.title:
@@ -85,15 +125,7 @@ def parse_compose(
         req.target = {kind: ids}
     else:
         req.errors.append("Choose who receives the message.")
-    for n in range(1, rules.MAX_QUESTIONS + 1):
-        text = get(f"q{n}_text").strip()
-        options = [
-            {"digit": d, "label": {"ja": get(f"q{n}_opt{d}").strip()}}
-            for d in range(1, 10)
-            if get(f"q{n}_opt{d}").strip()
-        ]
-        if text or options:
-            req.questions.append({"text": {"ja": text}, "options": options})
+    req.questions = parse_questions(get)
     if req.questions:
         for problem in rules.validate_survey(req.questions):
             req.errors.append("Survey: " + problem)
@@ -104,13 +136,13 @@ def parse_compose(
     else:
         req.window_start, req.window_end = start, end
     if get("send") == "later":
-        raw = get("scheduled_at").strip()
-        try:
-            local = datetime.fromisoformat(raw)
-        except ValueError:
+        req.scheduled_at = _local(get("scheduled_at"), tz)
+        if req.scheduled_at is None:
             req.errors.append("Give the date and time to send.")
-        else:
-            if local.tzinfo is None:
-                local = local.replace(tzinfo=ZoneInfo(tz))
-            req.scheduled_at = local
+    if req.questions and get("closes_at").strip():
+        req.closes_at = _local(get("closes_at"), tz)
+        if req.closes_at is None:
+            req.errors.append("Give the survey deadline as a date and time.")
+        elif now is not None and req.closes_at <= max(now, req.scheduled_at or now):
+            req.errors.append("The survey deadline must be after the message is sent.")
     return req

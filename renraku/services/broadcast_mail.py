@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,6 +23,7 @@ from models import (
     Guardian,
     Guardianship,
     School,
+    Survey,
     SurveyOption,
     SurveyQuestion,
     SurveyResponse,
@@ -30,6 +32,7 @@ from models.db import transaction
 from renraku.app import App
 from renraku.rules import campaign as rules
 from renraku.services import broadcast as bc
+from renraku.services import surveys
 from renraku.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -47,6 +50,12 @@ SURVEY_LINE = {
     "en": "Please answer the survey (no login needed): {url}",
     "zh": "请回答问卷(无需登录): {url}",
     "es": "Responda la encuesta (sin iniciar sesión): {url}",
+}
+DEADLINE_LINE = {
+    "ja": "回答の締め切り: {when}",
+    "en": "Answers are accepted until {when}.",
+    "zh": "回答截止时间: {when}。",
+    "es": "Se aceptan respuestas hasta el {when}.",
 }
 EXPIRES_LINE = {
     "ja": "このリンクの有効期限: {when}",
@@ -81,7 +90,7 @@ def survey_url(settings: Settings, token: str) -> str:
 
 def compose(
     settings: Settings, campaign: Campaign, school: School, guardian: Guardian,
-    delivery: EmailDelivery, with_survey: bool,
+    delivery: EmailDelivery, with_survey: bool, closes_at: datetime | None = None,
 ) -> EmailMessage:
     lang = guardian.language if guardian.language in SUBJECT else "ja"
     msg = EmailMessage()
@@ -95,6 +104,9 @@ def compose(
         parts.append(campaign.message["ja"])  # the school's own words, too
     if with_survey:
         parts.append(SURVEY_LINE[lang].format(url=survey_url(settings, delivery.token)))
+        if closes_at is not None:
+            local = closes_at.astimezone(ZoneInfo(school.timezone))
+            parts.append(DEADLINE_LINE[lang].format(when=f"{local:%Y-%m-%d %H:%M} ({local:%Z})"))
         parts.append(EXPIRES_LINE[lang].format(when=delivery.token_expires_at.strftime(
             "%Y-%m-%d %H:%M UTC")))
     msg.set_content("\n\n".join(p for p in parts if p) + "\n")
@@ -118,6 +130,7 @@ async def send_due_emails(app: App, campaign: Campaign, send: Send | None = None
         school = await s.get(School, campaign.school_id)
         assert school is not None
         primaries = await _primary_guardians(s, campaign) if campaign.survey_id else set()
+        survey = await s.get(Survey, campaign.survey_id) if campaign.survey_id else None
         guardians = {
             g.id: g
             for g in await s.scalars(
@@ -127,7 +140,7 @@ async def send_due_emails(app: App, campaign: Campaign, send: Send | None = None
     sent = 0
     for d in due:
         msg = compose(app.settings, campaign, school, guardians[d.guardian_id], d,
-                      d.guardian_id in primaries)
+                      d.guardian_id in primaries, survey.closes_at if survey else None)
         error = ""
         try:
             await send(msg)
@@ -162,9 +175,12 @@ async def _primary_guardians(s: AsyncSession, campaign: Campaign) -> set[int]:
 class LinkError(Exception):
     """Unknown or expired survey link (the page says which)."""
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, closes_at: datetime | None = None,
+                 timezone: str = "Asia/Tokyo") -> None:
         super().__init__(kind)
         self.kind = kind  # "unknown", "expired", "no_survey", "closed"
+        self.closes_at = closes_at  # the survey's deadline, when it has passed
+        self.timezone = timezone  # the school's, to show that deadline
 
 
 @dataclass
@@ -175,6 +191,8 @@ class SurveyLink:
     questions: list[SurveyQuestion]
     child_ids: list[int]
     answered: dict[int, int]  # question id → digit already chosen
+    closes_at: datetime | None  # the survey's deadline
+    timezone: str  # the school's
 
 
 async def resolve_link(s: AsyncSession, token: str, now: datetime) -> SurveyLink:
@@ -190,6 +208,11 @@ async def resolve_link(s: AsyncSession, token: str, now: datetime) -> SurveyLink
         raise LinkError("no_survey")
     if campaign.status == "cancelled":
         raise LinkError("closed")
+    survey = await s.get(Survey, campaign.survey_id)
+    assert survey is not None
+    timezone = await bc.school_timezone(s, campaign.school_id)
+    if surveys.is_closed(survey, now):
+        raise LinkError("closed", survey.closes_at, timezone)
     children = await bc.target_children(s, campaign.school_id, campaign.target)
     ids = {c.id for c in children}
     child_ids = sorted(
@@ -212,7 +235,8 @@ async def resolve_link(s: AsyncSession, token: str, now: datetime) -> SurveyLink
             SurveyResponse.child_id == child_ids[0],
         )
     )
-    return SurveyLink(delivery, campaign, guardian, questions, child_ids, dict(rows.all()))
+    return SurveyLink(delivery, campaign, guardian, questions, child_ids, dict(rows.all()),
+                      survey.closes_at, timezone)
 
 
 async def answer_by_link(
@@ -223,8 +247,11 @@ async def answer_by_link(
     valid = {q.id for q in link.questions}
     for qid, digit in answers.items():
         if qid in valid:
-            await bc.record_answer(
-                s, question_id=qid, digit=digit, child_ids=link.child_ids, channel="email",
-                now=now, guardian_id=link.guardian.id,
-            )
+            try:
+                await bc.record_answer(
+                    s, question_id=qid, digit=digit, child_ids=link.child_ids,
+                    channel="email", now=now, guardian_id=link.guardian.id,
+                )
+            except surveys.SurveyClosed as closed:  # the deadline passed meanwhile
+                raise LinkError("closed", closed.closes_at, link.timezone) from closed
     return await resolve_link(s, token, now)

@@ -4,21 +4,25 @@ From the paper request form (代理登録依頼書) a teacher enters the guardia
 reading, relation to the child, phone (a home landline is fine), language and the child.
 The number is marked verified — the school checked it on paper or by calling back — so
 the guardian can use the phone line at once. Where the family did give an email address,
-a completion email confirms the registration.
+a completion email confirms the registration; otherwise the dialer calls the new number
+once, inside the calling window, and says it in the family's language
+(:func:`queue_completion_call`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from email.message import EmailMessage
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import Child, Guardian, GuardianPhone
+from models import Campaign, Child, Guardian, GuardianPhone
 from renraku.rules.phone import PhoneNumber, normalise
+from renraku.services import broadcast
 from renraku.services.guardians import link_guardian
-from renraku.settings import LANGUAGES
+from renraku.settings import LANGUAGES, Settings
 
 
 class ProxyError(ValueError):
@@ -130,3 +134,19 @@ def completion_email(
     msg["Subject"] = subject.format(**values)
     msg.set_content(body.format(**values))
     return msg
+
+
+async def queue_completion_call(
+    session: AsyncSession, settings: Settings, *, school_id: int, child_id: int,
+    number: PhoneNumber, title: str, message: dict[str, str], now: datetime,
+    staff_id: int | None = None,
+) -> Campaign:
+    """A voice message to the newly registered number only, for families without email.
+
+    ``message`` per language (the dialer speaks the family's, else Japanese). A campaign
+    like any broadcast: retried when busy, kept inside the calling window, on the console.
+    """
+    campaign = await broadcast.create_campaign(
+        session, settings, school_id=school_id, title=title, target={"children": [child_id]},
+        now=now, message=message, voice=True, email=False, created_by=staff_id)
+    return await broadcast.launch(session, settings, campaign, now, only_phones={number.e164})

@@ -20,7 +20,8 @@ from models import VerificationCode
 
 MAX_ATTEMPTS = 5
 TTL = {"email": timedelta(hours=24), "phone": timedelta(minutes=15),
-       "reset": timedelta(hours=1), "set_password": timedelta(hours=24)}
+       "reset": timedelta(hours=1), "set_password": timedelta(hours=24),
+       "reset_sms": timedelta(minutes=15)}
 LINKS = ("reset", "set_password")  # purposes sent as a link rather than typed
 
 
@@ -29,7 +30,7 @@ def _digest(secret: str, code: str) -> str:
 
 
 def new_code(purpose: str) -> str:
-    """Six digits for codes people type; a long token for a link."""
+    """Six digits for codes people type (the SMS reset too); a long token for a link."""
     if purpose in LINKS:
         return secrets.token_urlsafe(24)
     return f"{secrets.randbelow(1_000_000):06d}"

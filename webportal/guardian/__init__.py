@@ -25,7 +25,15 @@ async def index(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
-    from webportal.guardian import account, pages, register
+    from webportal.guardian import (
+        account,
+        history,
+        pages,
+        password_sms,
+        proxy_request,
+        register,
+    )
 
-    for module_routes in (routes, register.routes, pages.routes, account.routes):
+    for module_routes in (routes, register.routes, pages.routes, history.routes,
+                          account.routes, proxy_request.routes, password_sms.routes):
         app.router.add_routes(module_routes)

@@ -336,7 +336,7 @@ async def feed(request: web.Request) -> web.Response:
             who = child.shown_name
             for ev in await portal.school_and_class_events(s, child, start, end):
                 _add(cal, f"event-{ev.id}-{child.id}", f"{ev.title} ({who})", ev.starts_at,
-                     ev.ends_at, ev.all_day, ev.note, child.school.timezone,
+                     ev.ends_at, ev.all_day, ev.note, child.school.timezone, ev.updated_at,
                      cancelled=ev.status == "cancelled")
             for rep in await portal.child_reports(s, [child.id], first, last):
                 item = IcsEvent()
@@ -347,15 +347,19 @@ async def feed(request: web.Request) -> web.Response:
                 item.add("dtstamp", rep.updated_at)
                 cal.add_component(item)
             for fe in await portal.family_events(s, [child.id], start, end):
+                # A family event is never edited (only deleted): created is its last change.
                 _add(cal, f"family-{fe.id}", f"{fe.title} ({who})", fe.starts_at, fe.ends_at,
-                     fe.all_day, fe.note, child.school.timezone)
+                     fe.all_day, fe.note, child.school.timezone, fe.created_at)
+    # RFC 5545 §3.2.19: every TZID used needs its VTIMEZONE, for clients without IANA names.
+    cal.add_missing_timezones()
     return web.Response(body=cal.to_ical(), headers={
         "Content-Type": "text/calendar; charset=utf-8", "Cache-Control": "private, no-store"})
 
 
 def _add(cal: Calendar, uid: str, summary: str, starts: datetime, ends: datetime,
-         all_day: bool, note: str,
-         tz: str, cancelled: bool = False) -> None:
+         all_day: bool, note: str, tz: str, changed: datetime,
+         cancelled: bool = False) -> None:
+    """One VEVENT; DTSTAMP is when the entry last changed, so clients see the change."""
     item = IcsEvent()
     item.add("uid", f"{uid}@renraku")
     item.add("summary", summary)
@@ -368,7 +372,7 @@ def _add(cal: Calendar, uid: str, summary: str, starts: datetime, ends: datetime
     else:
         item.add("dtstart", starts.astimezone(zone))
         item.add("dtend", ends.astimezone(zone))
-    item.add("dtstamp", starts)
+    item.add("dtstamp", changed)
     if note:
         item.add("description", note)
     if cancelled:

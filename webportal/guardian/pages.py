@@ -17,12 +17,12 @@ from models import AbsenceReport, FamilyEvent
 from models.db import transaction
 from models.enums import Channel, ReportKind, ReportReason, ReportStatus
 from renraku.rules.schoolday import ClassRef, DayChange, SchoolCalendar
-from renraku.services import absences, portal
+from renraku.services import absences, portal, receipts, surveys
 from renraku.services.broadcast import record_answer
 from renraku.services.schools import class_on, report_day_for, school_calendar
 from webportal import i18n
 from webportal.guardian.common import ChildPage, child_page, int_match, render_child
-from webportal.security import app_of, require_guardian, signed_guardian
+from webportal.security import app_of, require_guardian, safe_next, signed_guardian
 from webportal.templating import flash, gettext_for, language_of
 
 routes = web.RouteTableDef()
@@ -48,6 +48,10 @@ async def child_home(request: web.Request) -> web.Response:
         notices = await portal.notices_for_child(s, cp.child, cp.now)
         earliest = await report_day_for(s, cp.app.clock, cp.child.school)
         upcoming = await absences.active_reports(s, [cp.child.id], earliest)
+        unread = await receipts.unread(s, [n.id for n in notices], cp.child.id)
+    if unread:  # opened by a guardian of the family: read (the teacher sees it)
+        async with transaction(cp.app.sessions) as s:
+            await receipts.mark_read(s, unread, cp.child.id, cp.guardian.id, cp.now)
     shown = [(n, *portal.notice_text(n, lang)) for n in notices]
     return render_child(cp, "guardian/home.html", {"notices": shown, "upcoming": upcoming},
                         "home")
@@ -270,7 +274,9 @@ async def report_cancel(request: web.Request) -> web.Response:
         await absences.cancel(s, report, channel=Channel.WEB, guardian_id=cp.guardian.id,
                               now=cp.now)
     flash(request, _("The report has been cancelled."))
-    raise web.HTTPFound(f"/c/{cp.child.id}/calendar?m={report.day:%Y-%m}")
+    # From the absence history the guardian goes back there; otherwise to the calendar.
+    raise web.HTTPFound(safe_next(str((await request.post()).get("next", "")),
+                                  f"/c/{cp.child.id}/calendar?m={report.day:%Y-%m}"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -340,7 +346,7 @@ async def family_delete(request: web.Request) -> web.Response:
 
 @routes.get(r"/c/{child_id:\d+}/surveys")
 @require_guardian
-async def surveys(request: web.Request) -> web.Response:
+async def surveys_page(request: web.Request) -> web.Response:
     lang = language_of(request)
     async with app_of(request).sessions() as s:
         cp = await child_page(request, s)
@@ -348,7 +354,7 @@ async def surveys(request: web.Request) -> web.Response:
         for survey in await portal.child_surveys(s, cp.child):
             answers = await portal.survey_answers(s, survey, cp.child.id)
             rows.append({"survey": survey, "answers": answers,
-                         "closed": survey.closes_at is not None and survey.closes_at <= cp.now})
+                         "closed": surveys.is_closed(survey, cp.now)})
     return render_child(cp, "guardian/surveys.html",
                         {"rows": rows, "text": lambda t: portal.localized(t, lang)}, "surveys")
 
@@ -358,23 +364,28 @@ async def surveys(request: web.Request) -> web.Response:
 async def survey_answer(request: web.Request) -> web.Response:
     _ = gettext_for(request)
     data = await request.post()
-    async with transaction(app_of(request).sessions) as s:
-        cp = await child_page(request, s)
-        if not cp.is_primary:
-            raise web.HTTPForbidden(text="Only the primary guardian answers surveys")
-        survey_id = int_match(request, "survey_id")
-        survey = next((x for x in await portal.child_surveys(s, cp.child) if x.id == survey_id),
-                      None)
-        if survey is None:
-            raise web.HTTPNotFound()
-        if survey.closes_at is not None and survey.closes_at <= cp.now:
-            flash(request, _("This survey is closed."), "error")
-            raise web.HTTPFound(f"/c/{cp.child.id}/surveys")
-        for question in survey.questions:
-            raw = str(data.get(f"q{question.id}", ""))
-            if raw.isdigit():
-                await record_answer(s, question_id=question.id, digit=int(raw),
-                                    child_ids=[cp.child.id], channel=Channel.WEB, now=cp.now,
-                                    guardian_id=cp.guardian.id)
+    back = f"/c/{int_match(request, 'child_id')}/surveys"
+    try:
+        async with transaction(app_of(request).sessions) as s:
+            cp = await child_page(request, s)
+            if not cp.is_primary:
+                raise web.HTTPForbidden(text="Only the primary guardian answers surveys")
+            survey_id = int_match(request, "survey_id")
+            survey = next((x for x in await portal.child_surveys(s, cp.child)
+                           if x.id == survey_id), None)
+            if survey is None:
+                raise web.HTTPNotFound()
+            tz = cp.child.school.timezone
+            for question in survey.questions:  # refused as a whole after the deadline
+                raw = str(data.get(f"q{question.id}", ""))
+                if raw.isdigit():
+                    await record_answer(s, question_id=question.id, digit=int(raw),
+                                        child_ids=[cp.child.id], channel=Channel.WEB,
+                                        now=cp.now, guardian_id=cp.guardian.id)
+    except surveys.SurveyClosed as closed:
+        flash(request, _("This survey closed on %(when)s. Answers are no longer accepted.",
+                         when=i18n.format_datetime(closed.closes_at, language_of(request), tz)),
+              "error")
+        raise web.HTTPFound(back) from None
     flash(request, _("Thank you. Your answers have been sent."))
-    raise web.HTTPFound(f"/c/{cp.child.id}/surveys")
+    raise web.HTTPFound(back)

@@ -21,6 +21,8 @@ Routes (all under /staff, all scope-checked):
   /voicemail, /voicemail/<id>.wav     absence-line voicemails in scope; …/confirm, …/done (POST)
   /roster (admin)                     classes of a year, roster import/export, 転入; /rollover
   /audit (admin)                      who opened or exported registers and contacts, when
+  /notices/<id>/reads, …/resend       who has read a notice; resend to the others
+  /broadcasts/<id>/survey             a broadcast's survey: deadline, close now, questions
 """
 
 from __future__ import annotations
@@ -35,11 +37,13 @@ from webportal.staff import (
     audit_log,
     calendar,
     families,
+    notice_reads,
     prompts_admin,
     register,
     roster,
     school_calendar,
     school_settings,
+    survey_edit,
     voicemail,
 )
 
@@ -63,7 +67,7 @@ async def _phone_reports_wake_registers(app: web.Application) -> AsyncIterator[N
 
 def setup(app: web.Application) -> None:
     for module in (register, families, calendar, accounts, prompts_admin, school_calendar,
-                   school_settings, voicemail, roster, audit_log):
+                   school_settings, voicemail, roster, audit_log, survey_edit, notice_reads):
         app.router.add_routes(module.routes)
     app.cleanup_ctx.append(calendar.retry_loop)
     app.cleanup_ctx.append(_phone_reports_wake_registers)

@@ -21,15 +21,17 @@ from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import Campaign, Child, Classroom, Enrolment, Prompt
+from models import Campaign, Child, Classroom, Enrolment, Prompt, Survey
 from models.db import transaction
 from prompts import store
 from prompts.store import RecordingError
 from renraku.services import broadcast as bc
 from renraku.services import broadcast_mail as bm
+from renraku.services import surveys
 from renraku.services.broadcast_form import CampaignRequest, parse_compose
 from renraku.services.schools import calling_window
 from renraku.services.staff import school_classes
+from webportal import i18n
 from webportal.security import app_of, csrf_token
 from webportal.staff.common import StaffRequest, audit, int_param, render, staff_request
 from webportal.templating import gettext_for, language_of
@@ -50,6 +52,8 @@ FORM_ERRORS = (
     N_("Choose who receives the message."),
     N_("The calling window must start before it ends."),
     N_("Give the date and time to send."),
+    N_("Give the survey deadline as a date and time."),
+    N_("The survey deadline must be after the message is sent."),
     N_("You may only send to your own classes."),
 )
 STATE_KEYS = ("queued", "ringing", "answered", "completed", "left_message", "hung_up",
@@ -229,6 +233,7 @@ async def create(request: web.Request) -> web.Response:
             lambda k: [str(v) for v in data.getall(k, [])],
             sr.school.timezone,
             calling_window(sr.school, app.settings),
+            now=app.clock.now(),
         )
         if not req.errors and not await _target_allowed(session, sr, req.target):
             req.errors.append("You may only send to your own classes.")
@@ -243,7 +248,8 @@ async def create(request: web.Request) -> web.Response:
         survey_id = None
         if req.questions:
             survey = await bc.create_survey(session, sr.school.id, req.title, req.questions,
-                                            now, created_by=sr.staff.id)
+                                            now, created_by=sr.staff.id,
+                                            closes_at=req.closes_at)
             survey_id = survey.id
         campaign = await bc.create_campaign(
             session, app.settings, school_id=sr.school.id, title=req.title,
@@ -258,7 +264,8 @@ async def create(request: web.Request) -> web.Response:
     raise web.HTTPSeeOther(f"/staff/broadcasts/{cid}")
 
 
-async def _campaign(session: AsyncSession, sr: StaffRequest, cid: int | None) -> Campaign:
+async def campaign_in_scope(session: AsyncSession, sr: StaffRequest,
+                            cid: int | None) -> Campaign:
     campaign = await session.get(Campaign, cid) if cid else None
     if campaign is None or campaign.school_id != sr.school.id or (
         not sr.scope.is_admin and campaign.created_by != sr.staff.id
@@ -295,10 +302,12 @@ async def show(request: web.Request) -> web.Response:
     app = app_of(request)
     async with app.sessions() as session:
         sr = await staff_request(request, session)
-        campaign = await _campaign(session, sr, int_param(request.match_info["cid"]))
+        campaign = await campaign_in_scope(session, sr, int_param(request.match_info["cid"]))
         _ = gettext_for(request)
+        survey = await session.get(Survey, campaign.survey_id) if campaign.survey_id else None
         return render(sr, "staff/broadcast_show.html", {
-            "page_title": campaign.title, "campaign": campaign,
+            "page_title": campaign.title, "campaign": campaign, "survey": survey,
+            "survey_closed": survey is not None and surveys.is_closed(survey, app.clock.now()),
             "progress": await _progress_data(session, campaign, language_of(request)),
             "labels": _labels(_), "state_keys": STATE_KEYS,
             "csrf_token": csrf_token(request),
@@ -310,7 +319,7 @@ async def progress_json(request: web.Request) -> web.Response:
     app = app_of(request)
     async with app.sessions() as session:
         sr = await staff_request(request, session)
-        campaign = await _campaign(session, sr, int_param(request.match_info["cid"]))
+        campaign = await campaign_in_scope(session, sr, int_param(request.match_info["cid"]))
         return web.json_response(await _progress_data(session, campaign, language_of(request)))
 
 
@@ -319,7 +328,7 @@ async def change_state(request: web.Request) -> web.Response:
     app = app_of(request)
     async with transaction(app.sessions) as session:
         sr = await staff_request(request, session)
-        campaign = await _campaign(session, sr, int_param(request.match_info["cid"]))
+        campaign = await campaign_in_scope(session, sr, int_param(request.match_info["cid"]))
         try:
             await bc.set_state(session, campaign.id, request.match_info["action"],
                                app.clock.now())
@@ -333,7 +342,7 @@ async def results(request: web.Request) -> web.Response:
     app = app_of(request)
     async with app.sessions() as session:
         sr = await staff_request(request, session)
-        campaign = await _campaign(session, sr, int_param(request.match_info["cid"]))
+        campaign = await campaign_in_scope(session, sr, int_param(request.match_info["cid"]))
         text = await bc.results_csv(session, campaign.id)
     await audit(sr, "broadcast.csv", detail=f"{campaign.id} {campaign.title}")
     # BOM: Excel in Japan opens UTF-8 CSV correctly only with it. Who exported it is in the
@@ -360,7 +369,9 @@ async def _survey_page(request: web.Request, token: str, *, saved: bool = False,
         except bm.LinkError as exc:
             messages = {
                 "expired": _("This survey link has expired."),
-                "closed": _("This survey is closed."),
+                "closed": _("This survey closed on %(when)s. Answers are no longer accepted.",
+                            when=i18n.format_datetime(exc.closes_at, lang, exc.timezone))
+                if exc.closes_at else _("This survey is closed."),
             }
             return render_page(request, "broadcast_survey.html", {
                 "page_title": _("Survey"),
@@ -385,6 +396,8 @@ async def _survey_page(request: web.Request, token: str, *, saved: bool = False,
             for q in link.questions
         ],
         "saved": saved, "error": error, "token": token,
+        "closes_at": (i18n.format_datetime(link.closes_at, lang, link.timezone)
+                      if link.closes_at else ""),
         "csrf_token": csrf_token(request),
     }, status=status)
 

@@ -8,17 +8,20 @@ from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from models import Child, Guardian, Guardianship
+from models import Child, Guardian, Guardianship, ProxyRequest
 from models.db import transaction
 from renraku.rules.phone import PhoneNumber
-from renraku.services import proxy, registration
+from renraku.services import proxy, proxy_requests, registration
 from renraku.services.guardians import GuardianLimitReached
 from renraku.services.register import class_children
 from renraku.settings import LANGUAGES
+from webportal.guardian.common import labels
+from webportal.i18n import tr
 from webportal.speech import render_family_names
 from webportal.staff import fw
 from webportal.staff.common import audit, class_in_scope, render, staff_request
 from webportal.staff.texts import sheet_text
+from webportal.templating import flash
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -58,6 +61,15 @@ async def guardians(request: web.Request) -> web.Response:
         })
 
 
+def completion_call_text(school: str) -> dict[str, str]:
+    """What the completion call says, in every language (the family hears theirs)."""
+    return {lang: tr(lang, "This is a message from %(school)s. Your phone number is now "
+                     "registered with the school's contact line. To report an absence, a "
+                     "late arrival or an early leave, call the school's contact line from "
+                     "this phone, at any time of day.", school=school)
+            for lang in LANGUAGES}
+
+
 def _proxy_error(_, field: str) -> str:  # type: ignore[no-untyped-def]
     return {
         "name": _("Enter the guardian's name."),
@@ -67,7 +79,21 @@ def _proxy_error(_, field: str) -> str:  # type: ignore[no-untyped-def]
         "email_taken": _("That email address is already registered to another guardian."),
         "child": _("Choose a child of this class."),
         "limit": _("This child already has three guardians."),
+        "request": _("This request has already been handled."),
     }.get(field, field)
+
+
+def _squeezed(name: str) -> str:
+    return "".join(name.split())
+
+
+def _from_request(row: ProxyRequest, children: list[Child]) -> dict[str, str]:
+    """The proxy form pre-filled from a family's request; the child matched by name."""
+    match = next((c for c in children if _squeezed(c.name) == _squeezed(row.child_name)), None)
+    return {"request_id": str(row.id), "child_id": str(match.id) if match else "",
+            "name": row.guardian_name, "reading": "", "relation": row.relation,
+            "phone": PhoneNumber(row.phone_e164, row.phone_kind).national,
+            "language": row.language, "email": row.email or ""}
 
 
 async def _proxy_page(request: web.Request, done: dict | None = None, error: str = "",
@@ -77,11 +103,17 @@ async def _proxy_page(request: web.Request, done: dict | None = None, error: str
         sr = await staff_request(request, session)
         room = await class_in_scope(session, sr, int(request.match_info["class_id"]))
         children = await class_children(session, room.id)
+        queue = await proxy_requests.queue(session, room.id)
+        opened = next((r for r in queue if str(r.id) == request.query.get("request")), None)
+        if form is None and opened is not None:  # "Register" clicked in the queue
+            form = _from_request(opened, children)
         _ = fw.gettext_for(request)
         return render(sr, "staff/proxy.html", {
             "page_title": _("Proxy registration: %(name)s") % {"name": room.name},
             "room": room, "children": children, "languages": LANGUAGES,
             "form": form or {"language": "ja"}, "done": done, "error": error,
+            "queue": queue, "opened": opened, "relations": labels(_)["relations"],
+            "national": lambda row: PhoneNumber(row.phone_e164, row.phone_kind).national,
             "csrf_token": fw.csrf_token(request),
         }, status=status)
 
@@ -91,12 +123,39 @@ async def proxy_form(request: web.Request) -> web.Response:
     return await _proxy_page(request)
 
 
+@routes.post(r"/staff/classes/{class_id:\d+}/proxy/requests/{request_id:\d+}/reject")
+async def proxy_reject(request: web.Request) -> web.Response:
+    """Refuse a family's request with a reason the school can tell them."""
+    app = fw.app_of(request)
+    reason = str((await request.post()).get("reason", ""))
+    _ = fw.gettext_for(request)
+    async with transaction(app.sessions) as session:
+        sr = await staff_request(request, session)
+        room = await class_in_scope(session, sr, int(request.match_info["class_id"]))
+        try:
+            row = await proxy_requests.pending(session, room.id,
+                                               int(request.match_info["request_id"]))
+            proxy_requests.rejected(row, reason, sr.staff.id, app.clock.now())
+        except LookupError as exc:
+            raise web.HTTPNotFound() from exc
+        except proxy_requests.NotPending:
+            return await _proxy_page(request, error=_(
+                "This request has already been handled."), status=409)
+        except ValueError:
+            return await _proxy_page(request, error=_(
+                "Give a reason (at most %(n)s characters).", n=proxy_requests.MAX_REASON),
+                status=400)
+    flash(request, _("The request has been rejected."))
+    raise web.HTTPSeeOther(f"/staff/classes/{room.id}/proxy")
+
+
 @routes.post(r"/staff/classes/{class_id:\d+}/proxy")
 async def proxy_submit(request: web.Request) -> web.Response:
     app = fw.app_of(request)
     data = await request.post()
     form = {k: str(data.get(k, "")) for k in
-            ("child_id", "name", "reading", "relation", "phone", "language", "email")}
+            ("child_id", "name", "reading", "relation", "phone", "language", "email",
+             "request_id")}
     _ = fw.gettext_for(request)
     try:
         async with transaction(app.sessions) as session:
@@ -115,9 +174,24 @@ async def proxy_submit(request: web.Request) -> web.Response:
                                 form["phone"], form["language"] or "ja", form["email"]),
                 region=app.settings.default_region,
             )
+            if form["request_id"].isdigit():  # registered from a family's request
+                try:
+                    row = await proxy_requests.pending(session, room.id,
+                                                       int(form["request_id"]))
+                except (LookupError, proxy_requests.NotPending):
+                    raise proxy.ProxyError("request") from None
+                proxy_requests.registered(row, result.guardian.id, sr.staff.id,
+                                          app.clock.now())
             child = await session.get_one(Child, child_id)
             message = proxy.completion_email(result.guardian, child.name, sr.school.name,
                                              result.number, app.settings.smtp_from)
+            called = message is None  # no email: the dialer says it on the phone instead
+            if called:
+                await proxy.queue_completion_call(
+                    session, app.settings, school_id=sr.school.id, child_id=child_id,
+                    number=result.number, now=app.clock.now(), staff_id=sr.staff.id,
+                    title=_("Registration complete: %(name)s", name=result.guardian.name),
+                    message=completion_call_text(sr.school.reading or sr.school.name))
     except proxy.ProxyError as exc:
         return await _proxy_page(request, error=_proxy_error(_, exc.field), form=form,
                                  status=400)
@@ -134,7 +208,8 @@ async def proxy_submit(request: web.Request) -> web.Response:
             log.exception("proxy registration email to guardian %s failed", result.guardian.id)
     return await _proxy_page(
         request,
-        done={"guardian": result.guardian, "number": result.number, "emailed": emailed},
+        done={"guardian": result.guardian, "number": result.number, "emailed": emailed,
+              "called": called},
     )
 
 

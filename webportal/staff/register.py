@@ -16,7 +16,7 @@ from models.enums import ReportReason, ReportStatus
 from renraku.rules.register import absent_on
 from renraku.rules.schoolday import ClassRef, report_day
 from renraku.rules.schoolyear import academic_year_of
-from renraku.services import live, pdf, register, voicemail
+from renraku.services import live, pdf, proxy_requests, register, voicemail
 from renraku.services.schools import school_calendar
 from renraku.services.staff import school_classes
 from webportal.staff import fw
@@ -103,8 +103,9 @@ async def home(request: web.Request) -> web.Response:
         counts = await _class_counts(session, ids, sr.today, unseen_only=False)
         unseen = await _class_counts(session, ids, sr.today, unseen_only=True)
         _ = fw.gettext_for(request)
-        classes = [{"room": r, "reports": counts.get(r.id, 0), "unseen": unseen.get(r.id, 0)}
-                   for r in rooms]
+        requests = await proxy_requests.waiting(session, ids)
+        classes = [{"room": r, "reports": counts.get(r.id, 0), "unseen": unseen.get(r.id, 0),
+                    "requests": requests.get(r.id, 0)} for r in rooms]
         return render(sr, "staff/home.html",
                       {"page_title": _("Classes"), "classes": classes, "today": sr.today,
                        "years": years, "year": year,

@@ -1,0 +1,97 @@
+"""The public proxy registration request form (代理登録依頼, no login).
+
+For families who cannot register by QR code (no smartphone, a landline only). It only
+writes: the confirmation page shows nothing stored, and no route reads a request back.
+Rate-limited per address; CSRF-checked by the middleware like every POST.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+from aiohttp import web
+
+from models.db import transaction
+from renraku.rules.proxy_request import MAX_NAME, MAX_NOTE, RELATIONS, check_request
+from renraku.services import proxy_requests
+from renraku.services.throttle import Limit
+from webportal.guardian.common import labels
+from webportal.limits import client_ip, spend
+from webportal.security import app_of
+from webportal.templating import gettext_for, language_of, render
+
+routes = web.RouteTableDef()
+REQUEST_LIMIT = Limit(5, timedelta(hours=1))  # per address: a family sends one, maybe two
+
+
+def _messages(_: Callable[..., str]) -> dict[tuple[str, str], str]:
+    """(field, code) → what the family reads next to the field."""
+    too_long = _("This is too long: at most %(n)s characters.", n=MAX_NAME)
+    markup = _("Please do not use the characters < and >.")
+    return {
+        ("child_name", "required"): _("Enter your child's name."),
+        ("child_name", "too_long"): too_long, ("child_name", "markup"): markup,
+        ("guardian_name", "required"): _("Enter your name."),
+        ("guardian_name", "too_long"): too_long, ("guardian_name", "markup"): markup,
+        ("class_id", "required"): _("Choose your child's school and class."),
+        ("relation", "required"): _("Choose how you are related to the child."),
+        ("language", "required"): _("Choose a language."),
+        ("phone", "required"): _("Enter a phone number."),
+        ("phone", "invalid"): _("That phone number is not valid. Include the area code, "
+                                "e.g. 03-1234-5678."),
+        ("email", "invalid"): _("That email address is not valid."),
+        ("note", "too_long"): _("This is too long: at most %(n)s characters.", n=MAX_NOTE),
+        ("note", "markup"): markup,
+    }
+
+
+async def _page(request: web.Request, form: dict[str, str] | None = None,
+                errors: dict[str, str] | None = None, notice: str = "",
+                status: int = 200) -> web.Response:
+    _ = gettext_for(request)
+    async with app_of(request).sessions() as s:
+        schools = await proxy_requests.open_classes(s)
+    return render(request, "proxy_request.html", {
+        "form": form or {"language": language_of(request)}, "errors": errors or {},
+        "schools": schools, "relation_codes": RELATIONS, "notice": notice,
+        "max_name": MAX_NAME, "max_note": MAX_NOTE, **labels(_),
+    }, status=status)
+
+
+@routes.get("/proxy-request")
+async def request_form(request: web.Request) -> web.Response:
+    return await _page(request)
+
+
+@routes.post("/proxy-request")
+async def request_submit(request: web.Request) -> web.Response:
+    _ = gettext_for(request)
+    app = app_of(request)
+    form = {k: str(v) for k, v in (await request.post()).items() if k != "csrf_token"}
+    if await spend(request, "proxy-request", client_ip(request), REQUEST_LIMIT) is not None:
+        return await _page(request, form, notice=_(
+            "Too many requests from this connection. Please try again in an hour, or give "
+            "the paper form to the class teacher."), status=429)
+    async with app.sessions() as s:
+        class_ids = {room.id for _school, rooms in await proxy_requests.open_classes(s)
+                     for room in rooms}
+    clean, codes = check_request(form, class_ids, app.settings.default_region)
+    if clean is None:
+        messages = _messages(_)
+        errors = {field: messages[field, code] for field, code in codes.items()}
+        return await _page(request, form, errors, notice=_(
+            "Please check the fields marked below."), status=400)
+    try:
+        async with transaction(app.sessions) as s:
+            await proxy_requests.submit(s, clean, app.clock.now())
+    except proxy_requests.AlreadyRequested:
+        return await _page(request, form, notice=_(
+            "We already have this request. The school will contact you; there is no need "
+            "to send it again."), status=409)
+    raise web.HTTPSeeOther("/proxy-request/sent")
+
+
+@routes.get("/proxy-request/sent")
+async def request_sent(request: web.Request) -> web.Response:
+    return render(request, "proxy_request_sent.html", {})
