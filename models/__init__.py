@@ -26,6 +26,7 @@ from models.people import (
 )
 from models.prompt import Prompt
 from models.school import CalendarDay, Classroom, School, Staff, StaffClass, Term
+from models.staffroom import FollowUp, RollCall, StaffAlert, StaffroomSettings
 
 __all__ = [
     "MAX_GUARDIANS_PER_CHILD",
@@ -44,16 +45,20 @@ __all__ = [
     "Event",
     "EventChange",
     "FamilyEvent",
+    "FollowUp",
     "Guardian",
     "GuardianPhone",
     "Guardianship",
     "Notice",
     "Prompt",
     "RegistrationToken",
+    "RollCall",
     "School",
     "SmsMessage",
     "Staff",
+    "StaffAlert",
     "StaffClass",
+    "StaffroomSettings",
     "Survey",
     "SurveyOption",
     "SurveyQuestion",

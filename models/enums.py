@@ -77,6 +77,30 @@ class AttemptStatus(StrEnum):
     FAILED = "failed"
 
 
+class RollMark(StrEnum):
+    """The teacher's morning roll call mark for one child."""
+
+    PRESENT = "present"
+    ABSENT = "absent"
+    LATE = "late"
+
+
+class FollowUpAnswer(StrEnum):
+    """The family's key on a follow-up call (1, 2, 3)."""
+
+    ABSENT = "absent"  # absent today (they forgot to report)
+    ON_WAY = "on_way"
+    DID_NOT_KNOW = "did_not_know"
+
+
+class FollowUpStatus(StrEnum):
+    CALLING = "calling"  # calls queued or under way
+    ANSWERED = "answered"
+    UNANSWERED = "unanswered"  # every number tried, nobody pressed a key
+    EMAILED = "emailed"  # no phone: the family got an email
+    NO_CONTACT = "no_contact"  # neither phone nor email registered
+
+
 def check_in(column: str, values: type[StrEnum]) -> str:
     """SQL text for a CHECK constraint that keeps ``column`` inside ``values``."""
     return f"{column} IN ({', '.join(repr(v.value) for v in values)})"

@@ -12,7 +12,7 @@ from ivr import asterisk_runtime as rt
 from ivr.dialer import DialerConfig
 from ivr.routes import build_server
 from renraku.app import open_app
-from renraku.commands.dialer import ami_port, platform_dialer
+from renraku.commands.dialer import ami_port, platform_dialer, run_with_morning_jobs
 from renraku.settings import Settings, ensure_secret
 from webportal.app import start as start_web
 
@@ -54,7 +54,7 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     try:
-        await dialer.run(stop)
+        await run_with_morning_jobs(app, dialer, stop)
     finally:
         manager.close()  # type: ignore[attr-defined]
         await fastagi.stop()

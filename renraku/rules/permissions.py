@@ -30,6 +30,10 @@ class StaffScope:
     def is_admin(self) -> bool:
         return self.active and self.role == StaffRole.ADMIN
 
+    @property
+    def is_principal(self) -> bool:
+        return self.active and self.role == StaffRole.PRINCIPAL
+
 
 def _same_school(scope: StaffScope, school_id: int) -> bool:
     return scope.active and scope.school_id == school_id
@@ -81,6 +85,11 @@ def can_manage_staff(scope: StaffScope, school_id: int) -> bool:
 
 def can_manage_prompts(scope: StaffScope, school_id: int) -> bool:
     return _same_school(scope, school_id) and scope.is_admin
+
+
+def can_view_school_summary(scope: StaffScope, school_id: int) -> bool:
+    """The school-wide morning summary, its alerts and follow-up button: admin and principal."""
+    return _same_school(scope, school_id) and (scope.is_admin or scope.is_principal)
 
 
 def require(allowed: bool, what: str = "") -> None:

@@ -16,6 +16,7 @@ Routes (all under /staff, all scope-checked):
   /notices, /notices/<id>/withdraw
   /accounts (admin)                   staff accounts, class assignment, disable
   /prompts (admin)                    phone prompts: versions, upload a recording, roll back
+  /classes/<id>/roll, /summary, /alerts  roll call, follow-ups, morning summary (rollcall.py)
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from renraku.app import App
-from webportal.staff import accounts, calendar, families, prompts_admin, register
+from webportal.staff import accounts, calendar, families, prompts_admin, register, rollcall
 
 
 async def _phone_reports_wake_registers(app: web.Application) -> AsyncIterator[None]:
@@ -46,7 +47,7 @@ async def _phone_reports_wake_registers(app: web.Application) -> AsyncIterator[N
 
 
 def setup(app: web.Application) -> None:
-    for module in (register, families, calendar, accounts, prompts_admin):
+    for module in (register, families, calendar, accounts, prompts_admin, rollcall):
         app.router.add_routes(module.routes)
     app.cleanup_ctx.append(calendar.retry_loop)
     app.cleanup_ctx.append(_phone_reports_wake_registers)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import date, timedelta
 
 from aiohttp import web
@@ -13,13 +14,14 @@ from models import AbsenceReport, Enrolment
 from models.db import transaction
 from models.enums import ReportStatus
 from renraku.rules.register import absent_on
-from renraku.services import live, pdf, register
+from renraku.services import followup, live, pdf, register, rollcall
 from renraku.services.schools import report_day_for
 from renraku.services.staff import school_classes
 from webportal.staff import fw
 from webportal.staff.common import (
     StaffRequest,
     class_in_scope,
+    day_param,
     int_param,
     render,
     staff_request,
@@ -37,13 +39,7 @@ def change_bus(app: web.Application) -> live.ChangeBus:
 
 
 def _day(sr: StaffRequest) -> date:
-    raw = sr.request.query.get("day")
-    if not raw:
-        return sr.today
-    try:
-        return date.fromisoformat(raw)
-    except ValueError as exc:
-        raise web.HTTPBadRequest(text="bad day") from exc
+    return day_param(sr, sr.request.query.get("day"))
 
 
 def _ym(sr: StaffRequest) -> tuple[int, int]:
@@ -105,13 +101,15 @@ async def today(request: web.Request) -> web.Response:
         room = await class_in_scope(session, sr, int(request.match_info["class_id"]))
         day = _day(sr)
         entries = await register.day_reports(session, room.id, day)
+        roll = await rollcall.class_roll(session, room.id, day)
+        alerts = await followup.unread_alerts(session, sr.staff.id)
         # After the cutoff (or on a holiday) new reports are for the next school day.
         upcoming = await report_day_for(session, sr.app.clock, sr.school)
         _ = fw.gettext_for(request)
         return render(sr, "staff/today.html", {
             "upcoming": upcoming if upcoming != day else None,
             "page_title": _("Attendance today: %(name)s") % {"name": room.name},
-            "room": room, "day": day, "entries": entries,
+            "room": room, "day": day, "entries": entries, "roll": roll, "alerts": alerts,
             "prev_day": day - timedelta(days=1), "next_day": day + timedelta(days=1),
             "csrf_token": fw.csrf_token(request),
         })
@@ -143,8 +141,16 @@ async def today_stream(request: web.Request) -> web.StreamResponse:
     async def stamp() -> object:
         # A fresh short session per poll: holding one open would pin a connection per page.
         async with app.sessions() as s:
-            return await register.change_stamp(s, class_id, day)
+            return (await register.change_stamp(s, class_id, day),
+                    await rollcall.stamp(s, day, class_id=class_id))
 
+    return await event_stream(request, stamp)
+
+
+async def event_stream(
+    request: web.Request, stamp: Callable[[], Awaitable[object]]
+) -> web.StreamResponse:
+    """Server-sent "changed" events whenever ``stamp()`` changes (live.changes)."""
     response = web.StreamResponse(headers={
         "Content-Type": "text/event-stream",
         "Cache-Control": "no-cache",
