@@ -19,6 +19,20 @@ class ReportReason(StrEnum):
     OTHER = "other"
 
 
+class Symptom(StrEnum):
+    """What the illness is, for the nurse's counts (only with an illness or suspension)."""
+
+    FEVER = "fever"
+    INFLUENZA = "influenza"
+    COVID19 = "covid19"
+    GASTROENTERITIS = "gastroenteritis"
+    OTHER = "other"
+
+
+# The reasons a symptom belongs to
+SYMPTOM_REASONS = frozenset({ReportReason.ILLNESS, ReportReason.SUSPENSION})
+
+
 class ReportStatus(StrEnum):
     ACTIVE = "active"
     CANCELLED = "cancelled"

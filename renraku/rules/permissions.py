@@ -92,6 +92,16 @@ def can_view_school_summary(scope: StaffScope, school_id: int) -> bool:
     return _same_school(scope, school_id) and (scope.is_admin or scope.is_principal)
 
 
+def can_view_health(scope: StaffScope, school_id: int) -> bool:
+    """The nurse's dashboard (every class's illness reports): nurse, admin, principal."""
+    return _same_school(scope, school_id) and (
+        scope.is_admin or scope.is_principal or scope.role == StaffRole.NURSE)
+
+
+def can_set_closure_threshold(scope: StaffScope, school_id: int) -> bool:
+    return _same_school(scope, school_id) and (scope.is_admin or scope.role == StaffRole.NURSE)
+
+
 def require(allowed: bool, what: str = "") -> None:
     """Raise PermissionDenied unless ``allowed``; keeps call sites one line long."""
     if not allowed:

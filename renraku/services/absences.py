@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import AbsenceReport, AbsenceReportChange
-from models.enums import ReportKind, ReportReason, ReportStatus
+from models.enums import SYMPTOM_REASONS, ReportKind, ReportReason, ReportStatus, Symptom
 
 
 @dataclass(frozen=True)
@@ -21,6 +21,11 @@ class ReportDraft:
     reason: ReportReason
     at_time: time | None = None
     memo: str = ""
+    symptom: Symptom | None = None  # kept only with an illness or suspension
+
+    @property
+    def kept_symptom(self) -> str | None:
+        return self.symptom if self.reason in SYMPTOM_REASONS else None
 
 
 def snapshot(report: AbsenceReport) -> dict[str, Any]:
@@ -28,6 +33,7 @@ def snapshot(report: AbsenceReport) -> dict[str, Any]:
         "day": report.day.isoformat(),
         "kind": report.kind,
         "reason": report.reason,
+        "symptom": report.symptom,
         "at_time": report.at_time.strftime("%H:%M") if report.at_time else None,
         "memo": report.memo,
         "status": report.status,
@@ -82,6 +88,7 @@ async def submit(
             day=draft.day,
             kind=draft.kind,
             reason=draft.reason,
+            symptom=draft.kept_symptom,
             at_time=draft.at_time,
             memo=draft.memo,
             channel=channel,
@@ -95,6 +102,7 @@ async def submit(
     else:
         before = snapshot(report)
         report.reason = draft.reason
+        report.symptom = draft.kept_symptom
         report.at_time = draft.at_time
         report.memo = draft.memo or report.memo
         report.updated_at = now
@@ -122,6 +130,7 @@ async def change(
     report.day = draft.day
     report.kind = draft.kind
     report.reason = draft.reason
+    report.symptom = draft.kept_symptom
     report.at_time = draft.at_time
     report.memo = draft.memo
     report.updated_at = now

@@ -17,6 +17,7 @@ Routes (all under /staff, all scope-checked):
   /accounts (admin)                   staff accounts, class assignment, disable
   /prompts (admin)                    phone prompts: versions, upload a recording, roll back
   /classes/<id>/roll, /summary, /alerts  roll call, follow-ups, morning summary (rollcall.py)
+  /health, /health.csv                nurse's dashboard (nurse, principal, admin)
 """
 
 from __future__ import annotations
@@ -26,7 +27,15 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from renraku.app import App
-from webportal.staff import accounts, calendar, families, prompts_admin, register, rollcall
+from webportal.staff import (
+    accounts,
+    calendar,
+    families,
+    health,
+    prompts_admin,
+    register,
+    rollcall,
+)
 
 
 async def _phone_reports_wake_registers(app: web.Application) -> AsyncIterator[None]:
@@ -47,7 +56,7 @@ async def _phone_reports_wake_registers(app: web.Application) -> AsyncIterator[N
 
 
 def setup(app: web.Application) -> None:
-    for module in (register, families, calendar, accounts, prompts_admin, rollcall):
+    for module in (register, families, calendar, accounts, prompts_admin, rollcall, health):
         app.router.add_routes(module.routes)
     app.cleanup_ctx.append(calendar.retry_loop)
     app.cleanup_ctx.append(_phone_reports_wake_registers)
