@@ -26,7 +26,19 @@ from models.people import (
 )
 from models.prompt import Prompt
 from models.school import CalendarDay, Classroom, School, Staff, StaffClass, Term
-from models.staffroom import FollowUp, RollCall, StaffAlert, StaffroomSettings
+from models.staffroom import (
+    ChildNote,
+    ChildNoteVersion,
+    FollowUp,
+    RollCall,
+    StaffAlert,
+    StaffAttachment,
+    StaffBoardPref,
+    StaffEvent,
+    StaffMessage,
+    StaffMessageRecipient,
+    StaffroomSettings,
+)
 
 __all__ = [
     "MAX_GUARDIANS_PER_CHILD",
@@ -39,6 +51,8 @@ __all__ = [
     "Campaign",
     "CampaignHousehold",
     "Child",
+    "ChildNote",
+    "ChildNoteVersion",
     "Classroom",
     "EmailDelivery",
     "Enrolment",
@@ -57,7 +71,12 @@ __all__ = [
     "SmsMessage",
     "Staff",
     "StaffAlert",
+    "StaffAttachment",
+    "StaffBoardPref",
     "StaffClass",
+    "StaffEvent",
+    "StaffMessage",
+    "StaffMessageRecipient",
     "StaffroomSettings",
     "Survey",
     "SurveyOption",

@@ -53,6 +53,20 @@ TEXTS: dict[str, dict[str, str]] = {
         "es": "{name}: avisados {reported} / sin explicar {unexplained} / presentes {present}"
               " / sin marcar {unmarked}",
     },
+    "board_subject": {
+        "ja": "【職員連絡】{subject}",
+        "en": "[Staff board] {subject}",
+        "zh": "【教职员通知】{subject}",
+        "es": "[Tablón del personal] {subject}",
+    },
+    "board_body": {
+        "ja": "{author}さんから職員連絡があります。本文と添付は職員ページでご覧ください: {url}",
+        "en": "{author} posted a message for you on the staff board. Read it (and any "
+              "attachments) on the staff pages: {url}",
+        "zh": "{author}在教职员通知栏给您发了消息。请在教职员页面查看正文和附件: {url}",
+        "es": "{author} le ha dejado un mensaje en el tablón del personal. Léalo (con sus "
+              "adjuntos) en las páginas del personal: {url}",
+    },
 }
 
 

@@ -18,6 +18,7 @@ Routes (all under /staff, all scope-checked):
   /prompts (admin)                    phone prompts: versions, upload a recording, roll back
   /classes/<id>/roll, /summary, /alerts  roll call, follow-ups, morning summary (rollcall.py)
   /health, /health.csv                nurse's dashboard (nurse, principal, admin)
+  /board, /board/new, /board/<id>     staff board (職員連絡) with attachments and read status
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from aiohttp import web
 from renraku.app import App
 from webportal.staff import (
     accounts,
+    board,
     calendar,
     families,
     health,
@@ -56,7 +58,8 @@ async def _phone_reports_wake_registers(app: web.Application) -> AsyncIterator[N
 
 
 def setup(app: web.Application) -> None:
-    for module in (register, families, calendar, accounts, prompts_admin, rollcall, health):
+    for module in (register, families, calendar, accounts, prompts_admin, rollcall, health,
+                   board):
         app.router.add_routes(module.routes)
     app.cleanup_ctx.append(calendar.retry_loop)
     app.cleanup_ctx.append(_phone_reports_wake_registers)

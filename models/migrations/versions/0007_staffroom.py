@@ -100,11 +100,128 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('symptom', sa.String(length=16), nullable=True))
         batch_op.create_check_constraint('symptom', SYMPTOM_CHECK)
 
-    # ### end Alembic commands ###
+    op.create_table('child_notes',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('child_id', sa.Integer(), nullable=False),
+    sa.Column('author_id', sa.Integer(), nullable=False),
+    sa.Column('body', sa.Text(), nullable=False),
+    sa.Column('created_at', models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['author_id'], ['staff.id'], name=op.f('fk_child_notes_author_id_staff')),
+    sa.ForeignKeyConstraint(['child_id'], ['children.id'], name=op.f('fk_child_notes_child_id_children')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_child_notes'))
+    )
+    with op.batch_alter_table('child_notes', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_child_notes_child_id'), ['child_id'], unique=False)
+
+    op.create_table('staff_board_prefs',
+    sa.Column('staff_id', sa.Integer(), nullable=False),
+    sa.Column('email_notice', sa.Boolean(), nullable=False),
+    sa.ForeignKeyConstraint(['staff_id'], ['staff.id'], name=op.f('fk_staff_board_prefs_staff_id_staff')),
+    sa.PrimaryKeyConstraint('staff_id', name=op.f('pk_staff_board_prefs'))
+    )
+    op.create_table('staff_events',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('school_id', sa.Integer(), nullable=False),
+    sa.Column('title', sa.String(length=200), nullable=False),
+    sa.Column('starts_at', models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('ends_at', models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('place', sa.String(length=200), nullable=False),
+    sa.Column('note', sa.Text(), nullable=False),
+    sa.Column('created_by', sa.Integer(), nullable=True),
+    sa.Column('created_at', models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.CheckConstraint('starts_at <= ends_at', name=op.f('ck_staff_events_ordered')),
+    sa.ForeignKeyConstraint(['created_by'], ['staff.id'], name=op.f('fk_staff_events_created_by_staff')),
+    sa.ForeignKeyConstraint(['school_id'], ['schools.id'], name=op.f('fk_staff_events_school_id_schools')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_staff_events'))
+    )
+    with op.batch_alter_table('staff_events', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_staff_events_school_id'), ['school_id'], unique=False)
+
+    op.create_table('staff_messages',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('school_id', sa.Integer(), nullable=False),
+    sa.Column('author_id', sa.Integer(), nullable=False),
+    sa.Column('audience', sa.String(length=8), nullable=False),
+    sa.Column('grade', sa.Integer(), nullable=True),
+    sa.Column('subject', sa.String(length=200), nullable=False),
+    sa.Column('body', sa.Text(), nullable=False),
+    sa.Column('pinned', sa.Boolean(), nullable=False),
+    sa.Column('created_at', models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.CheckConstraint("audience IN ('all', 'grade', 'people')", name=op.f('ck_staff_messages_audience')),
+    sa.ForeignKeyConstraint(['author_id'], ['staff.id'], name=op.f('fk_staff_messages_author_id_staff')),
+    sa.ForeignKeyConstraint(['school_id'], ['schools.id'], name=op.f('fk_staff_messages_school_id_schools')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_staff_messages'))
+    )
+    with op.batch_alter_table('staff_messages', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_staff_messages_school_id'), ['school_id'], unique=False)
+
+    op.create_table('child_note_versions',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('note_id', sa.Integer(), nullable=False),
+    sa.Column('body', sa.Text(), nullable=False),
+    sa.Column('staff_id', sa.Integer(), nullable=False),
+    sa.Column('at', models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['note_id'], ['child_notes.id'], name=op.f('fk_child_note_versions_note_id_child_notes')),
+    sa.ForeignKeyConstraint(['staff_id'], ['staff.id'], name=op.f('fk_child_note_versions_staff_id_staff')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_child_note_versions'))
+    )
+    with op.batch_alter_table('child_note_versions', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_child_note_versions_note_id'), ['note_id'], unique=False)
+
+    op.create_table('staff_attachments',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('message_id', sa.Integer(), nullable=False),
+    sa.Column('filename', sa.String(length=200), nullable=False),
+    sa.Column('content_type', sa.String(length=64), nullable=False),
+    sa.Column('size', sa.Integer(), nullable=False),
+    sa.Column('token', sa.String(length=64), nullable=False),
+    sa.ForeignKeyConstraint(['message_id'], ['staff_messages.id'], name=op.f('fk_staff_attachments_message_id_staff_messages')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_staff_attachments')),
+    sa.UniqueConstraint('token', name=op.f('uq_staff_attachments_token'))
+    )
+    with op.batch_alter_table('staff_attachments', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_staff_attachments_message_id'), ['message_id'], unique=False)
+
+    op.create_table('staff_message_recipients',
+    sa.Column('message_id', sa.Integer(), nullable=False),
+    sa.Column('staff_id', sa.Integer(), nullable=False),
+    sa.Column('read_at', models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['message_id'], ['staff_messages.id'], name=op.f('fk_staff_message_recipients_message_id_staff_messages')),
+    sa.ForeignKeyConstraint(['staff_id'], ['staff.id'], name=op.f('fk_staff_message_recipients_staff_id_staff')),
+    sa.PrimaryKeyConstraint('message_id', 'staff_id', name=op.f('pk_staff_message_recipients'))
+    )
+    with op.batch_alter_table('staff_message_recipients', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_staff_message_recipients_staff_id'), ['staff_id'], unique=False)
 
 
 def downgrade() -> None:
-    # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table('staff_message_recipients', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_staff_message_recipients_staff_id'))
+
+    op.drop_table('staff_message_recipients')
+    with op.batch_alter_table('staff_attachments', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_staff_attachments_message_id'))
+
+    op.drop_table('staff_attachments')
+    with op.batch_alter_table('child_note_versions', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_child_note_versions_note_id'))
+
+    op.drop_table('child_note_versions')
+    with op.batch_alter_table('staff_messages', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_staff_messages_school_id'))
+
+    op.drop_table('staff_messages')
+    with op.batch_alter_table('staff_events', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_staff_events_school_id'))
+
+    op.drop_table('staff_events')
+    op.drop_table('staff_board_prefs')
+    with op.batch_alter_table('child_notes', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_child_notes_child_id'))
+
+    op.drop_table('child_notes')
+
     with op.batch_alter_table('absence_reports', schema=None) as batch_op:
         batch_op.drop_constraint(op.f('ck_absence_reports_symptom'), type_='check')
         batch_op.drop_column('symptom')
