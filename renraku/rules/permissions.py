@@ -102,6 +102,15 @@ def can_set_closure_threshold(scope: StaffScope, school_id: int) -> bool:
     return _same_school(scope, school_id) and (scope.is_admin or scope.role == StaffRole.NURSE)
 
 
+def can_view_child_notes(scope: StaffScope, school_id: int,
+                         child_class_ids: Iterable[int]) -> bool:
+    """Notes between staff (引継ぎ): the child's teachers, admin, principal and nurse."""
+    if not _same_school(scope, school_id):
+        return False
+    return (scope.is_principal or scope.role == StaffRole.NURSE
+            or can_view_child(scope, school_id, child_class_ids))
+
+
 def require(allowed: bool, what: str = "") -> None:
     """Raise PermissionDenied unless ``allowed``; keeps call sites one line long."""
     if not allowed:

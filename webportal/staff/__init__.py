@@ -19,6 +19,7 @@ Routes (all under /staff, all scope-checked):
   /classes/<id>/roll, /summary, /alerts  roll call, follow-ups, morning summary (rollcall.py)
   /health, /health.csv                nurse's dashboard (nurse, principal, admin)
   /board, /board/new, /board/<id>     staff board (職員連絡) with attachments and read status
+  /staff-calendar, /children/<id>/notes  staff-only calendar entries, notes about a child
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from webportal.staff import (
     prompts_admin,
     register,
     rollcall,
+    staffnotes,
 )
 
 
@@ -59,7 +61,7 @@ async def _phone_reports_wake_registers(app: web.Application) -> AsyncIterator[N
 
 def setup(app: web.Application) -> None:
     for module in (register, families, calendar, accounts, prompts_admin, rollcall, health,
-                   board):
+                   board, staffnotes):
         app.router.add_routes(module.routes)
     app.cleanup_ctx.append(calendar.retry_loop)
     app.cleanup_ctx.append(_phone_reports_wake_registers)
