@@ -208,8 +208,15 @@ async def test_configured_time_starts_followups_once_and_digest_goes_to_principa
     app = staff_portal.app
     async with transaction(app.sessions) as s:
         await _mark(s, w, w.baba)
+    principal = await staff_portal.client_as_staff("principal@sakura.test", PASSWORD)
+    r = await staff_portal.post(principal, "/staff/summary/settings",
+                                {"followup_at": "09:40", "digest_at": "09:45"})
+    assert r.status == 303
+    bad = await staff_portal.post(principal, "/staff/summary/settings", {"followup_at": "9h"})
+    assert bad.status == 400
+    async with app.sessions() as s:
         cfg = await morning.school_settings(s, w.school)
-        cfg.followup_at, cfg.digest_at = time(9, 40), time(9, 45)
+        assert (cfg.followup_at, cfg.digest_at) == (time(9, 40), time(9, 45))
     app.clock.set(datetime(2026, 12, 4, 0, 39, tzinfo=UTC))  # 09:39 in Tokyo
     await morning.tick(app, send_digest)
     async with app.sessions() as s:

@@ -8,19 +8,20 @@ Routes:
   /staff/summary[?day=]                 the school's morning per class (principal, admin), live
   /staff/summary/stream                 its server-sent "changed" events
   /staff/summary/followup               POST: follow up every unexplained absence now
+  /staff/summary/settings               POST: times of the automatic follow-up and digest
   /staff/alerts/<id>/read               POST: an alert was seen
 """
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, time
 
 from aiohttp import web
 
 from models.db import transaction
 from models.enums import RollMark
 from renraku.rules.permissions import can_view_school_summary
-from renraku.services import followup, rollcall
+from renraku.services import followup, morning, rollcall
 from renraku.services.staff import school_classes
 from webportal.security import safe_next
 from webportal.staff import fw
@@ -118,23 +119,20 @@ async def _summary_request(request: web.Request, session) -> StaffRequest:  # ty
     return sr
 
 
-async def _summary_context(session, sr: StaffRequest, day: date) -> dict:  # type: ignore[no-untyped-def]
-    rooms = await school_classes(session, sr.school.id)
-    return {"day": day, "summary": await rollcall.school_summary(session, rooms, day)}
-
-
 @routes.get("/staff/summary")
 async def summary(request: web.Request) -> web.Response:
     app = fw.app_of(request)
     async with app.sessions() as session:
         sr = await _summary_request(request, session)
         day = day_param(sr, request.query.get("day"))
-        ctx = await _summary_context(session, sr, day)
+        rooms = await school_classes(session, sr.school.id)
+        summary_rows = await rollcall.school_summary(session, rooms, day)
         alerts = await followup.unread_alerts(session, sr.staff.id)
+        cfg = await morning.school_settings(session, sr.school.id)
     _ = fw.gettext_for(request)
     return render(sr, "staff/summary.html", {
-        **ctx, "alerts": alerts, "today": sr.today, "csrf_token": fw.csrf_token(request),
-        "page_title": _("Morning summary"),
+        "day": day, "summary": summary_rows, "alerts": alerts, "today": sr.today, "cfg": cfg,
+        "csrf_token": fw.csrf_token(request), "page_title": _("Morning summary"),
     })
 
 
@@ -160,6 +158,31 @@ async def summary_followup(request: web.Request) -> web.Response:
     async with app.sessions() as session:
         sr = await _summary_request(request, session)
     await _follow_up(request, sr, sr.today, None)
+    raise web.HTTPSeeOther("/staff/summary")
+
+
+def _hhmm(value: str) -> time | None:
+    """An HH:MM field; empty turns the job off. Bad input is a 400."""
+    if not value.strip():
+        return None
+    try:
+        return time.fromisoformat(value.strip()).replace(second=0, microsecond=0)
+    except ValueError as exc:
+        raise web.HTTPBadRequest(text="bad time") from exc
+
+
+@routes.post("/staff/summary/settings")
+async def summary_settings(request: web.Request) -> web.Response:
+    """When the automatic follow-up calls and the principal's digest go out (or never)."""
+    app = fw.app_of(request)
+    data = await request.post()
+    async with transaction(app.sessions) as session:
+        sr = await _summary_request(request, session)
+        cfg = await morning.school_settings(session, sr.school.id)
+        cfg.followup_at = _hhmm(str(data.get("followup_at", "")))
+        cfg.digest_at = _hhmm(str(data.get("digest_at", "")))
+    _ = fw.gettext_for(request)
+    flash(request, _("The times are saved."))
     raise web.HTTPSeeOther("/staff/summary")
 
 
