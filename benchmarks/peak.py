@@ -37,7 +37,8 @@ LEVELS = tuple(int(n) for n in os.environ.get("RENRAKU_BENCH_PEAK", "10,50,100,2
 THINK_S = (0.5, 2.5)
 WAIT_S = 30  # a caller kept waiting this long for the next prompt counts as failed
 QUICK_ABSENCE = [("absence.welcome", "1"), ("absence.kind_menu", "1"),
-                 ("absence.reason_menu", "1"), ("absence.about_child", "1"),
+                 ("absence.reason_menu", "1"), ("absence.symptom_menu", "1"),
+                 ("absence.about_child", "1"),
                  ("absence.recorded", "2"), ("absence.goodbye", "")]
 
 
