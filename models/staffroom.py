@@ -22,6 +22,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 from models.base import Base
 from models.enums import FollowUpAnswer, FollowUpStatus, RollMark, check_in
 
+DEFAULT_FOLLOWUP_AT = time(9, 0)
+DEFAULT_DIGEST_AT = time(9, 30)
+DEFAULT_CLOSURE_THRESHOLD_PCT = 20
+
 
 class StaffroomSettings(Base):
     """Per school: when follow-up calls and the principal's digest go out, and the nurse's
@@ -33,9 +37,10 @@ class StaffroomSettings(Base):
     )
 
     school_id: Mapped[int] = mapped_column(ForeignKey("schools.id"), primary_key=True)
-    followup_at: Mapped[time | None] = mapped_column(Time, default=time(9, 0))
-    digest_at: Mapped[time | None] = mapped_column(Time, default=time(9, 30))
-    closure_threshold_pct: Mapped[int] = mapped_column(Integer, default=20)
+    followup_at: Mapped[time | None] = mapped_column(Time, default=DEFAULT_FOLLOWUP_AT)
+    digest_at: Mapped[time | None] = mapped_column(Time, default=DEFAULT_DIGEST_AT)
+    closure_threshold_pct: Mapped[int] = mapped_column(
+        Integer, default=DEFAULT_CLOSURE_THRESHOLD_PCT)
     # The last school-local day the automatic run happened (so it happens once a day)
     followup_done_on: Mapped[date | None] = mapped_column(Date)
     digest_done_on: Mapped[date | None] = mapped_column(Date)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import re
 from datetime import UTC, datetime, time
+from typing import Any
 
 from sqlalchemy import select
 
@@ -242,3 +243,38 @@ async def test_configured_time_starts_followups_once_and_digest_goes_to_principa
         up = await s.scalar(select(FollowUp))
         campaign = await s.get_one(Campaign, up.campaign_id)
     assert up.status == "unanswered" and campaign.status == "completed"
+
+
+async def test_roll_call_by_keyboard_updates_the_summary_live(
+    staff_portal: StaffPortal, sqlite_db: Database, browser: Any
+) -> None:
+    from playwright.async_api import expect
+
+    w = await build(sqlite_db.sessions)
+    base = await staff_portal.base_url()
+    principal = await staff_portal.browser_login_staff(browser, "principal@sakura.test", PASSWORD)
+    await principal.goto(f"{base}/staff/summary")
+    await expect(principal.locator("#live-status")).to_have_attribute("data-live", "on")
+    cell = principal.locator(f"tr[data-class='{w.mine}'] td.unexplained")
+    await expect(cell).to_have_text("0")
+
+    teacher = await staff_portal.browser_login_staff(browser, "mori@sakura.test", PASSWORD)
+    await teacher.goto(f"{base}/staff/classes/{w.mine}/today")
+    row = teacher.locator(f"#roll-rows tr[data-child='{w.baba}']")
+    await row.locator("input[value=present]").focus()
+    await teacher.keyboard.press("a")  # A: absent, saved at once
+    await expect(teacher.locator(f"#roll-rows tr[data-child='{w.baba}']")).to_have_class(
+        re.compile(r"\bunexplained\b"))
+    await expect(cell).to_have_text("1")  # the principal's page, without a reload
+    # The arrow keys move within the child's marks (absent → late) and save too
+    await teacher.keyboard.press("ArrowRight")
+    await expect(cell).to_have_text("0")
+    async with sqlite_db.sessions() as s:
+        from models import RollCall
+        mark = await s.scalar(select(RollCall.mark).where(RollCall.child_id == w.baba))
+    assert mark == "late"
+    # Touch-sized targets: each mark is a label at least 36 px tall
+    smallest = await teacher.eval_on_selector_all(
+        "#roll-rows label.mark",
+        "els => Math.min(...els.map(e => e.getBoundingClientRect().height))")
+    assert smallest >= 36

@@ -18,6 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import School, StaffroomSettings
 from models.db import transaction
+from models.staffroom import (
+    DEFAULT_CLOSURE_THRESHOLD_PCT,
+    DEFAULT_DIGEST_AT,
+    DEFAULT_FOLLOWUP_AT,
+)
 from renraku.app import App
 from renraku.services import followup
 from renraku.services.schools import school_calendar, school_now
@@ -27,13 +32,18 @@ TICK_S = 15.0
 Digest = Callable[[App, School], Awaitable[None]]
 
 
-async def school_settings(session: AsyncSession, school_id: int) -> StaffroomSettings:
-    """The school's staff-room settings; the defaults are written the first time."""
+async def school_settings(session: AsyncSession, school_id: int, *,
+                          for_update: bool = False) -> StaffroomSettings:
+    """The school's staff-room settings. Without a row: the defaults, written only when
+    ``for_update`` (so a page that only reads them never takes the write lock)."""
     row = await session.get(StaffroomSettings, school_id)
     if row is None:
-        row = StaffroomSettings(school_id=school_id)
-        session.add(row)
-        await session.flush()
+        row = StaffroomSettings(
+            school_id=school_id, followup_at=DEFAULT_FOLLOWUP_AT, digest_at=DEFAULT_DIGEST_AT,
+            closure_threshold_pct=DEFAULT_CLOSURE_THRESHOLD_PCT)
+        if for_update:
+            session.add(row)
+            await session.flush()
     return row
 
 
@@ -45,7 +55,7 @@ async def tick(app: App, digest: Digest | None = None) -> None:
         local = school_now(app.clock, school)
         async with transaction(app.sessions) as s:
             await followup.settle(s, school.id, local.date(), app.clock.now())
-            cfg = await school_settings(s, school.id)
+            cfg = await school_settings(s, school.id, for_update=True)
             school_day = (await school_calendar(s, school)).is_school_day(local.date())
             run_followup = (school_day and cfg.followup_at is not None
                             and cfg.followup_done_on != local.date()

@@ -78,6 +78,7 @@ async def set_threshold(request: web.Request) -> web.Response:
         if value is None or not 1 <= value <= 100:
             flash(request, _("The threshold is a percentage from 1 to 100."), "error")
         else:
-            (await school_settings(session, sr.school.id)).closure_threshold_pct = value
+            cfg = await school_settings(session, sr.school.id, for_update=True)
+            cfg.closure_threshold_pct = value
             flash(request, _("The class-closure threshold is now %(n)s %%.", n=value))
     raise web.HTTPSeeOther("/staff/health")

@@ -17,6 +17,7 @@ from __future__ import annotations
 from datetime import date, time
 
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.db import transaction
 from models.enums import RollMark
@@ -112,7 +113,7 @@ async def class_followup(request: web.Request) -> web.Response:
     raise web.HTTPSeeOther(f"/staff/classes/{room.id}/today?day={day.isoformat()}")
 
 
-async def _summary_request(request: web.Request, session) -> StaffRequest:  # type: ignore[no-untyped-def]
+async def _summary_request(request: web.Request, session: AsyncSession) -> StaffRequest:
     sr = await staff_request(request, session)
     if not can_view_school_summary(sr.scope, sr.school.id):
         raise web.HTTPForbidden(text="forbidden")
@@ -178,7 +179,7 @@ async def summary_settings(request: web.Request) -> web.Response:
     data = await request.post()
     async with transaction(app.sessions) as session:
         sr = await _summary_request(request, session)
-        cfg = await morning.school_settings(session, sr.school.id)
+        cfg = await morning.school_settings(session, sr.school.id, for_update=True)
         cfg.followup_at = _hhmm(str(data.get("followup_at", "")))
         cfg.digest_at = _hhmm(str(data.get("digest_at", "")))
     _ = fw.gettext_for(request)
