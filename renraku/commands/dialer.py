@@ -38,8 +38,6 @@ def platform_dialer(app: App, port: PanoramiskPort, config: DialerConfig) -> Dia
     async def prepare(campaign: Campaign) -> None:
         from prompts.campaign import prerender_campaign
 
-        if campaign.flow != "broadcast":
-            return  # a follow-up call speaks catalog phrases only
         async with app.sessions() as s:
             await prerender_campaign(app.settings, s, campaign.id)
 
