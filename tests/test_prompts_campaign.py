@@ -67,6 +67,28 @@ class Agi:
         pass
 
 
+async def _dialled_from_cache(w: PromptWorld, app: App, camp: Any, static_prefix: str,
+                              monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], Any]:
+    """The dialer of `renraku run` / `renraku dialer` renders the campaign before calling;
+    with the static prompts built too, TTS is switched off and the first call starts."""
+    await platform_dialer(app, FakeAmi(app, {}), DialerConfig()).prepare(camp)  # type: ignore
+    static = [e.key for e in catalog().static() if e.key.startswith(static_prefix)]
+    report = await render.build(w.settings, w.sessions, languages=["en"], keys=static,
+                                templates=False, progress=None)
+    assert report.ok, report.failed
+
+    async def no_tts(*_: Any, **__: Any) -> Any:
+        raise AssertionError("the call waited for TTS")
+
+    monkeypatch.setattr(tts, "synthesize", no_tts)
+    async with transaction(w.sessions) as s:
+        names = await prerender_campaign(w.settings, s, camp.id)  # all cached by now
+        household = (await bc.due_households(s, camp.id, NOW, 1))[0]
+        attempt = await bc.start_attempt(s, household.id, NOW)
+        assert attempt is not None
+    return names, attempt
+
+
 @pytest.fixture
 async def world(tmp_path: Path, openjtalk_voice: Path) -> AsyncIterator[tuple[PromptWorld, Any]]:
     w, engine = await open_world(tmp_path / "data")
@@ -92,22 +114,7 @@ async def test_prerendered_campaign_plays_without_waiting_for_tts(
         )
         await bc.launch(s, w.settings, camp, NOW)
         assert await campaign_languages(s, camp) == ["en"]
-    # The dialer of `renraku run` / `renraku dialer` renders the campaign before calling
-    await platform_dialer(app, FakeAmi(app, {}), DialerConfig()).prepare(camp)  # type: ignore
-    static = [e.key for e in catalog().static() if e.key.startswith("broadcast.")]
-    report = await render.build(w.settings, w.sessions, languages=["en"], keys=static,
-                                templates=False, progress=None)
-    assert report.ok, report.failed
-
-    async def no_tts(*_: Any, **__: Any) -> Any:
-        raise AssertionError("the call waited for TTS")
-
-    monkeypatch.setattr(tts, "synthesize", no_tts)
-    async with transaction(w.sessions) as s:
-        names = await prerender_campaign(w.settings, s, camp.id)  # all cached by now
-        household = (await bc.due_households(s, camp.id, NOW, 1))[0]
-        attempt = await bc.start_attempt(s, household.id, NOW)
-        assert attempt is not None
+    names, attempt = await _dialled_from_cache(w, app, camp, "broadcast.", monkeypatch)
     assert names and all(n.startswith("renraku/dyn/") for n in names)
     agi = Agi(attempt.id)
     outcome = await BroadcastCall(agi, app, PromptVoice(w.settings, w.sessions), Hangup).run()
@@ -183,21 +190,7 @@ async def test_followup_call_is_rendered_before_dialling(
     async with w.sessions() as s:
         camp = await s.scalar(select(Campaign).where(Campaign.flow == "followup"))
     assert camp is not None
-    await platform_dialer(app, FakeAmi(app, {}), DialerConfig()).prepare(camp)  # type: ignore
-    static = [e.key for e in catalog().static() if e.key.startswith("followup.")]
-    report = await render.build(w.settings, w.sessions, languages=["en"], keys=static,
-                                templates=False, progress=None)
-    assert report.ok, report.failed
-
-    async def no_tts(*_: Any, **__: Any) -> Any:
-        raise AssertionError("the call waited for TTS")
-
-    monkeypatch.setattr(tts, "synthesize", no_tts)
-    async with transaction(w.sessions) as s:
-        names = await prerender_campaign(w.settings, s, camp.id)  # cached by the dialer
-        household = (await bc.due_households(s, camp.id, NOW, 1))[0]
-        attempt = await bc.start_attempt(s, household.id, NOW)
-        assert attempt is not None
+    names, attempt = await _dialled_from_cache(w, app, camp, "followup.", monkeypatch)
     agi = Agi(attempt.id)
     answer = await FollowUpCall(agi, app, PromptVoice(w.settings, w.sessions), Hangup).run()
     assert answer == "absent"  # this family presses 1
