@@ -19,7 +19,7 @@ from sqlalchemy import select
 from models import StaffAttachment, StaffMessage
 from models.db import transaction
 from renraku.services import staffboard
-from renraku.services.staff import school_staff
+from renraku.services.staff import school_classes, school_staff
 from webportal.staff import fw
 from webportal.staff.common import StaffRequest, int_param, render, staff_request
 from webportal.templating import flash
@@ -58,7 +58,8 @@ async def _compose(sr: StaffRequest, session: Any, form: dict[str, Any],
                   if s.active and s.id != sr.staff.id]
     return render(sr, "staff/board_new.html", {
         "page_title": _("New staff message"), "colleagues": colleagues, "form": form,
-        "grades": range(1, 7), "error": error, "csrf_token": fw.csrf_token(sr.request),
+        "grades": sorted({r.grade for r in await school_classes(session, sr.school.id)}),
+        "error": error, "csrf_token": fw.csrf_token(sr.request),
     }, status=status)
 
 
