@@ -31,7 +31,8 @@ CALLS = int(os.environ.get("RENRAKU_BENCH_CLASSIC_CALLS", "40"))
 CONCURRENCY = int(os.environ.get("RENRAKU_BENCH_CLASSIC_C", "10"))
 POLL_S = 60.0  # how long a classic caller waits for each prompt
 QUICK_ABSENCE = [("absence.welcome", "1"), ("absence.kind_menu", "1"),
-                 ("absence.reason_menu", "1"), ("absence.about_child", "1"),
+                 ("absence.reason_menu", "1"), ("absence.symptom_menu", "1"),
+                 ("absence.about_child", "1"),
                  ("absence.recorded", "2"), ("absence.goodbye", "")]
 
 

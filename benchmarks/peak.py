@@ -54,7 +54,8 @@ THINK_S = (0.5, 2.5)
 WAIT_S = 30  # a caller kept waiting this long for the next prompt counts as failed
 # The first sound of each step, and the keys pressed on hearing it start
 QUICK_ABSENCE = [("absence.welcome", "1"), ("absence.report_for_date", "1"),
-                 ("absence.reason_menu", "1"), ("absence.about_child", "1"),
+                 ("absence.reason_menu", "1"), ("absence.symptom_menu", "1"),
+                 ("absence.about_child", "1"),
                  ("absence.recorded", "2"), ("absence.goodbye", "")]
 # The sounds the flow plays (bench voice tones), made before the floor needs them
 FLOOR_SOUNDS = [("absence.welcome", {}), ("absence.main_menu", {}),
@@ -62,6 +63,7 @@ FLOOR_SOUNDS = [("absence.welcome", {}), ("absence.main_menu", {}),
                 ("absence.kind_menu", {}), ("absence.reason_menu", {}),
                 ("absence.about_child", {"name": "x"}), ("absence.on_date", {"date": "x"}),
                 ("absence.kind.absence", {}), ("absence.reason.illness", {}),
+                ("absence.symptom_menu", {}), ("absence.symptom.fever", {}),
                 ("absence.confirm_keys", {}), ("absence.recorded", {}),
                 ("absence.after_menu", {}), ("absence.goodbye", {})]
 

@@ -401,11 +401,14 @@ class AbsenceCall:
             return [await self.p(key)], 4
         if menu.screen == s.REASON:
             return [await self.p("absence.reason_menu")], 1
+        if menu.screen == s.SYMPTOM:
+            return [await self.p("absence.symptom_menu")], 1
         if menu.screen == s.CONFIRM:
             kid, day = self._target(caller, menu)
             assert menu.kind is not None and menu.reason is not None
             return [
-                *await self._describe(kid, day, menu.kind, menu.reason, menu.at_time),
+                *await self._describe(kid, day, menu.kind, menu.reason, menu.at_time,
+                                      menu.symptom),
                 await self.p("absence.confirm_keys"),
             ], 1
         if menu.screen == s.REPORTS:
@@ -413,7 +416,8 @@ class AbsenceCall:
             kid = self._kid(caller, report.child_id)
             return [
                 *await self._describe(kid, report.day, ReportKind(report.kind),
-                                      ReportReason(report.reason), report.at_time),
+                                      ReportReason(report.reason), report.at_time,
+                                      report.symptom),
                 await self.p("absence.report_keys"),
             ], 1
         if menu.screen == s.CANCEL_CONFIRM:
@@ -433,9 +437,11 @@ class AbsenceCall:
         return kid, kid.day
 
     async def _describe(
-        self, kid: Kid, day: date, kind: ReportKind, reason: ReportReason, at: time | None
+        self, kid: Kid, day: date, kind: ReportKind, reason: ReportReason, at: time | None,
+        symptom: str | None = None,
     ) -> list[tuple[str, str]]:
-        """Child, day, kind (with time), reason: the read-back of a draft or a report."""
+        """Child, day, kind (with time), reason (and symptom): the read-back of a draft or
+        a report."""
         sounds = [
             await self.p("absence.about_child", name=kid.name),
             await self.p("absence.on_date", date=spoken_date(day, self.lang)),
@@ -444,6 +450,8 @@ class AbsenceCall:
         if at is not None:
             sounds.append(await self.p("absence.at_time", time=spoken_time(at, self.lang)))
         sounds.append(await self.p(f"absence.reason.{reason}"))
+        if symptom:
+            sounds.append(await self.p(f"absence.symptom.{symptom}"))
         return sounds
 
     async def _effect(self, caller: Caller, menu: m.Menu, effect: m.Effect) -> m.Menu:
@@ -526,7 +534,7 @@ class AbsenceCall:
             kid, day = self._target(caller, menu)
             assert menu.kind is not None and menu.reason is not None
             draft = absences.ReportDraft(kid.id, day, menu.kind, menu.reason,
-                                         menu.at_time)
+                                         menu.at_time, symptom=menu.symptom)
             report = await absences.submit(s, draft, channel=Channel.PHONE,
                                            guardian_id=kid.guardian_id, now=now)
             action, said = "reported", "absence.recorded"
@@ -542,7 +550,8 @@ class AbsenceCall:
             else:
                 assert menu.kind is not None and menu.reason is not None
                 draft = absences.ReportDraft(report.child_id, report.day, menu.kind,
-                                             menu.reason, menu.at_time, report.memo)
+                                             menu.reason, menu.at_time, report.memo,
+                                             menu.symptom)
                 await absences.change(s, report, draft, channel=Channel.PHONE,
                                       guardian_id=kid.guardian_id, now=now)
                 action, said = "changed", "absence.changed"

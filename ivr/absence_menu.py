@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import time
 from enum import StrEnum
 
-from models.enums import ReportKind, ReportReason
+from models.enums import ReportKind, ReportReason, Symptom
 
 MAX_FAILURES = 3
 BACK = "*"
@@ -35,6 +35,8 @@ REASONS = (  # keys 1..5
     ReportReason.BEREAVEMENT,
     ReportReason.OTHER,
 )
+SYMPTOMS = tuple(Symptom)  # keys 1..5, asked after "illness"; # or silence: not given
+SKIP = "#"
 
 
 class Screen(StrEnum):
@@ -44,6 +46,7 @@ class Screen(StrEnum):
     KIND = "kind"
     TIME = "time"  # late arrival / early leave: HHMM on the keypad, # alone to skip
     REASON = "reason"
+    SYMPTOM = "symptom"  # after "illness": fever, influenza, COVID-19, gastroenteritis, other
     CONFIRM = "confirm"
     REPORTS = "reports"  # one existing report at a time: cancel / change / next
     CANCEL_CONFIRM = "cancel_confirm"
@@ -116,6 +119,7 @@ class Menu:
     kind: ReportKind | None = None
     at_time: time | None = None
     reason: ReportReason | None = None
+    symptom: Symptom | None = None
     report: int | None = None  # the existing report being looked at
     language_index: int | None = None
     closed: frozenset[int] = frozenset()  # children whose class is closed on the report day
@@ -187,6 +191,8 @@ def step(menu: Menu, event: Input) -> tuple[Menu, Effect]:
     if isinstance(event, Timeout):
         if menu.screen == Screen.AFTER:
             return menu.go(Screen.END), Effect.GOODBYE  # done already: silence ends the call
+        if menu.screen == Screen.SYMPTOM:
+            return menu.go(Screen.CONFIRM, symptom=None), Effect.NONE  # optional question
         return _fail(menu, Effect.NO_INPUT)
     if isinstance(event, Invalid):
         return _fail(menu, Effect.INVALID)
@@ -263,7 +269,20 @@ def _reason(menu: Menu, d: str) -> tuple[Menu, Effect] | None:
     index = _choice(d, len(REASONS))
     if index is None:
         return None
-    return menu.go(Screen.CONFIRM, reason=REASONS[index]), Effect.NONE
+    reason = REASONS[index]
+    nxt = Screen.SYMPTOM if reason == ReportReason.ILLNESS else Screen.CONFIRM
+    return menu.go(nxt, reason=reason, symptom=None), Effect.NONE
+
+
+def _symptom(menu: Menu, d: str) -> tuple[Menu, Effect] | None:
+    if d == BACK:
+        return menu.main(), Effect.NONE
+    if d == SKIP:
+        return menu.go(Screen.CONFIRM, symptom=None), Effect.NONE
+    index = _choice(d, len(SYMPTOMS))
+    if index is None:
+        return None
+    return menu.go(Screen.CONFIRM, symptom=SYMPTOMS[index]), Effect.NONE
 
 
 def _confirm(menu: Menu, d: str) -> tuple[Menu, Effect] | None:
@@ -321,6 +340,7 @@ _HANDLERS = {
     Screen.KIND: _kind,
     Screen.TIME: _time,
     Screen.REASON: _reason,
+    Screen.SYMPTOM: _symptom,
     Screen.CONFIRM: _confirm,
     Screen.REPORTS: _reports,
     Screen.CANCEL_CONFIRM: _cancel_confirm,

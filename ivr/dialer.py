@@ -100,6 +100,7 @@ class Live:
     action_id: str
     campaign_id: int
     answered: bool = False
+    flow: str = "broadcast"  # the FastAGI flow of the answered call (Campaign.flow)
     cause: int | None = None
     hangup: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
@@ -294,7 +295,7 @@ class Dialer:
             if attempt is None:
                 continue
             self.pacer.mark(self.mono())
-            live = Live(attempt.id, attempt.action_id, campaign.id)
+            live = Live(attempt.id, attempt.action_id, campaign.id, flow=campaign.flow)
             self.live[attempt.action_id] = live
             live.task = self._spawn(self._originate(live, household))
 
@@ -319,6 +320,7 @@ class Dialer:
                 f"RENRAKU_HOUSEHOLD={household.id}",
                 f"RENRAKU_CAMPAIGN={live.campaign_id}",
                 f"RENRAKU_LANG={lang}",
+                f"RENRAKU_FLOW={live.flow}",
                 f"CHANNEL(language)={lang}",
             ],
         }

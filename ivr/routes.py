@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ivr import absence_flow, admin_record_flow, broadcast_flow, call_metrics
+from ivr import absence_flow, admin_record_flow, broadcast_flow, call_metrics, followup_flow
 from ivr.fastagi import AGIChannel, FastAGIServer
 from renraku.app import App
 
@@ -17,5 +17,6 @@ def build_server(app: App) -> FastAGIServer:
 
     server.route("absence", absence)
     server.route("broadcast", broadcast_flow.handler(app, voice))
+    server.route("followup", followup_flow.handler(app, voice))
     server.route("admin-record", admin_record_flow.handler(app, voice))
     return server

@@ -29,6 +29,19 @@ from models.proxy_request import ProxyRequest
 from models.receipt import NoticeRead
 from models.school import CalendarChange, Classroom, School, Staff, StaffClass, Term
 from models.security import AuditEntry, ThrottleEvent
+from models.staffroom import (
+    ChildNote,
+    ChildNoteVersion,
+    FollowUp,
+    RollCall,
+    StaffAlert,
+    StaffAttachment,
+    StaffBoardPref,
+    StaffEvent,
+    StaffMessage,
+    StaffMessageRecipient,
+    StaffroomSettings,
+)
 from models.voicemail import Voicemail, VoicemailChild
 
 __all__ = [
@@ -43,12 +56,15 @@ __all__ = [
     "Campaign",
     "CampaignHousehold",
     "Child",
+    "ChildNote",
+    "ChildNoteVersion",
     "Classroom",
     "EmailDelivery",
     "Enrolment",
     "Event",
     "EventChange",
     "FamilyEvent",
+    "FollowUp",
     "Guardian",
     "GuardianPhone",
     "Guardianship",
@@ -57,10 +73,18 @@ __all__ = [
     "Prompt",
     "ProxyRequest",
     "RegistrationToken",
+    "RollCall",
     "School",
     "SmsMessage",
     "Staff",
+    "StaffAlert",
+    "StaffAttachment",
+    "StaffBoardPref",
     "StaffClass",
+    "StaffEvent",
+    "StaffMessage",
+    "StaffMessageRecipient",
+    "StaffroomSettings",
     "Survey",
     "SurveyOption",
     "SurveyQuestion",

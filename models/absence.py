@@ -22,7 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base
-from models.enums import Channel, ReportKind, ReportReason, ReportStatus, check_in
+from models.enums import Channel, ReportKind, ReportReason, ReportStatus, Symptom, check_in
 from models.people import Child, Guardian
 
 
@@ -33,6 +33,7 @@ class AbsenceReport(Base):
         CheckConstraint(check_in("reason", ReportReason), name="reason"),
         CheckConstraint(check_in("status", ReportStatus), name="status"),
         CheckConstraint(check_in("channel", Channel), name="channel"),
+        CheckConstraint(f"symptom IS NULL OR {check_in('symptom', Symptom)}", name="symptom"),
         # One active report per child, day and kind; cancelled ones stay as history.
         Index(
             "uq_absence_active",
@@ -51,6 +52,7 @@ class AbsenceReport(Base):
     day: Mapped[date] = mapped_column(Date)
     kind: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str] = mapped_column(String(16))
+    symptom: Mapped[str | None] = mapped_column(String(16))  # with illness / suspension
     at_time: Mapped[time | None] = mapped_column(Time)  # arrival / leaving time
     memo: Mapped[str] = mapped_column(Text, default="")
     channel: Mapped[str] = mapped_column(String(8))

@@ -95,6 +95,8 @@ class Campaign(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     school_id: Mapped[int] = mapped_column(ForeignKey("schools.id"), index=True)
     title: Mapped[str] = mapped_column(String(200))
+    # The FastAGI call flow answered calls run: broadcast, or followup (renraku.services.followup)
+    flow: Mapped[str] = mapped_column(String(16), default="broadcast", server_default="broadcast")
     # {"ja": "...", "en": "..."}: families hear their language where given, else Japanese
     message: Mapped[dict] = mapped_column(JSON, default=dict)
     recorded_prompt_key: Mapped[str | None] = mapped_column(String(100))

@@ -19,6 +19,20 @@ class ReportReason(StrEnum):
     OTHER = "other"
 
 
+class Symptom(StrEnum):
+    """What the illness is, for the nurse's counts (only with an illness or suspension)."""
+
+    FEVER = "fever"
+    INFLUENZA = "influenza"
+    COVID19 = "covid19"
+    GASTROENTERITIS = "gastroenteritis"
+    OTHER = "other"
+
+
+# The reasons a symptom belongs to
+SYMPTOM_REASONS = frozenset({ReportReason.ILLNESS, ReportReason.SUSPENSION})
+
+
 class ReportStatus(StrEnum):
     ACTIVE = "active"
     CANCELLED = "cancelled"
@@ -92,6 +106,30 @@ class ProxyRequestStatus(StrEnum):
     PENDING = "pending"
     REGISTERED = "registered"
     REJECTED = "rejected"
+
+
+class RollMark(StrEnum):
+    """The teacher's morning roll call mark for one child."""
+
+    PRESENT = "present"
+    ABSENT = "absent"
+    LATE = "late"
+
+
+class FollowUpAnswer(StrEnum):
+    """The family's key on a follow-up call (1, 2, 3)."""
+
+    ABSENT = "absent"  # absent today (they forgot to report)
+    ON_WAY = "on_way"
+    DID_NOT_KNOW = "did_not_know"
+
+
+class FollowUpStatus(StrEnum):
+    CALLING = "calling"  # calls queued or under way
+    ANSWERED = "answered"
+    UNANSWERED = "unanswered"  # every number tried, nobody pressed a key
+    EMAILED = "emailed"  # no phone: the family got an email
+    NO_CONTACT = "no_contact"  # neither phone nor email registered
 
 
 def check_in(column: str, values: type[StrEnum]) -> str:

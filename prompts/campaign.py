@@ -5,6 +5,7 @@ question and its options as TTS. Rendered on the first answered call, a long Jap
 message keeps that family waiting after they said hello (and four channels answering at
 once all wait). :func:`prerender_campaign` renders exactly the texts the flow will ask for,
 in every language its households use; call it when a campaign is scheduled or started.
+A follow-up call of an unexplained absence gets its opening phrase with the child's name.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Iterable
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from models import Campaign, CampaignHousehold, School
+from models import Campaign, CampaignHousehold, Child, FollowUp, School
 from models.enums import CampaignStatus
 from prompts import dynamic
 from renraku.rules.campaign import pick_language
@@ -54,6 +55,8 @@ async def prerender_campaign(
     school_name = (school.reading or school.name) if school else ""
     langs = list(languages) if languages is not None else await campaign_languages(
         session, campaign)
+    if campaign.flow == "followup":
+        return await _prerender_followup(settings, session, campaign, school_name, langs)
     questions = await survey_questions(session, campaign.survey_id) if campaign.survey_id else []
     jobs = []
     for lang in langs:
@@ -77,6 +80,19 @@ async def prerender_campaign(
                                                    label=label))
     # Renders queue on the per-CPU limit in prompts.tts; identical texts render once.
     return list(await asyncio.gather(*jobs))
+
+
+async def _prerender_followup(settings: Settings, session: AsyncSession, campaign: Campaign,
+                              school_name: str, langs: list[str]) -> list[str]:
+    """A follow-up call (ivr/followup_flow.py) says the school and the child's name first."""
+    child = await session.scalar(
+        select(Child).join(FollowUp, FollowUp.child_id == Child.id)
+        .where(FollowUp.campaign_id == campaign.id))
+    if child is None:
+        return []
+    return list(await asyncio.gather(*(
+        dynamic.say_phrase(settings, lang, "followup.not_arrived", name=child.spoken_name,
+                           school=school_name) for lang in langs)))
 
 
 async def prerender_pending(settings: Settings, factory: async_sessionmaker[AsyncSession]) -> int:

@@ -78,11 +78,13 @@ async def follow(phone: VirtualPhone, steps: list[tuple[str, str]], after: int =
 
 # Every prompt heard in full before its key (the language test wants all of them)...
 NEW_ABSENCE = [("absence.main_menu", "1"), ("absence.kind_menu", "1"),
-               ("absence.reason_menu", "1"), ("absence.confirm_keys", "1"),
+               ("absence.reason_menu", "1"), ("absence.symptom_menu", "1"),
+               ("absence.confirm_keys", "1"),
                ("absence.after_menu", "2"), ("absence.goodbye", "")]
 # ...or each key pressed at the first sound of its screen, as a caller in a hurry does.
 QUICK_ABSENCE = [("absence.welcome", "1"), ("absence.report_for_date", "1"),
-                 ("absence.reason_menu", "1"), ("absence.about_child", "1"),
+                 ("absence.reason_menu", "1"), ("absence.symptom_menu", "1"),
+                 ("absence.about_child", "1"),
                  ("absence.recorded", "2"), ("absence.goodbye", "")]
 
 
@@ -164,7 +166,8 @@ async def test_siblings_at_two_schools_get_their_own_school_day(line: Line) -> N
     await phone.call()
     at = await follow(phone, [("absence.main_menu", "1"), ("absence.child_option", "1"),
                               ("absence.kind_menu", "1"), ("absence.reason_menu", "1"),
-                              ("absence.about_child", "1"), ("absence.recorded", "1")])
+                              ("absence.symptom_menu", "#"), ("absence.about_child", "1"),
+                              ("absence.recorded", "1")])
     await follow(phone, [("absence.main_menu", "1"), ("absence.child_option", "2"),
                          ("absence.kind_menu", "1"), ("absence.reason_menu", "2"),
                          ("absence.about_child", "1"), ("absence.recorded", "2")], at)

@@ -60,6 +60,7 @@ async def test_sibling_absence_recorded_with_own_school_day(db: Database) -> Non
         ("absence.child_option", "2"),  # Jiro: said second, but the first sound is Taro's
         ("absence.kind_menu", "1"),
         ("absence.reason_menu", "1"),
+        ("absence.symptom_menu", "3"),  # COVID-19, for the nurse's counts
         ("absence.confirm_keys", "1"),
         ("absence.after_menu", "2"),
     ])
@@ -67,8 +68,9 @@ async def test_sibling_absence_recorded_with_own_school_day(db: Database) -> Non
     assert result.outcome == "reported"
     [r] = await _reports(app)
     # Jiro's school has an 08:00 cutoff: at 10:00 the report is for Friday
-    assert (r.child_id, r.day, r.kind, r.reason, r.channel, r.guardian_id, r.status) == (
-        jiro, FRI, "absence", "illness", "phone", mom, "active")
+    assert (r.child_id, r.day, r.kind, r.reason, r.symptom, r.channel, r.guardian_id,
+            r.status) == (jiro, FRI, "absence", "illness", "covid19", "phone", mom, "active")
+    assert "absence.symptom.covid19:ja" in agi.sounds()  # read back before the confirm
     sounds = agi.sounds()
     assert "absence.child_option:ja:digit=1:name=やまだたろう" in sounds
     assert any(s.startswith("absence.on_date:ja:date=12月4日") for s in sounds)

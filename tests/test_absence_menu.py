@@ -18,7 +18,7 @@ from ivr.absence_menu import (
     parse_time,
     step,
 )
-from models.enums import ReportKind, ReportReason
+from models.enums import ReportKind, ReportReason, Symptom
 
 
 def run(menu: Menu, *keys: str) -> tuple[Menu, list[Effect]]:
@@ -30,11 +30,23 @@ def run(menu: Menu, *keys: str) -> tuple[Menu, list[Effect]]:
 
 
 def test_one_child_absence_straight_through() -> None:
-    menu, effects = run(Menu(children=1, languages=4), "1", "1", "1", "1")
-    assert effects == [Effect.NONE, Effect.NONE, Effect.NONE, Effect.SUBMIT]
+    menu, effects = run(Menu(children=1, languages=4), "1", "1", "1", "2", "1")
+    assert effects == [Effect.NONE, Effect.NONE, Effect.NONE, Effect.NONE, Effect.SUBMIT]
     assert menu.screen == Screen.AFTER
-    assert (menu.child, menu.kind, menu.reason, menu.at_time) == (
-        0, ReportKind.ABSENCE, ReportReason.ILLNESS, None)
+    assert (menu.child, menu.kind, menu.reason, menu.symptom, menu.at_time) == (
+        0, ReportKind.ABSENCE, ReportReason.ILLNESS, Symptom.INFLUENZA, None)
+
+
+def test_symptom_only_after_illness_and_optional() -> None:
+    at_symptom, _ = run(Menu(children=1, languages=1), "1", "1", "1")
+    assert at_symptom.screen == Screen.SYMPTOM
+    for skip in ("#", "T"):  # the hash key or silence: no symptom, on to the read-back
+        menu, effects = run(at_symptom, skip)
+        assert (menu.screen, menu.symptom, effects) == (Screen.CONFIRM, None, [Effect.NONE])
+    assert run(at_symptom, "6")[1] == [Effect.INVALID]
+    assert run(at_symptom, "*")[0].screen == Screen.MAIN
+    menu, _ = run(Menu(children=1, languages=1), "1", "1", "2")  # injury: no symptom asked
+    assert menu.screen == Screen.CONFIRM and menu.symptom is None
 
 
 def test_siblings_pick_a_child_first() -> None:
@@ -89,9 +101,9 @@ def test_invalid_input_counts() -> None:
 
 
 def test_redo_from_confirm() -> None:
-    menu, effects = run(Menu(children=2, languages=1), "1", "2", "1", "1", "2")
+    menu, effects = run(Menu(children=2, languages=1), "1", "2", "1", "1", "#", "2")
     assert menu.screen == Screen.CHILD and menu.kind is None and effects[-1] == Effect.NONE
-    menu, _ = run(Menu(children=1, languages=1), "1", "1", "1", "2")
+    menu, _ = run(Menu(children=1, languages=1), "1", "1", "1", "1", "2")
     assert menu.screen == Screen.KIND and menu.child == 0 and menu.reason is None
 
 
@@ -139,7 +151,7 @@ def test_next_report_then_end_of_list() -> None:
 
 
 def test_after_a_report_silence_or_2_ends_1_goes_on() -> None:
-    done, _ = run(Menu(children=1, languages=1), "1", "1", "1", "1")
+    done, _ = run(Menu(children=1, languages=1), "1", "1", "1", "#", "1")
     assert run(done, "T")[0].screen == Screen.END
     assert run(done, "T")[1] == [Effect.GOODBYE]
     assert run(done, "2")[1] == [Effect.GOODBYE]

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from ivr.broadcast_flow import BroadcastCall
 from ivr.dialer import DialerConfig
+from ivr.followup_flow import FollowUpCall
+from models import Campaign, RollCall
 from models.db import transaction
 from models.enums import AttemptStatus
 from prompts import render, tts
@@ -21,11 +24,13 @@ from renraku.app import App
 from renraku.clock import FakeClock
 from renraku.commands.dialer import platform_dialer
 from renraku.services import broadcast as bc
-from tests.factories import make_child, make_guardian, make_school
+from renraku.services import followup
+from tests.factories import make_child, make_class, make_guardian, make_school
 from tests.prompts_fixtures import PromptWorld, open_world
 from tests.test_dialer_fake_ami import FakeAmi
 
 NOW = datetime(2026, 12, 4, 1, 0, tzinfo=UTC)
+DAY = date(2026, 12, 4)  # 10:00 in Tokyo
 SURVEY = [
     {"text": {"ja": "遠足に参加しますか。", "en": "Will your child join the trip?"},
      "options": [{"digit": 1, "label": {"ja": "はい", "en": "Yes"}},
@@ -62,6 +67,28 @@ class Agi:
         pass
 
 
+async def _dialled_from_cache(w: PromptWorld, app: App, camp: Any, static_prefix: str,
+                              monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], Any]:
+    """The dialer of `renraku run` / `renraku dialer` renders the campaign before calling;
+    with the static prompts built too, TTS is switched off and the first call starts."""
+    await platform_dialer(app, FakeAmi(app, {}), DialerConfig()).prepare(camp)  # type: ignore
+    static = [e.key for e in catalog().static() if e.key.startswith(static_prefix)]
+    report = await render.build(w.settings, w.sessions, languages=["en"], keys=static,
+                                templates=False, progress=None)
+    assert report.ok, report.failed
+
+    async def no_tts(*_: Any, **__: Any) -> Any:
+        raise AssertionError("the call waited for TTS")
+
+    monkeypatch.setattr(tts, "synthesize", no_tts)
+    async with transaction(w.sessions) as s:
+        names = await prerender_campaign(w.settings, s, camp.id)  # all cached by now
+        household = (await bc.due_households(s, camp.id, NOW, 1))[0]
+        attempt = await bc.start_attempt(s, household.id, NOW)
+        assert attempt is not None
+    return names, attempt
+
+
 @pytest.fixture
 async def world(tmp_path: Path, openjtalk_voice: Path) -> AsyncIterator[tuple[PromptWorld, Any]]:
     w, engine = await open_world(tmp_path / "data")
@@ -87,22 +114,7 @@ async def test_prerendered_campaign_plays_without_waiting_for_tts(
         )
         await bc.launch(s, w.settings, camp, NOW)
         assert await campaign_languages(s, camp) == ["en"]
-    # The dialer of `renraku run` / `renraku dialer` renders the campaign before calling
-    await platform_dialer(app, FakeAmi(app, {}), DialerConfig()).prepare(camp)  # type: ignore
-    static = [e.key for e in catalog().static() if e.key.startswith("broadcast.")]
-    report = await render.build(w.settings, w.sessions, languages=["en"], keys=static,
-                                templates=False, progress=None)
-    assert report.ok, report.failed
-
-    async def no_tts(*_: Any, **__: Any) -> Any:
-        raise AssertionError("the call waited for TTS")
-
-    monkeypatch.setattr(tts, "synthesize", no_tts)
-    async with transaction(w.sessions) as s:
-        names = await prerender_campaign(w.settings, s, camp.id)  # all cached by now
-        household = (await bc.due_households(s, camp.id, NOW, 1))[0]
-        attempt = await bc.start_attempt(s, household.id, NOW)
-        assert attempt is not None
+    names, attempt = await _dialled_from_cache(w, app, camp, "broadcast.", monkeypatch)
     assert names and all(n.startswith("renraku/dyn/") for n in names)
     agi = Agi(attempt.id)
     outcome = await BroadcastCall(agi, app, PromptVoice(w.settings, w.sessions), Hangup).run()
@@ -162,3 +174,25 @@ async def dynamic_name(w: PromptWorld, lang: str, text: str) -> str:
 
     engine = await tts.pick(w.settings, lang)
     return "renraku/dyn/" + dynamic.cache_name(engine.name, engine.voice(lang), lang, text)
+
+
+async def test_followup_call_is_rendered_before_dialling(
+    world: tuple[PromptWorld, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    w, engine = world
+    app = App(w.settings, FakeClock(NOW, frozen=True), engine, w.sessions)
+    async with transaction(w.sessions) as s:
+        school = await make_school(s, reading="だいいちしょうがっこう")
+        kid = await make_child(s, school, classroom=await make_class(s, school))
+        await make_guardian(s, "Maria", "090-3333-0002", "en", (kid,))
+        s.add(RollCall(child_id=kid.id, day=DAY, mark="absent", marked_at=NOW))
+    assert (await followup.start(app, school, DAY)).calls == [kid.id]
+    async with w.sessions() as s:
+        camp = await s.scalar(select(Campaign).where(Campaign.flow == "followup"))
+    assert camp is not None
+    names, attempt = await _dialled_from_cache(w, app, camp, "followup.", monkeypatch)
+    agi = Agi(attempt.id)
+    answer = await FollowUpCall(agi, app, PromptVoice(w.settings, w.sessions), Hangup).run()
+    assert answer == "absent"  # this family presses 1
+    heard_dynamic = {p for p in agi.played if p.startswith("renraku/dyn/")}
+    assert heard_dynamic and heard_dynamic <= set(names)

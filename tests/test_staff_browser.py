@@ -177,7 +177,7 @@ async def test_proxy_registration_of_a_landline_family(
     await expect(page.locator("#live-status")).to_have_attribute("data-live", "on")
     channel = ScriptedChannel("0330000001", [
         ("absence.main_menu", "1"), ("absence.kind_menu", "1"), ("absence.reason_menu", "1"),
-        ("absence.confirm_keys", "1"), ("absence.after_menu", "2"),
+        ("absence.symptom_menu", "#"), ("absence.confirm_keys", "1"), ("absence.after_menu", "2"),
     ])
     result = await AbsenceCall(channel, staff_portal.app, FakeVoice(), FakeHangup).run()
     assert result.outcome == "reported"

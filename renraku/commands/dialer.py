@@ -44,6 +44,13 @@ def platform_dialer(app: App, port: PanoramiskPort, config: DialerConfig) -> Dia
     return Dialer(app, port, config, mailer=mailer, prepare=prepare)
 
 
+async def run_with_morning_jobs(app: App, dialer: Dialer, stop: asyncio.Event) -> None:
+    """The dialer, and beside it the schools' timed morning jobs (renraku.services.morning)."""
+    from renraku.services import digest, morning
+
+    await asyncio.gather(dialer.run(stop), morning.loop(app, stop, digest.send_digest))
+
+
 async def run(settings: Settings, args: argparse.Namespace) -> int:
     app = open_app(settings)
     port, manager = ami_port(settings)
@@ -59,7 +66,7 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     try:
-        await dialer.run(stop)
+        await run_with_morning_jobs(app, dialer, stop)
     finally:
         manager.close()
         await app.close()

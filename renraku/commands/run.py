@@ -13,7 +13,7 @@ from ivr import asterisk_runtime as rt
 from ivr.dialer import DialerConfig
 from ivr.routes import build_server
 from renraku.app import open_app
-from renraku.commands.dialer import ami_port, platform_dialer
+from renraku.commands.dialer import ami_port, platform_dialer, run_with_morning_jobs
 from renraku.services import voicemail
 from renraku.settings import Settings, ensure_secret
 from webportal.app import start as start_web
@@ -59,7 +59,7 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
             loop.add_signal_handler(sig, stop.set)
     importer = asyncio.create_task(voicemail.import_loop(app, stop))
     try:
-        await dialer.run(stop)
+        await run_with_morning_jobs(app, dialer, stop)
     finally:
         stop.set()
         await importer

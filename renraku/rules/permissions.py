@@ -30,6 +30,10 @@ class StaffScope:
     def is_admin(self) -> bool:
         return self.active and self.role == StaffRole.ADMIN
 
+    @property
+    def is_principal(self) -> bool:
+        return self.active and self.role == StaffRole.PRINCIPAL
+
 
 def _same_school(scope: StaffScope, school_id: int) -> bool:
     return scope.active and scope.school_id == school_id
@@ -86,6 +90,30 @@ def can_manage_school(scope: StaffScope, school_id: int) -> bool:
 
 def can_manage_prompts(scope: StaffScope, school_id: int) -> bool:
     return _same_school(scope, school_id) and scope.is_admin
+
+
+def can_view_school_summary(scope: StaffScope, school_id: int) -> bool:
+    """The school-wide morning summary, its alerts and follow-up button: admin and principal."""
+    return _same_school(scope, school_id) and (scope.is_admin or scope.is_principal)
+
+
+def can_view_health(scope: StaffScope, school_id: int) -> bool:
+    """The nurse's dashboard (every class's illness reports): nurse, admin, principal."""
+    return _same_school(scope, school_id) and (
+        scope.is_admin or scope.is_principal or scope.role == StaffRole.NURSE)
+
+
+def can_set_closure_threshold(scope: StaffScope, school_id: int) -> bool:
+    return _same_school(scope, school_id) and (scope.is_admin or scope.role == StaffRole.NURSE)
+
+
+def can_view_child_notes(scope: StaffScope, school_id: int,
+                         child_class_ids: Iterable[int]) -> bool:
+    """Notes between staff (引継ぎ): the child's teachers, admin, principal and nurse."""
+    if not _same_school(scope, school_id):
+        return False
+    return (scope.is_principal or scope.role == StaffRole.NURSE
+            or can_view_child(scope, school_id, child_class_ids))
 
 
 def require(allowed: bool, what: str = "") -> None:

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from models import AbsenceReport, AbsenceReportChange, Guardian, Staff
-from models.enums import ReportKind, ReportReason, ReportStatus
+from models.enums import SYMPTOM_REASONS, ReportKind, ReportReason, ReportStatus, Symptom
 from renraku import metrics
 
 
@@ -23,6 +23,11 @@ class ReportDraft:
     reason: ReportReason
     at_time: time | None = None
     memo: str = ""
+    symptom: Symptom | None = None  # kept only with an illness or suspension
+
+    @property
+    def kept_symptom(self) -> str | None:
+        return self.symptom if self.reason in SYMPTOM_REASONS else None
 
 
 def snapshot(report: AbsenceReport) -> dict[str, Any]:
@@ -30,6 +35,7 @@ def snapshot(report: AbsenceReport) -> dict[str, Any]:
         "day": report.day.isoformat(),
         "kind": report.kind,
         "reason": report.reason,
+        "symptom": report.symptom,
         "at_time": report.at_time.strftime("%H:%M") if report.at_time else None,
         "memo": report.memo,
         "status": report.status,
@@ -84,6 +90,7 @@ async def submit(
             day=draft.day,
             kind=draft.kind,
             reason=draft.reason,
+            symptom=draft.kept_symptom,
             at_time=draft.at_time,
             memo=draft.memo,
             channel=channel,
@@ -97,6 +104,7 @@ async def submit(
     else:
         before = snapshot(report)
         report.reason = draft.reason
+        report.symptom = draft.kept_symptom
         report.at_time = draft.at_time
         report.memo = draft.memo or report.memo
         report.updated_at = now
@@ -125,6 +133,7 @@ async def change(
     report.day = draft.day
     report.kind = draft.kind
     report.reason = draft.reason
+    report.symptom = draft.kept_symptom
     report.at_time = draft.at_time
     report.memo = draft.memo
     report.updated_at = now

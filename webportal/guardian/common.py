@@ -69,6 +69,12 @@ async def child_page(request: web.Request, session: AsyncSession) -> ChildPage:
     return ChildPage(request, app_of(request), guardian, link.child, link, children)
 
 
+def symptom_labels(_: Callable[..., str]) -> dict[str, str]:
+    """Symptoms of an illness or infectious disease (the nurse counts them)."""
+    return {"fever": _("Fever"), "influenza": _("Influenza"), "covid19": _("COVID-19"),
+            "gastroenteritis": _("Gastroenteritis"), "other": _("Other symptom")}
+
+
 def labels(_: Callable[..., str]) -> dict[str, dict[str, str]]:
     """Names for stored codes (kinds, reasons, change actions, channels, relations)."""
     return {
@@ -77,6 +83,7 @@ def labels(_: Callable[..., str]) -> dict[str, dict[str, str]]:
         "reasons": {"illness": _("Illness"), "injury": _("Injury or hospital visit"),
                     "suspension": _("Infectious disease (attendance suspended)"),
                     "bereavement": _("Bereavement or family matters"), "other": _("Other")},
+        "symptoms": symptom_labels(_),
         "actions": {"created": _("Reported"), "changed": _("Changed"),
                     "cancelled": _("Cancelled"), "reconfirmed": _("Reported again")},
         "channels": {"phone": _("Phone"), "web": _("Web"), "email": _("Email"),

@@ -15,7 +15,7 @@ from sqlalchemy.orm import selectinload
 
 from models import AbsenceReport, FamilyEvent
 from models.db import transaction
-from models.enums import Channel, ReportKind, ReportReason, ReportStatus
+from models.enums import Channel, ReportKind, ReportReason, ReportStatus, Symptom
 from renraku.rules.schoolday import ClassRef, DayChange, SchoolCalendar
 from renraku.services import absences, portal, receipts, surveys
 from renraku.services.broadcast import record_answer
@@ -130,8 +130,12 @@ def _report_form(data: dict[str, str], earliest: date,
         return {}, _("Choose a reason.")
     if kind != ReportKind.ABSENCE and at is None:
         return {}, _("Enter the time of arrival or leaving.")
+    symptom = data.get("symptom", "")
+    if symptom and symptom not in {v.value for v in Symptom}:
+        return {}, _("Choose a symptom from the list.")
     return {"first": first, "last": last, "kind": kind, "reason": reason,
-            "at": at if kind != ReportKind.ABSENCE else None, "memo": memo}, ""
+            "at": at if kind != ReportKind.ABSENCE else None, "memo": memo,
+            "symptom": Symptom(symptom) if symptom else None}, ""
 
 
 async def _class_calendar(s: AsyncSession, cp: ChildPage,
@@ -190,7 +194,8 @@ async def absence_submit(request: web.Request) -> web.Response:
         for day in days:  # a range is one report per school day, as the register counts
             await absences.submit(
                 s, absences.ReportDraft(cp.child.id, day, ReportKind(form["kind"]),
-                                        ReportReason(form["reason"]), form["at"], form["memo"]),
+                                        ReportReason(form["reason"]), form["at"], form["memo"],
+                                        form["symptom"]),
                 channel=Channel.WEB, guardian_id=cp.guardian.id, now=cp.now)
     flash(request, _("Your report has been sent to the school (%(n)s school days).", n=len(days)))
     raise web.HTTPFound(f"/c/{cp.child.id}/calendar?m={days[0]:%Y-%m}")
@@ -213,6 +218,7 @@ async def report_edit_form(request: web.Request) -> web.Response:
         earliest = await report_day_for(s, cp.app.clock, cp.child.school)
     editable = report.status == ReportStatus.ACTIVE and report.day >= earliest
     form = {"day": report.day.isoformat(), "kind": report.kind, "reason": report.reason,
+            "symptom": report.symptom or "",
             "at_time": report.at_time.strftime("%H:%M") if report.at_time else "",
             "memo": report.memo}
     return render_child(cp, "guardian/absence_form.html", {
@@ -250,7 +256,7 @@ async def report_edit_submit(request: web.Request) -> web.Response:
                 s, report, absences.ReportDraft(cp.child.id, form["first"],
                                                 ReportKind(form["kind"]),
                                                 ReportReason(form["reason"]), form["at"],
-                                                form["memo"]),
+                                                form["memo"], form["symptom"]),
                 channel=Channel.WEB, guardian_id=cp.guardian.id, now=cp.now)
     except IntegrityError:
         flash(request, _("There is already a report of this kind for that day."), "error")

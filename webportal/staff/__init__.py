@@ -23,6 +23,10 @@ Routes (all under /staff, all scope-checked):
   /audit (admin)                      who opened or exported registers and contacts, when
   /notices/<id>/reads, …/resend       who has read a notice; resend to the others
   /broadcasts/<id>/survey             a broadcast's survey: deadline, close now, questions
+  /classes/<id>/roll, /summary, /alerts  roll call, follow-ups, morning summary (rollcall.py)
+  /health, /health.csv                nurse's dashboard (nurse, principal, admin)
+  /board, /board/new, /board/<id>     staff board (職員連絡) with attachments and read status
+  /staff-calendar, /children/<id>/notes  staff-only calendar entries, notes about a child
 """
 
 from __future__ import annotations
@@ -35,14 +39,18 @@ from renraku.app import App
 from webportal.staff import (
     accounts,
     audit_log,
+    board,
     calendar,
     families,
+    health,
     notice_reads,
     prompts_admin,
     register,
+    rollcall,
     roster,
     school_calendar,
     school_settings,
+    staffnotes,
     survey_edit,
     voicemail,
 )
@@ -67,7 +75,8 @@ async def _phone_reports_wake_registers(app: web.Application) -> AsyncIterator[N
 
 def setup(app: web.Application) -> None:
     for module in (register, families, calendar, accounts, prompts_admin, school_calendar,
-                   school_settings, voicemail, roster, audit_log, survey_edit, notice_reads):
+                   school_settings, voicemail, roster, audit_log, survey_edit, notice_reads,
+                   rollcall, health, board, staffnotes):
         app.router.add_routes(module.routes)
     app.cleanup_ctx.append(calendar.retry_loop)
     app.cleanup_ctx.append(_phone_reports_wake_registers)

@@ -154,7 +154,8 @@ async def campaigns(request: web.Request) -> web.Response:
     app = app_of(request)
     async with app.sessions() as session:
         sr = await staff_request(request, session)
-        q = select(Campaign).where(Campaign.school_id == sr.school.id)
+        q = select(Campaign).where(Campaign.school_id == sr.school.id,
+                                   Campaign.flow == "broadcast")  # not the follow-up calls
         if not sr.scope.is_admin:
             q = q.where(Campaign.created_by == sr.staff.id)
         rows = list(await session.scalars(q.order_by(Campaign.id.desc()).limit(100)))

@@ -81,6 +81,16 @@ async def classes_in_scope(session: AsyncSession, sr: StaffRequest) -> list[Clas
     return [r for r in rooms if r.id in ok]
 
 
+def day_param(sr: StaffRequest, raw: str | None) -> date:
+    """A ``YYYY-MM-DD`` parameter; empty means the school's today."""
+    if not raw:
+        return sr.today
+    try:
+        return date.fromisoformat(raw)
+    except ValueError as exc:
+        raise web.HTTPBadRequest(text="bad day") from exc
+
+
 def int_param(value: str | None, default: int | None = None) -> int | None:
     try:
         return int(value) if value not in (None, "") else default

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from models.enums import ReportReason, ReportStatus
 from renraku.rules.register import absent_on
 from renraku.rules.schoolday import ClassRef, report_day
 from renraku.rules.schoolyear import academic_year_of
-from renraku.services import live, pdf, proxy_requests, register, voicemail
+from renraku.services import followup, live, pdf, proxy_requests, register, rollcall, voicemail
 from renraku.services.schools import school_calendar
 from renraku.services.staff import school_classes
 from webportal.staff import fw
@@ -24,6 +25,7 @@ from webportal.staff.common import (
     StaffRequest,
     audit,
     class_in_scope,
+    day_param,
     int_param,
     made_by,
     render,
@@ -43,13 +45,7 @@ def change_bus(app: web.Application) -> live.ChangeBus:
 
 
 def _day(sr: StaffRequest) -> date:
-    raw = sr.request.query.get("day")
-    if not raw:
-        return sr.today
-    try:
-        return date.fromisoformat(raw)
-    except ValueError as exc:
-        raise web.HTTPBadRequest(text="bad day") from exc
+    return day_param(sr, sr.request.query.get("day"))
 
 
 def _ym(sr: StaffRequest) -> tuple[int, int]:
@@ -121,6 +117,8 @@ async def today(request: web.Request) -> web.Response:
         day = _day(sr)
         entries = await register.day_reports(session, room.id, day)
         messages = await voicemail.inbox(session, sr.scope, class_id=room.id, pending_only=True)
+        roll = await rollcall.class_roll(session, room.id, day)
+        alerts = await followup.unread_alerts(session, sr.staff.id)
         # After the cutoff (or on a holiday) new reports are for the next school day.
         calendar = await school_calendar(session, sr.school)
         upcoming = report_day(sr.local(sr.now), sr.school.phone_cutoff, calendar)
@@ -130,7 +128,7 @@ async def today(request: web.Request) -> web.Response:
             "upcoming": upcoming if upcoming != day else None,
             "closure": calendar.class_closure(day, ClassRef(room.id, room.grade)),
             "page_title": _("Attendance today: %(name)s") % {"name": room.name},
-            "room": room, "day": day, "entries": entries,
+            "room": room, "day": day, "entries": entries, "roll": roll, "alerts": alerts,
             "messages": messages, "reasons": list(ReportReason),
             "prev_day": day - timedelta(days=1), "next_day": day + timedelta(days=1),
             "csrf_token": fw.csrf_token(request),
@@ -163,8 +161,16 @@ async def today_stream(request: web.Request) -> web.StreamResponse:
     async def stamp() -> object:
         # A fresh short session per poll: holding one open would pin a connection per page.
         async with app.sessions() as s:
-            return await register.change_stamp(s, class_id, day)
+            return (await register.change_stamp(s, class_id, day),
+                    await rollcall.stamp(s, day, class_id=class_id))
 
+    return await event_stream(request, stamp)
+
+
+async def event_stream(
+    request: web.Request, stamp: Callable[[], Awaitable[object]]
+) -> web.StreamResponse:
+    """Server-sent "changed" events whenever ``stamp()`` changes (live.changes)."""
     response = web.StreamResponse(headers={
         "Content-Type": "text/event-stream",
         "Cache-Control": "no-cache",
