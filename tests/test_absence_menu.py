@@ -164,5 +164,5 @@ def test_a_closed_class_is_told_not_asked() -> None:
     assert effects == [Effect.CLASS_CLOSED] and menu.screen == Screen.MAIN and menu.child == 0
     menu, effects = run(Menu(children=2, languages=1, closed=frozenset({1})), "1", "2")
     assert effects[-1] == Effect.CLASS_CLOSED and menu.screen == Screen.MAIN
-    menu, effects = run(menu, "1", "1", "1", "1", "1")
+    menu, effects = run(menu, "1", "1", "1", "1", "#", "1")  # # skips the symptom
     assert effects[-1] == Effect.SUBMIT and menu.child == 0

@@ -163,7 +163,8 @@ async def test_staff_without_password_sets_it_once_through_the_link(db: Database
     ({"role": "janitor"}, "role"),
     ({"email": "no-at-sign"}, "email"),
     ({"name": " "}, "name"),
-    ({"password": "short"}, "password"),
+    ({"password": "short"}, "password_short"),
+    ({"password": "password123"}, "password_common"),
 ])
 async def test_staff_creation_errors(db: Database, kwargs: dict[str, object],
                                      code: str) -> None:

@@ -135,7 +135,9 @@ async def test_teacher_sets_deadline_guardian_answers_then_refused(
         answers = list(await s.scalars(select(SurveyResponse)))
         survey = await s.get_one(Survey, world.survey)
     assert len(answers) == 1 and survey.closes_at == datetime(2026, 12, 4, 3, 0, tzinfo=UTC)
-    # The teacher's tally is marked closed and final.
+    # The teacher's tally is marked closed and final (hours later: signed in again, as the
+    # staff session's 30 minutes without a request are long over).
+    await browser_portal.login_staff(staff, "vp@x.jp", "admin-pass-1")
     await staff.goto(f"/staff/broadcasts/{cid}")
     await expect(staff.locator("#survey-state")).to_contain_text("集計は確定です")
 

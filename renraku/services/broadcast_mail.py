@@ -210,7 +210,8 @@ async def resolve_link(s: AsyncSession, token: str, now: datetime) -> SurveyLink
         raise LinkError("closed")
     survey = await s.get(Survey, campaign.survey_id)
     assert survey is not None
-    timezone = await bc.school_timezone(s, campaign.school_id)
+    school = await s.get_one(School, campaign.school_id)
+    timezone = school.timezone
     if surveys.is_closed(survey, now):
         raise LinkError("closed", survey.closes_at, timezone)
     children = await bc.target_children(s, campaign.school_id, campaign.target)
