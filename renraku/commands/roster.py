@@ -42,22 +42,23 @@ def run(settings: Settings, args: argparse.Namespace) -> int | Coroutine[Any, An
     return _import(settings, args, data)
 
 
-async def _school(app: App, school_id: int) -> tuple[School, int] | None:
+async def _school(app: App, args: argparse.Namespace) -> tuple[School, int] | None:
+    """The school of ``--school`` and the academic year asked for (default: the current)."""
     async with app.sessions() as session:
-        school = await session.get(School, school_id)
+        school = await session.get(School, args.school)
     if school is None:
-        print(f"renraku: no school with id {school_id}", file=sys.stderr)
+        print(f"renraku: no school with id {args.school}", file=sys.stderr)
         return None
-    return school, academic_year_of(school_now(app.clock, school).date())
+    return school, args.year or academic_year_of(school_now(app.clock, school).date())
 
 
 async def _export(settings: Settings, args: argparse.Namespace) -> int:
     app = open_app(settings)
     try:
-        found = await _school(app, args.school)
+        found = await _school(app, args)
         if found is None:
             return 2
-        school, year = found[0], args.year or found[1]
+        school, year = found
         async with app.sessions() as session:
             data = await roster.export_csv(session, school.id, year)
     finally:
@@ -74,10 +75,10 @@ async def _import(settings: Settings, args: argparse.Namespace, data: bytes) -> 
     _ = translator("en")
     app = open_app(settings)
     try:
-        found = await _school(app, args.school)
+        found = await _school(app, args)
         if found is None:
             return 2
-        school, year = found[0], args.year or found[1]
+        school, year = found
         try:
             async with transaction(app.sessions) as session:
                 result = await roster.import_roster(
