@@ -274,7 +274,7 @@ class Instance:
             stderr=subprocess.STDOUT,
             start_new_session=True,
             env={**os.environ, **self.extra_env},
-            preexec_fn=_die_with_parent if tie_to_parent else None,
+            preexec_fn=die_with_parent if tie_to_parent else None,
         )
         console.close()
         self.pid_file.write_text(f"{proc.pid}\n")
@@ -346,7 +346,7 @@ class Instance:
         ]
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     import ctypes
 
     libc = ctypes.CDLL(None, use_errno=True)

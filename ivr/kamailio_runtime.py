@@ -21,7 +21,7 @@ from pathlib import Path
 
 import jinja2
 
-from ivr.asterisk_runtime import REPO, AsteriskError, _die_with_parent, run_dir
+from ivr.asterisk_runtime import REPO, AsteriskError, die_with_parent, run_dir
 from renraku.settings import Settings
 
 TEMPLATES = REPO / "kamailio-config"
@@ -89,7 +89,7 @@ class Kamailio:
         proc = subprocess.Popen(
             [binary, "-f", str(self.cfg), "-DD", "-E", "-m", "64", "-M", "8"],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True, preexec_fn=_die_with_parent if tie_to_parent else None,
+            start_new_session=True, preexec_fn=die_with_parent if tie_to_parent else None,
         )
         log.close()
         self.pid_file.write_text(f"{proc.pid}\n")
