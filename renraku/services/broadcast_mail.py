@@ -33,6 +33,7 @@ from renraku.app import App
 from renraku.i18n import tr
 from renraku.rules import campaign as rules
 from renraku.services import broadcast as bc
+from renraku.services import broadcast_reads as reads
 from renraku.services import surveys
 from renraku.settings import LANGUAGES, Settings
 
@@ -162,7 +163,7 @@ async def _primary_guardians(s: AsyncSession, campaign: Campaign) -> set[int]:
 
 
 class LinkError(Exception):
-    """Unknown or expired survey link (the page says which)."""
+    """Unknown or expired link (the page says which)."""
 
     def __init__(self, kind: str, closes_at: datetime | None = None,
                  timezone: str = "Asia/Tokyo") -> None:
@@ -182,6 +183,24 @@ class SurveyLink:
     answered: dict[int, int]  # question id → digit already chosen
     closes_at: datetime | None  # the survey's deadline
     timezone: str  # the school's
+
+
+async def read_by_link(s: AsyncSession, token: str, now: datetime) -> Campaign:
+    """The email's link was followed: the guardian's families in the broadcast have read it.
+
+    The survey link counts too (its page shows the message). Returns the campaign whose
+    message the page shows. Unknown or expired tokens raise :class:`LinkError`.
+    """
+    delivery = await s.scalar(select(EmailDelivery).where(EmailDelivery.token == token))
+    if delivery is None:
+        raise LinkError("unknown")
+    if delivery.token_expires_at <= now:
+        raise LinkError("expired")
+    campaign = await s.get_one(Campaign, delivery.campaign_id)
+    children = await reads.guardian_children(s, campaign, delivery.guardian_id)
+    await reads.mark_read(s, reads.receipts_of(campaign), children, "email",
+                          delivery.guardian_id, now)
+    return campaign
 
 
 async def resolve_link(s: AsyncSession, token: str, now: datetime) -> SurveyLink:
