@@ -139,6 +139,12 @@ async def test_email_link_marks_the_family_read_and_the_teacher_resends_to_the_u
     assert (await anon2.get(resend_link)).status == 200
     assert await _receipts(sqlite_db, cid) == {w["a"]: "email", w["b"]: "email"}
     assert await _receipts(sqlite_db, rid) == {}
+    # ...and sees nothing of the other family's receipt, on that page or the portal
+    html = await (await anon2.get(resend_link)).text()
+    assert "青木" not in html and "メールのリンク" not in html
+    baba = await staff_portal.client_as_guardian("baba@example.jp")
+    assert (await baba.get(url)).status == 403
+    assert (await baba.get(f"{url}/progress.json")).status == 403
 
     # Another teacher (not hers, not her class) can neither see nor resend it
     other = await staff_portal.client_as_staff("hayashi@x.jp", "teacher-pass-2")
@@ -248,3 +254,55 @@ async def resend_raw(db: Database, settings: Settings, cid: int, key: str) -> No
     async with transaction(db.sessions) as s:
         await reads.resend_to_unread(s, settings, await s.get_one(Campaign, cid), key, NOW,
                                      None)
+
+
+async def test_the_survey_link_counts_as_reading(
+    staff_portal: StaffPortal, sqlite_db: Database, mailbox: tuple[Inbox, int]  # noqa: F811
+) -> None:
+    inbox, port = mailbox
+    staff_portal.use_smtp_port(port)
+    w = await _world(sqlite_db)
+    app = staff_portal.app
+    teacher = await staff_portal.client_as_staff("mori@x.jp", "teacher-pass-1")
+    r = await staff_portal.post(teacher, "/staff/broadcasts", {
+        **FORM, "classes": str(w["mine"]), "q1_text": "参加しますか", "q1_opt1": "はい",
+        "q1_opt2": "いいえ"})
+    assert r.status == 303, await r.text()
+    cid = int(r.headers["Location"].rsplit("/", 1)[1])
+    await Dialer(app, FakeAmi(app, {}), mailer=lambda c: send_due_emails(app, c)).tick()
+    mail = next(m for m in inbox.messages if m["To"] == "baba@example.jp")
+    survey = re.search(r"http://school\.test(/s/\S+)", mail.get_content())
+    assert survey is not None and "/m/" not in mail.get_content()
+    anon = await staff_portal.client()
+    page = await anon.get(survey.group(1))
+    assert page.status == 200 and "運動会は来週に延期します。" in await page.text()
+    assert await _receipts(sqlite_db, cid) == {w["b"]: "email"}
+
+
+async def test_a_recorded_broadcast_is_resent_by_call_to_every_unread_family(
+    db: Database
+) -> None:
+    settings = Settings(public_url="http://school.test")
+    async with transaction(db.sessions) as s:
+        school = await make_school(s)
+        room = await make_class(s, school, "3年1組")
+        kids = [await make_child(s, school, f"児童{i}", f"じどう{i}", room) for i in range(2)]
+        for i, kid in enumerate(kids):
+            await make_guardian(s, f"保護者{i}", f"090-3333-000{i}", "ja", (kid,),
+                                f"r{i}@example.jp")
+        camp = await bc.create_campaign(
+            s, settings, school_id=school.id, title="録音", target={"classes": [room.id]},
+            now=NOW, recorded_prompt_key="broadcast.upload-x", voice=True, email=False)
+        await bc.launch(s, settings, camp, NOW)
+        await reads.mark_read(s, camp.id, [kids[0].id], "call", None, NOW)
+        key = await reads.resend_key(s, camp)
+        resend = await reads.resend_to_unread(s, settings, camp, key, NOW, None)
+        assert resend is not None and not resend.email and resend.voice
+        calls = [h.phone_e164 for h in await s.scalars(select(CampaignHousehold).where(
+            CampaignHousehold.campaign_id == resend.id))]
+        assert calls == ["+819033330001"]  # no text to email: a call, the unread only
+        assert resend.recorded_prompt_key == "broadcast.upload-x"
+        # Everyone read: nothing to resend
+        await reads.mark_read(s, camp.id, [kids[1].id], "email", None, NOW)
+        assert await reads.resend_to_unread(s, settings, camp,
+                                            await reads.resend_key(s, camp), NOW, None) is None
