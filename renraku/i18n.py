@@ -28,11 +28,6 @@ BABEL_LOCALE = {"ja": "ja", "en": "en", "zh": "zh_Hans", "es": "es"}
 MARK_OPEN, MARK_CLOSE = "⟦", "⟧"
 
 
-def N_(message: str) -> str:
-    """Marks a msgid for extraction where it is translated later (``tr(lang, CONST)``)."""
-    return message
-
-
 class _Marker(gettext_module.NullTranslations):
     """Fallback for untranslated strings in testing: visible markers instead of English."""
 

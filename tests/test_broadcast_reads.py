@@ -306,3 +306,31 @@ async def test_a_recorded_broadcast_is_resent_by_call_to_every_unread_family(
         await reads.mark_read(s, camp.id, [kids[1].id], "email", None, NOW)
         assert await reads.resend_to_unread(s, settings, camp,
                                             await reads.resend_key(s, camp), NOW, None) is None
+
+
+async def test_a_call_heard_marks_every_child_reached_on_the_number(db: Database) -> None:
+    """Dad is the primary guardian of 一郎 only: his survey household answers for 一郎, yet
+    his call reached 次郎's family too (he is 次郎's second guardian)."""
+    settings = Settings(public_url="http://school.test")
+    async with transaction(db.sessions) as s:
+        school = await make_school(s)
+        room = await make_class(s, school, "4年1組")
+        ichiro = await make_child(s, school, "一郎", "いちろう", room)
+        jiro = await make_child(s, school, "次郎", "じろう", room)
+        await make_guardian(s, "母", "090-4444-0001", "ja", (jiro,))
+        await make_guardian(s, "父", "090-4444-0002", "ja", (ichiro, jiro))
+        survey = await bc.create_survey(s, school.id, "q", [
+            {"text": {"ja": "参加しますか"}, "options": [
+                {"digit": 1, "label": {"ja": "はい"}}, {"digit": 2, "label": {"ja": "いいえ"}}]}],
+            NOW)
+        camp = await bc.create_campaign(
+            s, settings, school_id=school.id, title="t", target={"classes": [room.id]},
+            now=NOW, message={"ja": "本文"}, survey_id=survey.id)
+        await bc.launch(s, settings, camp, NOW)
+        dad = await s.scalar(select(CampaignHousehold).where(
+            CampaignHousehold.phone_e164 == "+819044440002"))
+        assert dad is not None and dad.survey and dad.child_ids == [ichiro.id]
+        attempt = await bc.start_attempt(s, dad.id, NOW)
+        assert attempt is not None
+        assert sorted(await reads.mark_heard(s, attempt.id, NOW)) == sorted([ichiro.id, jiro.id])
+        assert await reads.mark_heard(s, attempt.id, NOW) == []  # once

@@ -85,12 +85,15 @@ async def mark_heard(session: AsyncSession, attempt_id: int, now: datetime) -> l
     campaign = await session.get_one(Campaign, household.campaign_id)
     if campaign.flow != "broadcast":
         return []
-    # A survey household keeps only the children it answers for: the number may reach more
-    infos = bc.child_infos(await bc.target_children(session, campaign.school_id,
-                                                    campaign.target))
-    plan = next((p for p in rules.build_households(infos)
-                 if p.phone_e164 == household.phone_e164), None)
-    child_ids = plan.child_ids if plan else list(household.child_ids)
+    child_ids = list(household.child_ids)
+    if household.survey:
+        # A survey household keeps only the children it answers for; the number may reach
+        # more (a parent who is not the primary guardian of a sibling): plan it again.
+        infos = bc.child_infos(await bc.target_children(session, campaign.school_id,
+                                                        campaign.target))
+        plan = next((p for p in rules.build_households(infos)
+                     if p.phone_e164 == household.phone_e164), None)
+        child_ids = plan.child_ids if plan else child_ids
     return await mark_read(session, receipts_of(campaign), child_ids, "call",
                            household.guardian_id, now)
 
