@@ -118,6 +118,9 @@ class Campaign(Base):
     # twice, and the unique constraint lets only one resend through.
     resend_of: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"))
     resend_key: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # A notice sent again by broadcast (renraku.services.receipts): its link followed or
+    # its message heard marks the notice read for that family too
+    notice_id: Mapped[int | None] = mapped_column(ForeignKey("notices.id"))
 
     survey: Mapped[Survey | None] = relationship()
     households: Mapped[list[CampaignHousehold]] = relationship(back_populates="campaign")

@@ -14,10 +14,19 @@ import pytest
 from sqlalchemy import func, select, update
 
 from ivr.dialer import Dialer
-from models import BroadcastRead, Campaign, CampaignHousehold, EmailDelivery
+from models import (
+    BroadcastRead,
+    Campaign,
+    CampaignHousehold,
+    EmailDelivery,
+    Notice,
+    NoticeRead,
+)
 from models.db import transaction
 from renraku.services import broadcast as bc
+from renraku.services import broadcast_mail as bm
 from renraku.services import broadcast_reads as reads
+from renraku.services import receipts as notice_receipts
 from renraku.services import staff as staff_svc
 from renraku.services.broadcast_mail import send_due_emails
 from renraku.settings import Settings
@@ -334,3 +343,28 @@ async def test_a_call_heard_marks_every_child_reached_on_the_number(db: Database
         assert attempt is not None
         assert sorted(await reads.mark_heard(s, attempt.id, NOW)) == sorted([ichiro.id, jiro.id])
         assert await reads.mark_heard(s, attempt.id, NOW) == []  # once
+
+
+async def test_a_notice_resent_by_email_is_read_when_its_link_is_followed(db: Database) -> None:
+    settings = Settings(public_url="http://school.test")
+    async with transaction(db.sessions) as s:
+        school = await make_school(s)
+        room = await make_class(s, school, "5年1組")
+        kid = await make_child(s, school, "五郎", "ごろう", room)
+        other = await make_child(s, school, "六郎", "ろくろう", room)
+        mum = await make_guardian(s, "母", "090-5555-0001", "ja", (kid,), "goro@example.jp")
+        await make_guardian(s, "父", "090-5555-0002", "ja", (other,), "roku@example.jp")
+        notice = Notice(school_id=school.id, scope="school", title="学級通信", body="本文",
+                        publish_at=NOW, created_at=NOW)
+        s.add(notice)
+        await s.flush()
+        camp = await notice_receipts.resend_to_unread(s, settings, notice, [kid.id, other.id],
+                                                      NOW, None)
+        assert camp is not None and camp.notice_id == notice.id
+        token = await s.scalar(select(EmailDelivery.token).where(
+            EmailDelivery.campaign_id == camp.id, EmailDelivery.guardian_id == mum.id))
+        await bm.read_by_link(s, token, NOW)
+        rows = list(await s.scalars(select(NoticeRead)))
+        assert [(r.notice_id, r.child_id, r.guardian_id) for r in rows] == [
+            (notice.id, kid.id, mum.id)]  # her family only
+        assert await notice_receipts.unread(s, [notice.id], other.id) == [notice.id]

@@ -198,8 +198,7 @@ async def read_by_link(s: AsyncSession, token: str, now: datetime) -> Campaign:
         raise LinkError("expired")
     campaign = await s.get_one(Campaign, delivery.campaign_id)
     children = await reads.guardian_children(s, campaign, delivery.guardian_id)
-    await reads.mark_read(s, reads.receipts_of(campaign), children, "email",
-                          delivery.guardian_id, now)
+    await reads.mark_campaign_read(s, campaign, children, "email", delivery.guardian_id, now)
     return campaign
 
 

@@ -13,7 +13,8 @@ A family has read a broadcast when, first of all:
 
 One row per broadcast and child; the first channel wins (a unique constraint, and
 concurrent marks are safe as in :func:`renraku.services.receipts.mark_read`). A resend is
-a campaign of its own (``resend_of``) whose receipts count for the broadcast it resends.
+a campaign of its own (``resend_of``) whose receipts count for the broadcast it resends;
+a notice's resend (``notice_id``, renraku.services.receipts) marks the notice read too.
 Receipts are shown to staff only: the no-login page of a link shows the message, never
 who else has read it.
 """
@@ -39,6 +40,7 @@ from models import (
 )
 from renraku.rules import campaign as rules
 from renraku.services import broadcast as bc
+from renraku.services import receipts
 from renraku.settings import Settings
 
 CHANNELS = ("email", "call", "web")
@@ -68,6 +70,17 @@ async def mark_read(session: AsyncSession, campaign_id: int, child_ids: list[int
     return new
 
 
+async def mark_campaign_read(session: AsyncSession, campaign: Campaign, child_ids: list[int],
+                             channel: str, guardian_id: int | None,
+                             now: datetime) -> list[int]:
+    """These families got this campaign's message: its broadcast is read, and the notice
+    it resends, if it is a notice's resend. Returns the families newly marked."""
+    if campaign.notice_id is not None and guardian_id is not None:
+        for child_id in child_ids:
+            await receipts.mark_read(session, [campaign.notice_id], child_id, guardian_id, now)
+    return await mark_read(session, receipts_of(campaign), child_ids, channel, guardian_id, now)
+
+
 async def guardian_children(session: AsyncSession, campaign: Campaign,
                             guardian_id: int) -> list[int]:
     """The children of the campaign's target this guardian is a guardian of."""
@@ -94,8 +107,8 @@ async def mark_heard(session: AsyncSession, attempt_id: int, now: datetime) -> l
         plan = next((p for p in rules.build_households(infos)
                      if p.phone_e164 == household.phone_e164), None)
         child_ids = plan.child_ids if plan else child_ids
-    return await mark_read(session, receipts_of(campaign), child_ids, "call",
-                           household.guardian_id, now)
+    return await mark_campaign_read(session, campaign, child_ids, "call",
+                                    household.guardian_id, now)
 
 
 @dataclass

@@ -1,4 +1,5 @@
 """broadcast read receipts per family (email link, call heard, web); resends of a broadcast
+and of a notice
 
 Revision ID: 0012_broadcast_reads
 Revises: 0007_staffroom
@@ -42,15 +43,20 @@ def upgrade() -> None:
     with op.batch_alter_table("campaigns") as batch:
         batch.add_column(sa.Column("resend_of", sa.Integer(), nullable=True))
         batch.add_column(sa.Column("resend_key", sa.String(length=64), nullable=True))
+        batch.add_column(sa.Column("notice_id", sa.Integer(), nullable=True))
         batch.create_foreign_key(batch.f("fk_campaigns_resend_of_campaigns"), "campaigns",
                                  ["resend_of"], ["id"])
+        batch.create_foreign_key(batch.f("fk_campaigns_notice_id_notices"), "notices",
+                                 ["notice_id"], ["id"])
         batch.create_unique_constraint(batch.f("uq_campaigns_resend_key"), ["resend_key"])
 
 
 def downgrade() -> None:
     with op.batch_alter_table("campaigns") as batch:
         batch.drop_constraint(batch.f("uq_campaigns_resend_key"), type_="unique")
+        batch.drop_constraint(batch.f("fk_campaigns_notice_id_notices"), type_="foreignkey")
         batch.drop_constraint(batch.f("fk_campaigns_resend_of_campaigns"), type_="foreignkey")
+        batch.drop_column("notice_id")
         batch.drop_column("resend_key")
         batch.drop_column("resend_of")
     op.drop_index(op.f("ix_broadcast_reads_child_id"), table_name="broadcast_reads")
