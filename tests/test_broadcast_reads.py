@@ -21,6 +21,7 @@ from models import (
     EmailDelivery,
     Notice,
     NoticeRead,
+    Survey,
 )
 from models.db import transaction
 from renraku.services import broadcast as bc
@@ -285,6 +286,17 @@ async def test_the_survey_link_counts_as_reading(
     anon = await staff_portal.client()
     page = await anon.get(survey.group(1))
     assert page.status == 200 and "運動会は来週に延期します。" in await page.text()
+    assert await _receipts(sqlite_db, cid) == {w["b"]: "email"}
+    # A survey link whose page cannot show the message (the survey closed) marks nothing
+    async with transaction(sqlite_db.sessions) as s:
+        camp = await s.get_one(Campaign, cid)
+        await s.execute(update(Survey).where(Survey.id == camp.survey_id).values(
+            closes_at=app.clock.now() - timedelta(minutes=1)))
+    aoki = next(m for m in inbox.messages if m["To"] == "aoki@example.jp")
+    closed = re.search(r"http://school\.test(/s/\S+)", aoki.get_content())
+    assert closed is not None
+    page = await anon.get(closed.group(1))
+    assert page.status == 410 and "運動会は来週に延期します。" not in await page.text()
     assert await _receipts(sqlite_db, cid) == {w["b"]: "email"}
 
 

@@ -479,9 +479,11 @@ async def _survey_page(request: web.Request, token: str, *, saved: bool = False,
 @routes.get("/s/{token}")
 async def survey_form(request: web.Request) -> web.Response:
     app = app_of(request)
+    token, now = request.match_info["token"], app.clock.now()
     try:  # the survey page shows the message: following this link is reading it
         async with transaction(app.sessions) as session:
-            await bm.read_by_link(session, request.match_info["token"], app.clock.now())
+            await bm.resolve_link(session, token, now)  # not when the page shows no message
+            await bm.read_by_link(session, token, now)
     except bm.LinkError:
         pass  # the page says what is wrong with the link
     return await _survey_page(request, request.match_info["token"])
