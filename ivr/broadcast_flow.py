@@ -8,6 +8,11 @@ options, the chosen option confirmed, every answer written the moment it is give
 the deadline the household only hears that the survey has closed. An answering machine gets the
 message once, without the survey ("left message").
 
+Read receipts: the message played to its end to a person marks every family reached on
+the number read ("call heard"); hanging up during it does not, and neither does an
+answering machine (nobody is known to have heard it: it stays unread, and a resend reaches
+it again).
+
 The outcome is written here (completed / hung up / left message); the dialer only closes
 attempts this flow could not (it never ran, or died).
 """
@@ -25,6 +30,7 @@ from prompts.phrases import spoken_date, spoken_time
 from renraku.app import App
 from renraku.rules import campaign as rules
 from renraku.services import broadcast as bc
+from renraku.services import broadcast_reads as reads
 from renraku.services import surveys
 
 log = logging.getLogger(__name__)
@@ -138,6 +144,8 @@ class BroadcastCall:
                 self.message_completed = True
                 async with transaction(self.app.sessions) as s:
                     await bc.mark_message_completed(s, attempt_id)
+                    if not self.machine:  # a person heard it all: the families have read it
+                        await reads.mark_heard(s, attempt_id, self.app.clock.now())
             if self.machine:
                 return
             digit = await self.agi.get_data(again, DIGIT_TIMEOUT_MS // 2, 1)

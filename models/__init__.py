@@ -3,6 +3,7 @@
 from models.absence import AbsenceReport, AbsenceReportChange, CallLog
 from models.base import Base
 from models.broadcast import (
+    BroadcastRead,
     CallAttempt,
     Campaign,
     CampaignHousehold,
@@ -50,6 +51,7 @@ __all__ = [
     "AbsenceReportChange",
     "AuditEntry",
     "Base",
+    "BroadcastRead",
     "CalendarChange",
     "CallAttempt",
     "CallLog",

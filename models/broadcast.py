@@ -113,6 +113,14 @@ class Campaign(Base):
     created_at: Mapped[datetime]
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+    # A resend to the families who have not read ``resend_of`` (its read receipts count for
+    # that one). ``resend_key`` is the resend button's form value: a double click posts it
+    # twice, and the unique constraint lets only one resend through.
+    resend_of: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"))
+    resend_key: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # A notice sent again by broadcast (renraku.services.receipts): its link followed or
+    # its message heard marks the notice read for that family too
+    notice_id: Mapped[int | None] = mapped_column(ForeignKey("notices.id"))
 
     survey: Mapped[Survey | None] = relationship()
     households: Mapped[list[CampaignHousehold]] = relationship(back_populates="campaign")
@@ -190,3 +198,24 @@ class EmailDelivery(Base):
     error: Mapped[str] = mapped_column(Text, default="")
     next_attempt_at: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
+
+
+class BroadcastRead(Base):
+    """A family (one child) has got a broadcast: the first channel wins, later ones change
+    nothing. ``email``: the email's tracked link followed; ``call``: a person heard the
+    whole message on the phone (an answering machine does not count); ``web``: opened on
+    the guardian portal."""
+
+    __tablename__ = "broadcast_reads"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "child_id"),
+        CheckConstraint("channel IN ('email', 'call', 'web')", name="channel"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"))
+    child_id: Mapped[int] = mapped_column(ForeignKey("children.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(8))
+    # Who followed the link or opened the page; the called household's guardian for a call
+    guardian_id: Mapped[int | None] = mapped_column(ForeignKey("guardians.id"))
+    read_at: Mapped[datetime]

@@ -47,6 +47,7 @@ MATRIX: dict[str, str] = {
     "GET /r/{token}": "200 200 200 200 200 200 200 200 200",
     "GET /register/verify": "302 302 302 302 302 302 302 302 302",
     "GET /s/{token}": "404 404 404 404 404 404 404 404 404",
+    "GET /m/{token}": "404 404 404 404 404 404 404 404 404",
     "GET /settings": "302 200 200 302 302 302 302 302 302",
     "GET /staff": "302 403 403 200 200 200 200 200 200",
     "GET /staff/": "302 403 403 200 200 200 200 200 200",
@@ -103,6 +104,8 @@ MATRIX: dict[str, str] = {
     "POST /staff/accounts/{staff_id}/classes": "302 403 403 403 403 403 403 303 404",
     "POST /staff/broadcasts": "302 403 403 400 400 400 400 400 400",
     "POST /staff/broadcasts/{cid}/{action}": "302 403 403 404 404 404 404 303 404",
+    # Without the page's resend key (stale): back to the broadcast, nothing resent
+    "POST /staff/broadcasts/{cid}/resend": "302 403 403 404 404 404 404 303 404",
     "POST /staff/classes/{class_id}/children/{child_id}/qr/{action}": "302 403 403 303 404 404 404 303 404",
     "POST /staff/classes/{class_id}/proxy": "302 403 403 400 404 404 404 400 404",
     "POST /staff/classes/{class_id}/reports/{report_id}/seen": "302 403 403 303 404 404 404 303 404",

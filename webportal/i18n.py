@@ -1,11 +1,11 @@
 """The portal's four languages: Babel catalogs, the request's language, Jinja2 gettext, dates.
 
 Catalogs are ``webportal/locale/<lang>/LC_MESSAGES/messages.po``; they are read and
-compiled in memory when the portal starts, so editing a .po file needs no build step.
-msgids are English. To add or change strings::
+compiled in memory (by :mod:`renraku.i18n`, which services use too) when the portal starts,
+so editing a .po file needs no build step. msgids are English. To add or change strings::
 
     python -m webportal.i18n update   # extract _()/{% trans %} from webportal/ (and tr()/N_()
-                                      # from ivr/), merge into .po
+                                      # from ivr/ and renraku/services/), merge into .po
     python -m webportal.i18n check    # list msgids with an empty msgstr (the tests do this too)
 
 Language of a request: the session (set by the language switch, or at login from the
@@ -17,14 +17,11 @@ from __future__ import annotations
 
 import contextvars
 import copy
-import gettext as gettext_module
-import io
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, time
 from pathlib import Path
-from typing import Any
 
 from babel import Locale
 from babel.dates import format_date as babel_format_date
@@ -32,98 +29,34 @@ from babel.dates import format_datetime as babel_format_datetime
 from babel.dates import format_skeleton
 from babel.dates import format_time as babel_format_time
 from babel.messages.catalog import Catalog
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po, write_po
+from babel.messages.pofile import write_po
 
+# Loading the catalogs and tr() are the core's (services use them too); re-exported here.
+from renraku.i18n import (  # noqa: F401
+    BABEL_LOCALE,
+    DEFAULT_LANGUAGE,
+    LOCALE_DIR,
+    MARK_CLOSE,
+    MARK_OPEN,
+    Catalogs,
+    catalogs,
+    compile_catalog,
+    load,
+    ntranslator,
+    po_path,
+    read_catalog,
+    tr,
+    translator,
+)
 from renraku.settings import LANGUAGES
 
 HERE = Path(__file__).resolve().parent
-# The call flows send emails too (the absence confirmation): their tr() texts live here.
-CALL_FLOWS = (HERE.parent / "ivr",)
-LOCALE_DIR = HERE / "locale"
-DEFAULT_LANGUAGE = "ja"
-BABEL_LOCALE = {"ja": "ja", "en": "en", "zh": "zh_Hans", "es": "es"}
+# Outside the portal, texts for people live in the call flows (the absence confirmation
+# email) and in the services (the broadcast emails): their tr()/N_() texts are extracted too.
+CALL_FLOWS = (HERE.parent / "ivr", HERE.parent / "renraku" / "services")
 LANGUAGE_NAMES = {"ja": "日本語", "en": "English", "zh": "中文", "es": "Español"}
-MARK_OPEN, MARK_CLOSE = "⟦", "⟧"
 
 _current: contextvars.ContextVar[str] = contextvars.ContextVar("lang", default=DEFAULT_LANGUAGE)
-
-
-class _Marker(gettext_module.NullTranslations):
-    """Fallback for untranslated strings in testing: visible markers instead of English."""
-
-    def gettext(self, message: str) -> str:
-        return f"{MARK_OPEN}{message}{MARK_CLOSE}"
-
-    def ngettext(self, msgid1: str, msgid2: str, n: int) -> str:
-        return self.gettext(msgid1 if n == 1 else msgid2)
-
-
-def po_path(lang: str) -> Path:
-    return LOCALE_DIR / lang / "LC_MESSAGES" / "messages.po"
-
-
-def read_catalog(lang: str) -> Catalog:
-    with po_path(lang).open("rb") as fh:
-        return read_po(fh, locale=BABEL_LOCALE[lang])
-
-
-def compile_catalog(lang: str, mark_missing: bool = False) -> gettext_module.GNUTranslations:
-    buf = io.BytesIO()
-    write_mo(buf, read_catalog(lang))
-    buf.seek(0)
-    translations = gettext_module.GNUTranslations(buf)
-    if mark_missing:
-        translations.add_fallback(_Marker())
-    return translations
-
-
-class Catalogs:
-    """All four compiled catalogs, loaded once."""
-
-    def __init__(self, mark_missing: bool = False) -> None:
-        self.by_lang = {lang: compile_catalog(lang, mark_missing) for lang in LANGUAGES}
-
-    def get(self, lang: str) -> gettext_module.GNUTranslations:
-        return self.by_lang.get(lang) or self.by_lang[DEFAULT_LANGUAGE]
-
-
-_catalogs: Catalogs | None = None
-
-
-def load(mark_missing: bool = False) -> Catalogs:
-    global _catalogs
-    _catalogs = Catalogs(mark_missing)
-    return _catalogs
-
-
-def catalogs() -> Catalogs:
-    return _catalogs or load()
-
-
-def translator(lang: str) -> Callable[..., str]:
-    """``_("Hello %(name)s", name=...)`` in ``lang`` (for handlers and emails)."""
-    trans = catalogs().get(lang)
-
-    def _(message: str, **variables: Any) -> str:
-        text = trans.gettext(message)
-        return text % variables if variables else text
-
-    return _
-
-
-def tr(lang: str, message: str, **variables: Any) -> str:
-    """One string in ``lang`` (emails, SMS): ``tr(guardian.language, "Hello %(n)s", n=x)``."""
-    return translator(lang)(message, **variables)
-
-
-def ntranslator(lang: str) -> Callable[..., str]:
-    trans = catalogs().get(lang)
-
-    def n_(singular: str, plural: str, n: int, **variables: Any) -> str:
-        return trans.ngettext(singular, plural, n) % {"num": n, **variables}
-
-    return n_
 
 
 @contextmanager
@@ -229,8 +162,8 @@ def extract() -> Catalog:
             str(folder), method_map, options_map, keywords=keywords,
             comment_tags=("TRANSLATORS:",)
         ):
-            catalog.add(message, None, [(f"{folder.name}/{filename}", lineno)],
-                        auto_comments=comments)
+            where = f"{folder.relative_to(HERE.parent)}/{filename}"
+            catalog.add(message, None, [(where, lineno)], auto_comments=comments)
     return catalog
 
 

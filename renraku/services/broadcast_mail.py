@@ -30,39 +30,18 @@ from models import (
 )
 from models.db import transaction
 from renraku.app import App
+from renraku.i18n import tr
 from renraku.rules import campaign as rules
 from renraku.services import broadcast as bc
+from renraku.services import broadcast_reads as reads
 from renraku.services import surveys
-from renraku.settings import Settings
+from renraku.settings import LANGUAGES, Settings
 
 log = logging.getLogger(__name__)
 
 Send = Callable[[EmailMessage], Awaitable[None]]
 
-SUBJECT = {
-    "ja": "{school}からのお知らせ: {title}",
-    "en": "Message from {school}: {title}",
-    "zh": "来自{school}的通知: {title}",
-    "es": "Mensaje de {school}: {title}",
-}
-SURVEY_LINE = {
-    "ja": "アンケートにお答えください(ログイン不要): {url}",
-    "en": "Please answer the survey (no login needed): {url}",
-    "zh": "请回答问卷(无需登录): {url}",
-    "es": "Responda la encuesta (sin iniciar sesión): {url}",
-}
-DEADLINE_LINE = {
-    "ja": "回答の締め切り: {when}",
-    "en": "Answers are accepted until {when}.",
-    "zh": "回答截止时间: {when}。",
-    "es": "Se aceptan respuestas hasta el {when}.",
-}
-EXPIRES_LINE = {
-    "ja": "このリンクの有効期限: {when}",
-    "en": "This link works until {when}.",
-    "zh": "链接有效期至 {when}。",
-    "es": "Este enlace funciona hasta {when}.",
-}
+# Every text of the email is in the translation catalogs (webportal/locale), like the portal's.
 
 
 def smtp_sender(settings: Settings) -> Send:
@@ -88,27 +67,38 @@ def survey_url(settings: Settings, token: str) -> str:
     return f"{settings.base_url}/s/{token}"
 
 
+def read_url(settings: Settings, token: str) -> str:
+    """The tracked link of a delivery: following it marks the family read (see receipts)."""
+    return f"{settings.base_url}/m/{token}"
+
+
 def compose(
     settings: Settings, campaign: Campaign, school: School, guardian: Guardian,
     delivery: EmailDelivery, with_survey: bool, closes_at: datetime | None = None,
 ) -> EmailMessage:
-    lang = guardian.language if guardian.language in SUBJECT else "ja"
+    lang = guardian.language if guardian.language in LANGUAGES else "ja"
     msg = EmailMessage()
     msg["From"] = settings.smtp_from
     msg["To"] = delivery.address
-    msg["Subject"] = SUBJECT[lang].format(school=school.name, title=campaign.title)
+    msg["Subject"] = tr(lang, "Message from %(school)s: %(title)s", school=school.name,
+                        title=campaign.title)
     parts = []
     text_lang = rules.pick_language(campaign.message, lang)
     parts.append(campaign.message.get(text_lang, ""))
     if text_lang != "ja" and campaign.message.get("ja"):
         parts.append(campaign.message["ja"])  # the school's own words, too
     if with_survey:
-        parts.append(SURVEY_LINE[lang].format(url=survey_url(settings, delivery.token)))
+        parts.append(tr(lang, "Please answer the survey (no login needed): %(url)s",
+                        url=survey_url(settings, delivery.token)))
         if closes_at is not None:
             local = closes_at.astimezone(ZoneInfo(school.timezone))
-            parts.append(DEADLINE_LINE[lang].format(when=f"{local:%Y-%m-%d %H:%M} ({local:%Z})"))
-        parts.append(EXPIRES_LINE[lang].format(when=delivery.token_expires_at.strftime(
-            "%Y-%m-%d %H:%M UTC")))
+            deadline = f"{local:%Y-%m-%d %H:%M} ({local:%Z})"
+            parts.append(tr(lang, "Answers are accepted until %(when)s.", when=deadline))
+    else:
+        parts.append(tr(lang, "Please open this link to let the school know you have read "
+                              "the message: %(url)s", url=read_url(settings, delivery.token)))
+    parts.append(tr(lang, "This link works until %(when)s.",
+                    when=delivery.token_expires_at.strftime("%Y-%m-%d %H:%M UTC")))
     msg.set_content("\n\n".join(p for p in parts if p) + "\n")
     return msg
 
@@ -173,7 +163,7 @@ async def _primary_guardians(s: AsyncSession, campaign: Campaign) -> set[int]:
 
 
 class LinkError(Exception):
-    """Unknown or expired survey link (the page says which)."""
+    """Unknown or expired link (the page says which)."""
 
     def __init__(self, kind: str, closes_at: datetime | None = None,
                  timezone: str = "Asia/Tokyo") -> None:
@@ -193,6 +183,23 @@ class SurveyLink:
     answered: dict[int, int]  # question id → digit already chosen
     closes_at: datetime | None  # the survey's deadline
     timezone: str  # the school's
+
+
+async def read_by_link(s: AsyncSession, token: str, now: datetime) -> Campaign:
+    """The email's link was followed: the guardian's families in the broadcast have read it.
+
+    The survey link counts too (its page shows the message). Returns the campaign whose
+    message the page shows. Unknown or expired tokens raise :class:`LinkError`.
+    """
+    delivery = await s.scalar(select(EmailDelivery).where(EmailDelivery.token == token))
+    if delivery is None:
+        raise LinkError("unknown")
+    if delivery.token_expires_at <= now:
+        raise LinkError("expired")
+    campaign = await s.get_one(Campaign, delivery.campaign_id)
+    children = await reads.guardian_children(s, campaign, delivery.guardian_id)
+    await reads.mark_campaign_read(s, campaign, children, "email", delivery.guardian_id, now)
+    return campaign
 
 
 async def resolve_link(s: AsyncSession, token: str, now: datetime) -> SurveyLink:

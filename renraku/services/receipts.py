@@ -90,4 +90,5 @@ async def resend_to_unread(session: AsyncSession, settings: Settings, notice: No
     campaign = await broadcast.create_campaign(
         session, settings, school_id=notice.school_id, title=notice.title, target=target,
         now=now, message=message, voice=bool(no_email), email=True, created_by=staff_id)
+    campaign.notice_id = notice.id  # its link followed or message heard: the notice is read
     return await broadcast.launch(session, settings, campaign, now, only_phones=no_email)

@@ -1,10 +1,13 @@
-"""The broadcast console (staff) and the no-login survey answer page (``/s/<token>``).
+"""The broadcast console (staff), the no-login survey answer page (``/s/<token>``) and the
+no-login message page of the email's tracked link (``/m/<token>``).
 
 Compose (message per language or a recording; voice, email or both; school / grades /
 classes / children; optional survey; now or scheduled; calling window) → preview
 (households, calls, emails, estimated time) → send. The campaign page shows live progress
-(polled JSON, once a second), survey tally bars, pause / resume / cancel and the results
-CSV. The dialer (``renraku dialer``) does the calling; this module only writes rows.
+(polled JSON, once a second), survey tally bars, pause / resume / cancel, the results
+CSV, and who has read it per family (email link / call heard / web) with a one-click
+resend to the unread (renraku.services.broadcast_reads). The dialer (``renraku dialer``)
+does the calling; this module only writes rows.
 
 Scope: an admin may address the whole school or any grade, class or child; a teacher only
 their own classes and the children in them.
@@ -21,12 +24,14 @@ from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import Campaign, Child, Classroom, Enrolment, Prompt, Survey
+from models import Campaign, Child, Classroom, Enrolment, Prompt, School, Survey
 from models.db import transaction
 from prompts import store
 from prompts.store import RecordingError
+from renraku.rules import campaign as rules
 from renraku.services import broadcast as bc
 from renraku.services import broadcast_mail as bm
+from renraku.services import broadcast_reads as reads
 from renraku.services import surveys
 from renraku.services.broadcast_form import CampaignRequest, parse_compose
 from renraku.services.schools import calling_window
@@ -34,7 +39,7 @@ from renraku.services.staff import school_classes
 from webportal import i18n
 from webportal.security import app_of, csrf_token
 from webportal.staff.common import StaffRequest, audit, int_param, render, staff_request
-from webportal.templating import gettext_for, language_of
+from webportal.templating import flash, gettext_for, language_of
 from webportal.templating import render as render_page
 
 routes = web.RouteTableDef()
@@ -306,7 +311,15 @@ async def show(request: web.Request) -> web.Response:
         campaign = await campaign_in_scope(session, sr, int_param(request.match_info["cid"]))
         _ = gettext_for(request)
         survey = await session.get(Survey, campaign.survey_id) if campaign.survey_id else None
+        family_reads = await reads.family_reads(session, campaign)
+        root = await session.get_one(Campaign, reads.receipts_of(campaign))
         return render(sr, "staff/broadcast_show.html", {
+            "reads": family_reads, "read_count": sum(1 for r in family_reads if r.read_at),
+            "read_labels": {"email": _("Email link"), "call": _("Call heard"),
+                            "web": _("Web")},
+            "resend_key": await reads.resend_key(session, campaign),
+            "resends": await reads.resends(session, root.id),
+            "resend_of": root if root.id != campaign.id else None,
             "page_title": campaign.title, "campaign": campaign, "survey": survey,
             "survey_closed": survey is not None and surveys.is_closed(survey, app.clock.now()),
             "progress": await _progress_data(session, campaign, language_of(request)),
@@ -353,6 +366,66 @@ async def results(request: web.Request) -> web.Response:
         body=("\ufeff" + text).encode("utf-8"), content_type="text/csv", charset="utf-8",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
+
+
+@routes.post("/staff/broadcasts/{cid}/resend")
+async def resend(request: web.Request) -> web.Response:
+    """One click: the broadcast again to every family that has not read it."""
+    app = app_of(request)
+    _ = gettext_for(request)
+    key = str((await request.post()).get("resend_key", ""))
+    try:
+        async with transaction(app.sessions) as session:
+            sr = await staff_request(request, session)
+            campaign = await campaign_in_scope(session, sr,
+                                               int_param(request.match_info["cid"]))
+            back = campaign.id
+            try:
+                resent = await reads.resend_to_unread(session, app.settings, campaign, key,
+                                                      app.clock.now(), sr.staff.id)
+            except bc.CampaignError as exc:
+                raise web.HTTPConflict(text=str(exc)) from exc
+            unread = len(resent.target["children"]) if resent else 0
+    except reads.AlreadyResent as done:  # a double click, or a page shown before a resend
+        flash(request, _("This resend was already made: nothing was sent twice."))
+        raise web.HTTPSeeOther(f"/staff/broadcasts/{done.campaign_id or back}") from None
+    if resent is None:
+        flash(request, _("Every family has read it: nothing to resend."))
+        raise web.HTTPSeeOther(f"/staff/broadcasts/{back}")
+    flash(request, _("Sent again to %(n)s families: by email where they have one, otherwise "
+                     "by a call.", n=unread))
+    raise web.HTTPSeeOther(f"/staff/broadcasts/{resent.id}")
+
+
+# ---------------------------------------------------------------------------------------------
+# The email's tracked link (no login: the token marks its guardian's families read and
+# shows the message; nothing about other families)
+
+
+@routes.get("/m/{token}")
+async def message_page(request: web.Request) -> web.Response:
+    app = app_of(request)
+    _ = gettext_for(request)
+    lang = language_of(request)
+    try:
+        async with transaction(app.sessions) as session:
+            campaign = await bm.read_by_link(session, request.match_info["token"],
+                                             app.clock.now())
+            school = await session.get_one(School, campaign.school_id)
+            title, message, school_name = campaign.title, campaign.message, school.name
+    except bm.LinkError as exc:
+        problem = (_("This link has expired. The message may still be on the school's "
+                     "notices; please contact the school if you need it.")
+                   if exc.kind == "expired" else _("This link is not valid."))
+        return render_page(request, "broadcast_message.html", {
+            "page_title": _("Message from the school"), "problem": problem,
+        }, status=410 if exc.kind == "expired" else 404)
+    text_lang = rules.pick_language(message, lang)
+    return render_page(request, "broadcast_message.html", {
+        "page_title": title, "school": school_name,
+        "message": message.get(text_lang, ""),
+        "original": message.get("ja", "") if text_lang != "ja" else "",
+    })
 
 
 # ---------------------------------------------------------------------------------------------
@@ -405,6 +478,14 @@ async def _survey_page(request: web.Request, token: str, *, saved: bool = False,
 
 @routes.get("/s/{token}")
 async def survey_form(request: web.Request) -> web.Response:
+    app = app_of(request)
+    token, now = request.match_info["token"], app.clock.now()
+    try:  # the survey page shows the message: following this link is reading it
+        async with transaction(app.sessions) as session:
+            await bm.resolve_link(session, token, now)  # not when the page shows no message
+            await bm.read_by_link(session, token, now)
+    except bm.LinkError:
+        pass  # the page says what is wrong with the link
     return await _survey_page(request, request.match_info["token"])
 
 
