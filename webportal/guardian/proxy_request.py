@@ -1,8 +1,12 @@
-"""The public proxy registration request form (代理登録依頼, no login).
+"""The public proxy registration request form (代理登録依頼, no login), and its paper twin.
 
 For families who cannot register by QR code (no smartphone, a landline only). It only
 writes: the confirmation page shows nothing stored, and no route reads a request back.
 Rate-limited per address; CSRF-checked by the middleware like every POST.
+
+The paper form (代理登録依頼書) is a PDF per school and language, printed by Chromium from
+a template and kept in a PdfCache: it shows only what the start page shows already (the
+school's name and absence line).
 """
 
 from __future__ import annotations
@@ -12,17 +16,25 @@ from datetime import timedelta
 
 from aiohttp import web
 
+from models import School
 from models.db import transaction
+from renraku.rules.phone import PhoneNumber
 from renraku.rules.proxy_request import MAX_NAME, MAX_NOTE, RELATIONS, check_request
-from renraku.services import proxy_requests
+from renraku.services import pdf, proxy_requests
 from renraku.services.throttle import Limit
+from renraku.settings import LANGUAGES
+from webportal import i18n
 from webportal.guardian.common import labels
 from webportal.limits import client_ip, spend
 from webportal.security import app_of
-from webportal.templating import gettext_for, language_of, render
+from webportal.templating import ENV_KEY, gettext_for, language_of, render, render_string
 
 routes = web.RouteTableDef()
 REQUEST_LIMIT = Limit(5, timedelta(hours=1))  # per address: a family sends one, maybe two
+# Chromium takes about a second per PDF; the forms are few (schools × 4 languages) and the
+# same for everybody, so each is printed once per process (and again when a school's name
+# or number changes, which changes the page and so the key).
+FORM_PDFS = pdf.PdfCache()
 
 
 def _messages(_: Callable[..., str]) -> dict[tuple[str, str], str]:
@@ -54,7 +66,8 @@ async def _page(request: web.Request, form: dict[str, str] | None = None,
         schools = await proxy_requests.open_classes(s)
     return render(request, "proxy_request.html", {
         "form": form or {"language": language_of(request)}, "errors": errors or {},
-        "schools": schools, "relation_codes": RELATIONS, "notice": notice,
+        "schools": schools, "schools_plain": [(school.id, school.name) for school, _r in schools],
+        "relation_codes": RELATIONS, "notice": notice,
         "max_name": MAX_NAME, "max_note": MAX_NOTE, **labels(_),
     }, status=status)
 
@@ -95,3 +108,37 @@ async def request_submit(request: web.Request) -> web.Response:
 @routes.get("/proxy-request/sent")
 async def request_sent(request: web.Request) -> web.Response:
     return render(request, "proxy_request_sent.html", {})
+
+
+def paper_form_html(request: web.Request, school: School, lang: str) -> str:
+    """The paper form's page in ``lang``: what the PDF is printed from."""
+    _ = i18n.translator(lang)
+    line = (PhoneNumber(school.absence_line_e164, "").national
+            if school.absence_line_e164 else "")
+    return render_string("proxy_request_form_pdf.html", {
+        "school_name": school.name, "line": line, "relation_codes": RELATIONS,
+        "relations": labels(_)["relations"],
+        "language_names": [(code, i18n.LANGUAGE_NAMES[code]) for code in LANGUAGES],
+    }, lang, env=request.config_dict[ENV_KEY])
+
+
+@routes.get(r"/proxy-request/form/{school_id:\d+}/{lang}.pdf")
+async def paper_form(request: web.Request) -> web.Response:
+    """The printable request form (代理登録依頼書) of one school, in one language."""
+    lang, school_id = request.match_info["lang"], request.match_info["school_id"]
+    if lang not in LANGUAGES or len(school_id) > 9:  # no id that long: not a database error
+        raise web.HTTPNotFound()
+    async with app_of(request).sessions() as s:
+        school = await s.get(School, int(school_id))
+    if school is None:
+        raise web.HTTPNotFound()
+    try:
+        body = await FORM_PDFS.pdf(paper_form_html(request, school, lang))
+    except pdf.PdfUnavailable as exc:
+        raise web.HTTPServiceUnavailable(text="PDF is not available on this server") from exc
+    return web.Response(body=body, headers={
+        "Content-Type": "application/pdf",
+        "Content-Disposition": (
+            f'attachment; filename="proxy-request-form-{school.id}-{lang}.pdf"'),
+        "Cache-Control": "no-cache",
+    })
