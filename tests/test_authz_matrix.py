@@ -163,7 +163,7 @@ MATRIX: dict[str, str] = {
     "POST /password/sms": "400 400 400 400 400 400 400 400 400",
     "POST /password/sms/restart": "303 303 303 303 303 303 303 303 303",
     "POST /password/sms/verify": "303 303 303 303 303 303 303 303 303",
-    "POST /proxy-request": "400 400 400 400 400 429 429 429 429",  # 5 an hour from one address
+    "POST /proxy-request": "400 400 400 400 400 400 400 400 400",  # empty: refused, not counted
     "POST /staff/alerts/{alert_id}/read": "302 403 403 404 404 404 404 404 404",
     "POST /staff/board/new": "302 403 403 400 400 400 400 400 400",
     "POST /staff/board/prefs": "302 403 403 303 303 303 303 303 303",

@@ -41,11 +41,14 @@ def _messages(_: Callable[..., str]) -> dict[tuple[str, str], str]:
     """(field, code) → what the family reads next to the field."""
     too_long = _("This is too long: at most %(n)s characters.", n=MAX_NAME)
     markup = _("Please do not use the characters < and >.")
+    control = _("This contains invisible control characters: please type it again.")
     return {
         ("child_name", "required"): _("Enter your child's name."),
         ("child_name", "too_long"): too_long, ("child_name", "markup"): markup,
+        ("child_name", "control"): control,
         ("guardian_name", "required"): _("Enter your name."),
         ("guardian_name", "too_long"): too_long, ("guardian_name", "markup"): markup,
+        ("guardian_name", "control"): control,
         ("class_id", "required"): _("Choose your child's school and class."),
         ("relation", "required"): _("Choose how you are related to the child."),
         ("language", "required"): _("Choose a language."),
@@ -54,7 +57,7 @@ def _messages(_: Callable[..., str]) -> dict[tuple[str, str], str]:
                                 "e.g. 03-1234-5678."),
         ("email", "invalid"): _("That email address is not valid."),
         ("note", "too_long"): _("This is too long: at most %(n)s characters.", n=MAX_NOTE),
-        ("note", "markup"): markup,
+        ("note", "markup"): markup, ("note", "control"): control,
     }
 
 
@@ -82,19 +85,19 @@ async def request_submit(request: web.Request) -> web.Response:
     _ = gettext_for(request)
     app = app_of(request)
     form = {k: str(v) for k, v in (await request.post()).items() if k != "csrf_token"}
-    if await spend(request, "proxy-request", client_ip(request), REQUEST_LIMIT) is not None:
-        return await _page(request, form, notice=_(
-            "Too many requests from this connection. Please try again in an hour, or give "
-            "the paper form to the class teacher."), status=429)
     async with app.sessions() as s:
         class_ids = {room.id for _school, rooms in await proxy_requests.open_classes(s)
                      for room in rooms}
     clean, codes = check_request(form, class_ids, app.settings.default_region)
-    if clean is None:
+    if clean is None:  # a typo costs nothing: only requests that could be stored count
         messages = _messages(_)
         errors = {field: messages[field, code] for field, code in codes.items()}
         return await _page(request, form, errors, notice=_(
             "Please check the fields marked below."), status=400)
+    if await spend(request, "proxy-request", client_ip(request), REQUEST_LIMIT) is not None:
+        return await _page(request, form, notice=_(
+            "Too many requests from this connection. Please try again in an hour, or give "
+            "the paper form to the class teacher."), status=429)
     try:
         async with transaction(app.sessions) as s:
             await proxy_requests.submit(s, clean, app.clock.now())
