@@ -20,7 +20,8 @@ from sqlalchemy import update
 
 from models import School
 from models.db import transaction
-from renraku.services import pdf
+from renraku.rules.proxy_request import check_request
+from renraku.services import pdf, proxy_requests
 from tests.db_fixtures import Database
 from tests.test_guardian_authz import Client
 from tests.test_proxy_requests import _teachers
@@ -78,6 +79,14 @@ async def test_paper_form_in_four_languages_with_fonts_embedded(
     portal: Portal, sqlite_db: Database
 ) -> None:
     world = await _school(sqlite_db)
+    # A waiting request: the public form shows nothing of it (it reads the school only).
+    clean, _errors = check_request(
+        {"class_id": str(world.class1), "child_name": "鈴木 三郎", "guardian_name": "鈴木 ハナ",
+         "relation": "mother", "phone": "03-3000-5555", "language": "ja", "note": "秘密XQ"},
+        {world.class1})
+    assert clean is not None
+    async with transaction(sqlite_db.sessions) as s:
+        await proxy_requests.submit(s, clean, portal.clock.now())
     http = aiohttp.ClientSession()
     try:
         for lang, title in TITLES.items():
@@ -95,6 +104,7 @@ async def test_paper_form_in_four_languages_with_fonts_embedded(
             text = _text(body)
             for wanted in (title, "代理登録依頼書", SCHOOL, "0120-000-123"):
                 assert "".join(wanted.split()) in text, (lang, wanted, text)
+            assert "秘密XQ" not in text and "3000-5555" not in text and "ハナ" not in text
         # Each language's own words (not the English msgid) on its form.
         assert "担任" in _text(await _get(http, portal, world, "ja"))
         assert "班主任" in _text(await _get(http, portal, world, "zh"))
@@ -149,6 +159,18 @@ async def test_pdf_cache_prints_each_page_once() -> None:
         with pytest.raises(pdf.PdfUnavailable):
             await cache.pdf("broken")
     assert runs.count("broken") == 2
+    # Many different pages at once: two Chromiums at a time, the others wait their turn.
+    gate.clear()
+    cache = pdf.PdfCache(size=8, make=chromium)
+    before = len(runs)
+    waiting = [asyncio.create_task(cache.pdf(f"<p>{n}</p>")) for n in range(5)]
+    await asyncio.sleep(0.05)
+    assert len(runs) - before == 2
+    gate.set()
+    assert len(await asyncio.gather(*waiting)) == 5 and len(runs) - before == 5
+    cache = pdf.PdfCache(size=2, make=chromium)
+    for page in ("<p>a</p>", "<p>b</p>"):
+        await cache.pdf(page)
     # Beyond its size the least recently used page goes.
     await cache.pdf("<p>a</p>")
     await cache.pdf("<p>c</p>")

@@ -65,16 +65,19 @@ class PdfCache:
 
     The key is the page itself, so whatever it prints (a school's name or number, the
     language, the template) changing makes a new entry: nothing to invalidate by hand.
-    Those asking for the same page at once wait for one Chromium run; a failure is not
-    kept. The oldest entries go beyond ``size``.
+    Those asking for the same page at once wait for one Chromium run, and at most
+    ``parallel`` pages are printed at a time (a public page must not start a browser per
+    visitor on a two-core server); a failure is not kept. The least recently used entries
+    go beyond ``size``.
     """
 
-    def __init__(self, size: int = 64,
+    def __init__(self, size: int = 64, parallel: int = 2,
                  make: Callable[[str], Awaitable[bytes]] = html_to_pdf) -> None:
         self.size = size
         self._make = make
         self._done: OrderedDict[str, bytes] = OrderedDict()
         self._locks: dict[str, asyncio.Lock] = {}
+        self._printing = asyncio.Semaphore(parallel)
 
     async def pdf(self, html: str) -> bytes:
         key = hashlib.sha256(html.encode("utf-8")).hexdigest()
@@ -84,7 +87,8 @@ class PdfCache:
                 if key in self._done:
                     self._done.move_to_end(key)
                     return self._done[key]
-                data = await self._make(html)
+                async with self._printing:
+                    data = await self._make(html)
                 self._done[key] = data
                 while len(self._done) > self.size:
                     self._done.popitem(last=False)
