@@ -9,7 +9,7 @@ VENV ?= $(CACHE)/venv
 PY := $(VENV)/bin/python
 RENRAKU := $(VENV)/bin/renraku
 APT_PACKAGES := debootstrap sox libsox-fmt-all ffmpeg espeak-ng open-jtalk open-jtalk-mecab-naist-jdic \
-	chromium fonts-noto-cjk python3-venv ca-certificates docker-compose kamailio sipvicious
+	chromium fonts-noto-cjk fonts-vlgothic fonts-droid-fallback python3-venv ca-certificates docker-compose kamailio sipvicious
 APT_STAMP := $(CACHE)/apt-$(shell echo $(APT_PACKAGES) | md5sum | cut -c1-8).stamp
 # The editable install points at this checkout: another checkout (CI's clone) reinstalls.
 VENV_STAMP := $(VENV)/.installed-$(shell (cat pyproject.toml; echo $(CURDIR)) | md5sum | cut -c1-8)

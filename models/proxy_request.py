@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base
@@ -23,6 +23,11 @@ class ProxyRequest(Base):
         CheckConstraint(check_in("phone_kind", PhoneKind), name="phone_kind"),
         CheckConstraint("language IN ('ja', 'en', 'zh', 'es')", name="language"),
         Index("ix_proxy_requests_queue", "class_id", "status"),
+        # One waiting request per child, class and number: a double click sends two at
+        # the same instant, and on PostgreSQL both would pass the service's check.
+        Index("uq_proxy_requests_pending", "class_id", "child_name", "phone_e164", unique=True,
+              sqlite_where=text("status = 'pending'"),
+              postgresql_where=text("status = 'pending'")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -149,6 +149,7 @@ MATRIX: dict[str, str] = {
     "GET /password/sms": "200 200 200 200 200 200 200 200 200",
     "GET /proxy-request": "200 200 200 200 200 200 200 200 200",
     "GET /proxy-request/sent": "200 200 200 200 200 200 200 200 200",
+    "GET /proxy-request/form/{school_id}/{lang}.pdf": "200 200 200 200 200 200 200 200 200",  # the paper form: public
     "GET /staff/board": "302 403 403 200 200 200 200 200 200",
     "GET /staff/board/new": "302 403 403 200 200 200 200 200 200",
     "GET /staff/board/{message_id}": "302 403 403 404 404 404 404 404 404",  # no such message
@@ -165,7 +166,7 @@ MATRIX: dict[str, str] = {
     "POST /password/sms": "400 400 400 400 400 400 400 400 400",
     "POST /password/sms/restart": "303 303 303 303 303 303 303 303 303",
     "POST /password/sms/verify": "303 303 303 303 303 303 303 303 303",
-    "POST /proxy-request": "400 400 400 400 400 429 429 429 429",  # 5 an hour from one address
+    "POST /proxy-request": "400 400 400 400 400 400 400 400 400",  # empty: refused, not counted
     "POST /staff/alerts/{alert_id}/read": "302 403 403 404 404 404 404 404 404",
     "POST /staff/board/new": "302 403 403 400 400 400 400 400 400",
     "POST /staff/board/prefs": "302 403 403 303 303 303 303 303 303",
@@ -193,7 +194,7 @@ def _values(canonical: str, sw: SecurityWorld) -> dict[str, Any]:
     family = canonical.startswith("/c/")
     return {
         # A child who leaves (転出) on its POST must not be one the later rows need.
-        "class_id": w.class1,
+        "class_id": w.class1, "school_id": w.school,
         "child_id": w.newkid if canonical.startswith("/staff/children/") else w.taro,
         "report_id": sw.report,
         "event_id": sw.family_event if family else sw.event, "notice_id": sw.notice,

@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from playwright.async_api import expect
 from sqlalchemy import func, select
+from yarl import URL
 
 from models import Child, Guardian, SmsMessage
 from models.db import transaction
@@ -118,3 +119,71 @@ async def test_reset_by_sms_reveals_nothing_expires_and_is_limited(
         guardian = await s.scalar(select(Guardian).where(Guardian.name == "鈴木 ハナ"))
         assert guardian is not None
         assert verify_password(guardian.password_hash, "another-pass-1")
+
+
+async def _verify_page(client: Client, code: str, password: str = "another-pass-1"
+                       ) -> tuple[int, str]:
+    status, html = await client.send("/password/sms/verify",
+                                     {"code": code, "password": password})
+    return status, CSRF.sub("", html)
+
+
+async def test_reset_code_single_use_and_tries_limited_per_number_and_address(
+    portal: Portal, sqlite_db: Database
+) -> None:
+    """A used code fails when the old session cookie is replayed; wrong codes lock the
+    number after ten (across its codes: three codes of five tries would allow fifteen) and
+    the address after fifty (across numbers, registered or not); a locked address still
+    lets a right code in; unknown numbers get the same answers as registered ones."""
+    world = await build_world(sqlite_db)
+    gid = await _phone_only_guardian(sqlite_db, world)
+    async with transaction(sqlite_db.sessions) as s:
+        child = await s.get_one(Child, world.taro)
+        other = await make_guardian(s, "山田 ケン", "080-7777-0002", "ja", (child,))
+        other.password_hash = hash_password("old-pass-123")
+    first, replay, guesser, prober, owner = (Client(portal) for _ in range(5))
+    clients = (first, replay, guesser, prober, owner)
+    try:
+        # Single use: the session cookie from before the reset, replayed with the code.
+        await _send(first, PHONE)
+        code = await portal.sms_code(E164)
+        replay.http.cookie_jar.update_cookies(
+            first.http.cookie_jar.filter_cookies(URL(portal.base_url)))
+        assert await _verify(first, code, "first-new-pass") == 302
+        assert await _verify(replay, code, "attacker-pass-1") == 400
+        # Ten wrong codes for one number (the replay was one), over two codes: the number
+        # is locked, and the right code of the second is refused too.
+        pages = []
+        for tries in (5, 4):
+            await _send(guesser, PHONE)
+            code = await portal.sms_code(E164)
+            wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+            pages += [await _verify_page(guesser, wrong) for _ in range(tries)]
+        assert [status for status, _html in pages] == [400] * 8 + [429]
+        assert await _verify(guesser, code) == 429
+        assert await _sms_count(sqlite_db, E164) == 3  # and three codes an hour at most
+        assert await guesser.post("/password/sms", {"phone": PHONE}) == 429
+        # Unregistered numbers answer as a registered one does, and count the same: four
+        # of them take this address to fifty failures.
+        for n in range(4):
+            await _send(prober, f"080-7777-20{n:02d}")
+            probed = [await _verify_page(prober, "123456") for _ in range(10)]
+            assert [status for status, _html in probed] == [400] * 9 + [429], n
+            assert (probed[0], probed[-1]) == (pages[0], pages[-1]), n
+        assert await _sms_count(sqlite_db, "+818077772000") == 0
+        # The address is locked for wrong codes only: another family's right code gets in
+        # (its ninth code request this hour: one more is allowed from here).
+        await _send(owner, "080-7777-0002")
+        other_code = await portal.sms_code("+818077770002")
+        wrong = f"{(int(other_code) + 1) % 1_000_000:06d}"
+        assert (await _verify_page(owner, wrong))[0] == 429
+        assert await _verify(owner, other_code, "owner-new-pass") == 302
+    finally:
+        for client in clients:
+            await client.http.close()
+    async with sqlite_db.sessions() as s:
+        first_guardian = await s.get_one(Guardian, gid)
+        assert verify_password(first_guardian.password_hash, "first-new-pass")
+        other_guardian = await s.scalar(select(Guardian).where(Guardian.name == "山田 ケン"))
+        assert other_guardian is not None
+        assert verify_password(other_guardian.password_hash, "owner-new-pass")

@@ -5,15 +5,20 @@ a form that reads nothing back, and another class's teacher kept out."""
 
 from __future__ import annotations
 
+import asyncio
+import re
+from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from playwright.async_api import expect
 from sqlalchemy import func, select
 
-from models import Guardian, GuardianPhone, Guardianship, ProxyRequest
+from models import Guardian, GuardianPhone, Guardianship, ProxyRequest, Staff
 from models.db import transaction
 from renraku.rules.proxy_request import check_request
+from renraku.services import proxy_requests
 from renraku.services import staff as staff_svc
 from tests.db_fixtures import Database
 from tests.test_guardian_authz import Client
@@ -56,6 +61,8 @@ def test_check_request_codes() -> None:
     assert errors == {"class_id": "required", "phone": "invalid", "email": "invalid",
                       "guardian_name": "markup", "note": "too_long", "relation": "required",
                       "language": "required"}
+    _, errors = check_request({**good, "child_name": "鈴木\x00三郎", "note": "a\x1bb"}, {7})
+    assert errors == {"child_name": "control", "note": "control"}
     _, errors = check_request({}, {7})
     assert set(errors) == {"class_id", "child_name", "guardian_name", "relation", "language",
                            "phone"}
@@ -186,3 +193,95 @@ async def test_form_needs_csrf_is_rate_limited_and_reads_nothing(
     async with sqlite_db.sessions() as s:
         assert await s.scalar(select(ProxyRequest.status).where(ProxyRequest.id == rid)) == (
             "pending")
+
+
+async def test_a_double_submit_at_the_same_moment_stores_one_request(db: Database) -> None:
+    """Two clicks (or two tabs) at once: one request waits in the queue, the other is told
+    it is there already. On PostgreSQL both would pass a check-then-insert; the database's
+    unique index on the pending requests decides."""
+    world = await build_world(db)
+    await _teachers(db, world)
+    clean, _errors = check_request(
+        {"class_id": str(world.class1), "child_name": "鈴木 三郎", "guardian_name": "鈴木 ハナ",
+         "relation": "mother", "phone": "03-3000-5555", "language": "ja"}, {world.class1})
+    assert clean is not None
+    now = datetime(2026, 5, 11, 9, 0, tzinfo=UTC)
+
+    async def click() -> str:
+        try:
+            async with transaction(db.sessions) as s:
+                await proxy_requests.submit(s, clean, now)
+        except proxy_requests.AlreadyRequested:
+            return "already"
+        return "stored"
+
+    for child in ("鈴木 三郎", "鈴木 四郎", "鈴木 五郎"):  # a race: a few tries to meet it
+        clean = replace(clean, child_name=child)
+        results = await asyncio.gather(*(click() for _ in range(6)))
+        assert sorted(results) == ["already"] * 5 + ["stored"], results
+    assert await _count(db) == 3
+    # Once handled, the same family may ask again (say, with a corrected name).
+    async with transaction(db.sessions) as s:
+        row = await s.scalar(select(ProxyRequest).where(ProxyRequest.child_name == "鈴木 五郎"))
+        teacher = await s.scalar(select(Staff.id).where(Staff.email == "mori@x.jp"))
+        assert row is not None and teacher is not None
+        proxy_requests.rejected(row, "名前の確認をお願いします", teacher, now)
+    assert await click() == "stored"
+    assert await _count(db) == 4
+
+
+async def test_bad_input_over_http_is_refused_with_a_message_or_kept_as_text(
+    portal: Portal, sqlite_db: Database
+) -> None:
+    """What the browser's maxlength does not stop (a script, a 300-character name, a NUL),
+    refused with a message by the field and nothing stored; text that only looks like
+    markup (entities, quotes) stored as typed and shown escaped in the teacher's queue;
+    the teacher's rejection checked the same way."""
+    world = await build_world(sqlite_db)
+    await _teachers(sqlite_db, world)
+    good = {"class_id": str(world.class1), "child_name": "鈴木 三郎", "guardian_name": "鈴木 ハナ",
+            "relation": "mother", "phone": "03-3000-5555", "language": "ja"}
+    family, teacher = Client(portal), Client(portal)
+    try:
+        refused = [
+            ({"child_name": "長" * 300}, "child_name", "100"),
+            ({"guardian_name": "x\x00y"}, "guardian_name", "制御文字"),
+            ({"note": "<img src=x onerror=alert(1)>"}, "note", "&lt;"),
+            ({"email": "a" * 250 + "@x.jp"}, "email", "メールアドレス"),
+            ({"phone": "0" * 40}, "phone", "03-1234-5678"),
+            ({"class_id": "99999"}, "class_id", "学校とクラス"),
+        ]
+        for change, field, says in refused:
+            status, html = await family.send("/proxy-request", {**good, **change})
+            assert status == 400, change
+            error = re.search(rf'id="error-{field}">([^<]*)<', html)
+            assert error and says in error.group(1), (change, error)
+            assert "onerror=alert" not in html.replace("onerror=alert(1)&gt;", ""), change
+        assert await _count(sqlite_db) == 0  # nothing half-written
+        lookalike = {**good, "guardian_name": 'ハナ "&amp; O\'Neil',
+                     "note": "&lt;script&gt;alert(1)&lt;/script&gt; 夕方 & 週末"}
+        # Six mistakes cost nothing against the five an hour: the request goes through.
+        assert await family.post("/proxy-request", lookalike) == 303
+        assert await family.post("/proxy-request", lookalike) == 409  # sent twice: one
+        async with sqlite_db.sessions() as s:
+            row = await s.scalar(select(ProxyRequest))
+        assert row is not None and await _count(sqlite_db) == 1
+        assert (row.guardian_name, row.note) == (lookalike["guardian_name"], lookalike["note"])
+        await teacher.login("mori@x.jp", "teacher-pass-1", "/staff/login", "email")
+        status, html = await teacher.get(f"/staff/classes/{world.class1}/proxy")
+        assert status == 200
+        assert "&amp;lt;script&amp;gt;alert(1)&amp;lt;/script&amp;gt; 夕方 &amp; 週末" in html
+        assert "ハナ &#34;&amp;amp; O&#39;Neil" in html
+        assert "<script>alert" not in html and "&lt;script&gt;alert" not in html
+        reject = f"/staff/classes/{world.class1}/proxy/requests/{row.id}/reject"
+        for reason in ("", "   ", "理" * 501):
+            status, html = await teacher.send(reject, {"reason": reason})
+            assert status == 400 and "500" in html, len(reason)
+        assert await teacher.post(reject, {"reason": "在籍していません"}) == 303
+        status, html = await teacher.send(reject, {"reason": "二度目"})
+        assert status == 409 and "すでに処理" in html
+    finally:
+        await family.http.close()
+        await teacher.http.close()
+    async with sqlite_db.sessions() as s:
+        assert await s.scalar(select(ProxyRequest.reject_reason)) == "在籍していません"

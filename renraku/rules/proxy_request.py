@@ -40,8 +40,10 @@ def _text(raw: str, limit: int, required: bool) -> tuple[str, str]:
         return "", "required" if required else ""
     if len(value) > limit:
         return value, "too_long"
-    if MARKUP_RE.search(value) or CONTROL_RE.search(value):
+    if MARKUP_RE.search(value):
         return value, "markup"
+    if CONTROL_RE.search(value):  # pasted from elsewhere; PostgreSQL refuses NUL outright
+        return value, "control"
     return value, ""
 
 

@@ -8,9 +8,12 @@ one named by RENRAKU_CHROMIUM is used, and PdfUnavailable tells the caller when 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import shutil
 import tempfile
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 TIMEOUT_S = 60
@@ -55,3 +58,41 @@ async def html_to_pdf(html: str) -> bytes:
     if not data.startswith(b"%PDF"):
         raise PdfUnavailable(f"chromium exited {proc.returncode} without a PDF")
     return data
+
+
+class PdfCache:
+    """Finished PDFs by the SHA-256 of their HTML, for pages many people download alike.
+
+    The key is the page itself, so whatever it prints (a school's name or number, the
+    language, the template) changing makes a new entry: nothing to invalidate by hand.
+    Those asking for the same page at once wait for one Chromium run, and at most
+    ``parallel`` pages are printed at a time (a public page must not start a browser per
+    visitor on a two-core server); a failure is not kept. The least recently used entries
+    go beyond ``size``.
+    """
+
+    def __init__(self, size: int = 64, parallel: int = 2,
+                 make: Callable[[str], Awaitable[bytes]] = html_to_pdf) -> None:
+        self.size = size
+        self._make = make
+        self._done: OrderedDict[str, bytes] = OrderedDict()
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._printing = asyncio.Semaphore(parallel)
+
+    async def pdf(self, html: str) -> bytes:
+        key = hashlib.sha256(html.encode("utf-8")).hexdigest()
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        try:
+            async with lock:
+                if key in self._done:
+                    self._done.move_to_end(key)
+                    return self._done[key]
+                async with self._printing:
+                    data = await self._make(html)
+                self._done[key] = data
+                while len(self._done) > self.size:
+                    self._done.popitem(last=False)
+                return data
+        finally:
+            if not lock.locked():  # the last one out: a later request finds the entry
+                self._locks.pop(key, None)

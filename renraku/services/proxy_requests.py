@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Classroom, ProxyRequest, School
@@ -39,20 +40,31 @@ async def open_classes(session: AsyncSession) -> list[tuple[School, list[Classro
     return list(out.values())
 
 
-async def submit(session: AsyncSession, req: CleanRequest, now: datetime) -> ProxyRequest:
-    duplicate = await session.scalar(select(func.count()).select_from(ProxyRequest).where(
+async def _waiting_already(session: AsyncSession, req: CleanRequest) -> bool:
+    return bool(await session.scalar(select(func.count()).select_from(ProxyRequest).where(
         ProxyRequest.class_id == req.class_id, ProxyRequest.child_name == req.child_name,
         ProxyRequest.phone_e164 == req.phone_e164,
-        ProxyRequest.status == ProxyRequestStatus.PENDING))
-    if duplicate:
+        ProxyRequest.status == ProxyRequestStatus.PENDING)))
+
+
+async def submit(session: AsyncSession, req: CleanRequest, now: datetime) -> ProxyRequest:
+    """Store a request; AlreadyRequested when the same one waits (sent twice)."""
+    if await _waiting_already(session, req):
         raise AlreadyRequested()
     row = ProxyRequest(
         class_id=req.class_id, child_name=req.child_name, guardian_name=req.guardian_name,
         relation=req.relation, phone_e164=req.phone_e164, phone_kind=req.phone_kind,
         email=req.email, language=req.language, note=req.note,
         status=ProxyRequestStatus.PENDING, reject_reason="", created_at=now)
-    session.add(row)
-    await session.flush()
+    try:
+        # The same request at the same instant passed the check above too: the unique
+        # index on pending requests refuses the second, and only that statement is undone.
+        async with session.begin_nested():
+            session.add(row)
+    except IntegrityError:
+        if await _waiting_already(session, req):
+            raise AlreadyRequested() from None
+        raise
     return row
 
 

@@ -17,11 +17,13 @@ routes = web.RouteTableDef()
 async def index(request: web.Request) -> web.Response:
     if session_of(request).get("gid") is not None:
         raise web.HTTPFound("/home")
-    async with app_of(request).sessions() as s:  # each school's absence line, when set
-        lines = [(name, PhoneNumber(e164, "").national) for name, e164 in await s.execute(
-            select(School.name, School.absence_line_e164)
-            .where(School.absence_line_e164.is_not(None)).order_by(School.id))]
-    return render(request, "index.html", {"lines": lines})
+    async with app_of(request).sessions() as s:
+        schools = list(await s.execute(
+            select(School.id, School.name, School.absence_line_e164).order_by(School.id)))
+    # Each school's absence line, when set; every school's paper request form.
+    lines = [(name, PhoneNumber(e164, "").national) for _id, name, e164 in schools if e164]
+    return render(request, "index.html", {
+        "lines": lines, "schools": [(school_id, name) for school_id, name, _e164 in schools]})
 
 
 def setup(app: web.Application) -> None:

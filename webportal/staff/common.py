@@ -139,6 +139,7 @@ def helpers(sr: StaffRequest, lang: str) -> dict[str, Any]:
         "role_label": lambda r: roles.get(r, r),
         "roles": list(roles),
         "language_name": lambda code: languages.get(code, code),
+        "language_pairs": list(languages.items()),
         "national": lambda e164: PhoneNumber(e164, "").national,
     }
 
