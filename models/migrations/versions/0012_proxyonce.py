@@ -1,7 +1,7 @@
 """one pending proxy registration request per class, child name and number
 
 Revision ID: 0012_proxyonce
-Revises: 0007_staffroom
+Revises: 0012_broadcast_reads
 """
 
 from collections.abc import Sequence
