@@ -51,6 +51,8 @@ async def test_event_page_counts_per_change_and_important_notice(
         # Emails as before: every guardian with an address (two households), in the sink
         for address in ("hanako@example.jp", "ken@example.jp", "sato@example.jp"):
             await portal.mailbox.wait_for(address)
+        _status, page = await admin.get("/staff/events")
+        assert f'href="/staff/events/{event_id}/edit#event-changes"' in page
         status, page = await admin.get(f"/staff/events/{event_id}/edit")
         assert status == 200 and 'id="event-changes"' in page
         assert _cells(page, "changed") == [("2", "1", "0", "0")]

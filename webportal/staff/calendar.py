@@ -186,7 +186,6 @@ async def _save(request: web.Request, event_id: int | None) -> web.Response:
         return await _form_page(request, event_id, form, str(exc), status=400)
     if changed:
         await _notify_quietly(app, event_id)
-        raise web.HTTPSeeOther(f"/staff/events/{event_id}/edit")
     raise web.HTTPSeeOther("/staff/events")
 
 
@@ -216,7 +215,7 @@ async def cancel_event(request: web.Request) -> web.Response:
         event = await _editable(session, sr, event_id)
         await events.cancel_event(session, event, sr.staff.id, sr.now)
     await _notify_quietly(app, event_id)
-    raise web.HTTPSeeOther(f"/staff/events/{event_id}/edit")
+    raise web.HTTPSeeOther("/staff/events")
 
 
 async def _notices_page(request: web.Request, error: str = "",
