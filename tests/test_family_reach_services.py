@@ -4,6 +4,7 @@ the counts staff see; the email households keep their email and get no call."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 
@@ -19,6 +20,13 @@ from tests.factories import make_child, make_class, make_guardian, make_school
 
 NOW = datetime(2026, 12, 4, 0, 30, tzinfo=UTC)  # Friday 09:30 in Tokyo
 SETTINGS = Settings()
+
+
+def _collect(sent: list[EmailMessage]) -> Callable[[EmailMessage], Awaitable[None]]:
+    async def send(msg: EmailMessage) -> None:
+        sent.append(msg)
+
+    return send
 
 
 async def _school(s):  # type: ignore[no-untyped-def]
@@ -46,10 +54,7 @@ async def _calls(s, campaign_id: int) -> list[tuple[str, str, list[int]]]:  # ty
 
 async def test_moved_event_emails_and_calls_once_per_household(db: Database) -> None:
     sent: list[EmailMessage] = []
-
-    async def send(msg: EmailMessage) -> None:
-        sent.append(msg)
-
+    send = _collect(sent)
     async with transaction(db.sessions) as s:
         school, room = await _school(s)
         start = datetime(2026, 12, 11, 0, 0, tzinfo=UTC)  # Friday 9:00 Tokyo
@@ -111,10 +116,7 @@ async def test_moved_event_emails_and_calls_once_per_household(db: Database) -> 
 
 async def test_important_notice_emails_and_calls_when_shown(db: Database) -> None:
     sent: list[EmailMessage] = []
-
-    async def send(msg: EmailMessage) -> None:
-        sent.append(msg)
-
+    send = _collect(sent)
     async with transaction(db.sessions) as s:
         school, room = await _school(s)
         plain = await notices.create_notice(s, school.id, notices.NoticeDraft(
