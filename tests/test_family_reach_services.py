@@ -164,3 +164,22 @@ async def test_failed_email_tells_the_notice_later_without_a_call_twice(db: Data
         assert await family_reach.notify_important(
             s, SETTINGS, fine, sender="s@x", base_url="", now=NOW) == 1
         assert len(list(await s.scalars(select(Campaign)))) == 1
+
+
+async def test_spoken_change_new_place_or_only_the_end(db: Database) -> None:
+    async with transaction(db.sessions) as s:
+        school, room = await _school(s)
+        start = datetime(2026, 12, 11, 0, 0, tzinfo=UTC)  # Friday 9:00 Tokyo
+        event = await events.create_event(s, school.id, events.EventDraft(
+            "遠足", start, start + timedelta(hours=3), place="公園", class_id=room.id), None, NOW)
+        place = await events.change_event(s, event, events.EventDraft(
+            "遠足", start, start + timedelta(hours=3), place="動物園", class_id=room.id),
+            None, NOW)
+        end = await events.change_event(s, event, events.EventDraft(
+            "遠足", start, start + timedelta(hours=5), place="動物園", class_id=room.id),
+            None, NOW)
+        assert place is not None and end is not None
+    assert family_reach.change_message(place, "Asia/Tokyo")["ja"] == (
+        "遠足の場所が、動物園に変わりました。日時は12月11日 金曜日、9時からです。")
+    assert family_reach.change_message(end, "Asia/Tokyo")["en"] == (
+        "There is a change to 遠足, Friday, December 11 at 9:00 AM.")

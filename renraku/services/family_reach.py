@@ -71,8 +71,8 @@ def change_message(change: EventChange, tz: str) -> dict[str, str]:
             out[lang] = cat["familycall.event_cancelled"].fill(lang, title=title, when=when)
             continue
         parts = []
-        moved = _when(before, lang, tz) != when or before.get("ends_at") != after.get("ends_at")
-        if moved:
+        # Only a new start is "moved"; a new end alone is told as a change of the event
+        if _when(before, lang, tz) != when:
             parts.append(cat["familycall.event_moved"].fill(
                 lang, title=title, before=_when(before, lang, tz), after=when))
         if after.get("place") and before.get("place") != after.get("place"):
