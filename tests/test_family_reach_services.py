@@ -183,3 +183,29 @@ async def test_spoken_change_new_place_or_only_the_end(db: Database) -> None:
         "遠足の場所が、動物園に変わりました。日時は12月11日 金曜日、9時からです。")
     assert family_reach.change_message(end, "Asia/Tokyo")["en"] == (
         "There is a change to 遠足, Friday, December 11 at 9:00 AM.")
+
+
+async def test_calls_that_cannot_be_queued_do_not_send_the_emails_again(db: Database) -> None:
+    sent: list[EmailMessage] = []
+    send = _collect(sent)
+    async with transaction(db.sessions) as s:
+        school, room = await _school(s)
+        school.call_window_start, school.call_window_end = "20:00", "08:00"  # nothing fits
+        start = datetime(2026, 12, 11, 0, 0, tzinfo=UTC)
+        event = await events.create_event(s, school.id, events.EventDraft(
+            "遠足", start, start + timedelta(hours=3), class_id=room.id), None, NOW)
+        await events.cancel_event(s, event, None, NOW)
+        await notices.create_notice(s, school.id, notices.NoticeDraft(
+            "school", "断水", "本日断水", important=True), None, NOW)
+    for _ in range(2):
+        async with transaction(db.sessions) as s:
+            await events.notify_pending(s, send, sender="s@x", base_url="", now=NOW,
+                                        settings=SETTINGS)
+            await family_reach.notify_important(s, SETTINGS, send, sender="s@x",
+                                                base_url="", now=NOW)
+    assert [m["To"] for m in sent] == ["emily@example.com"] * 2  # the change, the notice
+    async with db.sessions() as s:
+        reaches = list(await s.scalars(select(ChangeReach)))
+        assert [(r.campaign_id, r.emailed, r.called, r.unreachable) for r in reaches] == [
+            (None, 1, 0, 1), (None, 1, 0, 1)]
+        assert list(await s.scalars(select(Campaign))) == []

@@ -154,27 +154,42 @@ async def reach_event_change(
     """After the change emails went out: call the households without email, count all.
 
     A still-waiting call about an earlier change of the same event is cancelled: a family
-    hears the event as it is now, not every step on the way.
+    hears the event as it is now, not every step on the way. Calls that cannot be queued
+    are logged and counted as none: the emails are sent and must not go out again.
     """
     event = await session.get_one(Event, change.event_id)
     school = await session.get_one(School, event.school_id)
-    earlier = await session.scalars(
-        select(Campaign).join(ChangeReach, ChangeReach.campaign_id == Campaign.id)
-        .join(EventChange, EventChange.id == ChangeReach.event_change_id)
-        .where(EventChange.event_id == event.id, Campaign.status.in_(bc.ACTIVE_CAMPAIGN)))
-    for campaign in list(earlier):
-        await bc.set_state(session, campaign.id, "cancel", now)
     plan = await plan_for(session, school.id, event_target(event))
-    campaign = await queue_calls(
-        session, settings, school_id=school.id, title=event.title,
-        message=change_message(change, school.timezone), plan=plan, now=now)
+    campaign = await _queue_safely(session, settings, event, school, change, plan, now)
     reach = ChangeReach(
         school_id=school.id, event_change_id=change.id,
         campaign_id=campaign.id if campaign else None, emailed=len(plan.emailed),
-        called=len(plan.calls), unreachable=len(plan.unreachable), created_at=now)
+        called=len(plan.calls) if campaign else 0, unreachable=len(plan.unreachable),
+        created_at=now)
     session.add(reach)
     await session.flush()
     return reach
+
+
+async def _queue_safely(
+    session: AsyncSession, settings: Settings, event: Event, school: School,
+    change: EventChange, plan: ReachPlan, now: datetime,
+) -> Campaign | None:
+    try:
+        async with session.begin_nested():  # a failure rolls back only the calls
+            earlier = await session.scalars(
+                select(Campaign).join(ChangeReach, ChangeReach.campaign_id == Campaign.id)
+                .join(EventChange, EventChange.id == ChangeReach.event_change_id)
+                .where(EventChange.event_id == event.id,
+                       Campaign.status.in_(bc.ACTIVE_CAMPAIGN)))
+            for campaign in list(earlier):
+                await bc.set_state(session, campaign.id, "cancel", now)
+            return await queue_calls(
+                session, settings, school_id=school.id, title=event.title,
+                message=change_message(change, school.timezone), plan=plan, now=now)
+    except Exception:
+        log.exception("event change %s: calls to families without email failed", change.id)
+        return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -249,13 +264,21 @@ async def notify_important(
             log.exception("important notice %s: email failed; will retry", notice.id)
             continue
         plan = plan_reach(bc.child_infos(children))
-        campaign = await queue_calls(
-            session, settings, school_id=school.id, title=notice.title,
-            message=notice_message(notice), plan=plan, now=now)
+        campaign = None
+        try:
+            # A savepoint: failing calls must not make the emails go out again next time
+            async with session.begin_nested():
+                campaign = await queue_calls(
+                    session, settings, school_id=school.id, title=notice.title,
+                    message=notice_message(notice), plan=plan, now=now)
+        except Exception:
+            log.exception("important notice %s: calls to families without email failed",
+                          notice.id)
         session.add(ChangeReach(
             school_id=school.id, notice_id=notice.id,
             campaign_id=campaign.id if campaign else None, emailed=len(plan.emailed),
-            called=len(plan.calls), unreachable=len(plan.unreachable), created_at=now))
+            called=len(plan.calls) if campaign else 0, unreachable=len(plan.unreachable),
+            created_at=now))
         await session.flush()
         told += 1
     return told

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Event, Notice
 from models.db import transaction
+from models.enums import EventStatus
 from renraku.app import App
 from renraku.rules.permissions import can_edit_event, can_post_notice
 from renraku.services import events, family_reach, notices
@@ -178,7 +179,7 @@ async def _save(request: web.Request, event_id: int | None) -> web.Response:
                 changed = False
             else:
                 event = await _editable(session, sr, event_id)
-                if event.status == "cancelled":
+                if event.status == EventStatus.CANCELLED:
                     raise _Invalid(_("This event is cancelled; it cannot be changed."))
                 changed = await events.change_event(session, event, draft, sr.staff.id,
                                                     sr.now) is not None
