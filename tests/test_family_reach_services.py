@@ -106,11 +106,12 @@ async def test_moved_event_emails_and_calls_once_per_household(db: Database) -> 
     async with transaction(db.sessions) as s:
         household = await s.get_one(CampaignHousehold, household.id)
         household.status, household.next_attempt_at = AttemptStatus.COMPLETED, None
+        household.attempts = 1
     async with db.sessions() as s:
         rows = await family_reach.event_changes(s, event_id)
         assert [(r.change.action, r.counts) for r in rows] == [
             ("cancelled", family_reach.ReachCounts(1, 1, 1, 0, 1)),
-            ("changed", family_reach.ReachCounts(1, 1, 0, 0, 1))]
+            ("changed", family_reach.ReachCounts(1, 0, 0, 0, 1))]  # replaced before dialling
     assert "cancelled" in sent[-1]["Subject"]
 
 

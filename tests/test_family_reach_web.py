@@ -29,7 +29,7 @@ async def _complete_calls(db: Database) -> None:
     """The simulated household answered and heard it (the Asterisk tests do it for real)."""
     async with transaction(db.sessions) as s:
         for h in await s.scalars(select(CampaignHousehold)):
-            h.status, h.next_attempt_at = AttemptStatus.COMPLETED, None
+            h.status, h.next_attempt_at, h.attempts = AttemptStatus.COMPLETED, None, 1
 
 
 async def test_event_page_counts_per_change_and_important_notice(

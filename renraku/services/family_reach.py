@@ -291,23 +291,27 @@ async def notify_important(
 @dataclass(frozen=True)
 class ReachCounts:
     emailed: int
-    called: int
+    called: int  # households the dialer called or still will (a superseded call is not)
     reached: int  # answered by a person who heard the message to its end
     waiting: int  # calls still to be made or retried (outside the window, busy…)
     unreachable: int
 
 
 async def counts(session: AsyncSession, reach: ChangeReach) -> ReachCounts:
-    reached = waiting = 0
+    called = reached = waiting = 0
     if reach.campaign_id is not None:
-        statuses = (await session.execute(
-            select(CampaignHousehold.status, CampaignHousehold.next_attempt_at)
+        rows = (await session.execute(
+            select(CampaignHousehold.status, CampaignHousehold.next_attempt_at,
+                   CampaignHousehold.attempts)
             .where(CampaignHousehold.campaign_id == reach.campaign_id))).all()
         campaign = await session.get_one(Campaign, reach.campaign_id)
         active = campaign.status in bc.ACTIVE_CAMPAIGN
-        reached = sum(status == AttemptStatus.COMPLETED for status, _ in statuses)
-        waiting = sum(active and next_at is not None for _, next_at in statuses)
-    return ReachCounts(reach.emailed, reach.called, reached, waiting, reach.unreachable)
+        for status, next_at, attempts in rows:
+            pending = active and next_at is not None
+            called += attempts > 0 or pending
+            reached += status == AttemptStatus.COMPLETED
+            waiting += pending
+    return ReachCounts(reach.emailed, called, reached, waiting, reach.unreachable)
 
 
 @dataclass(frozen=True)
