@@ -13,7 +13,7 @@ from models.broadcast import (
     SurveyQuestion,
     SurveyResponse,
 )
-from models.calendar import Event, EventChange, FamilyEvent, Notice
+from models.calendar import ChangeReach, Event, EventChange, FamilyEvent, Notice
 from models.people import (
     MAX_GUARDIANS_PER_CHILD,
     Child,
@@ -57,6 +57,7 @@ __all__ = [
     "CallLog",
     "Campaign",
     "CampaignHousehold",
+    "ChangeReach",
     "Child",
     "ChildNote",
     "ChildNoteVersion",

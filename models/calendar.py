@@ -12,6 +12,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -95,5 +96,31 @@ class Notice(Base):
     # Optional translations: {"en": {"title": ..., "body": ...}, ...}
     translations: Mapped[dict] = mapped_column(JSON, default=dict)
     publish_at: Mapped[datetime]
+    # Important: households without email also get a call (renraku.services.family_reach)
+    important: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_by: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    created_at: Mapped[datetime]
+
+
+class ChangeReach(Base):
+    """How one event change or one important notice reached the families (staff see it).
+
+    Written once, when the families were told: households emailed, households given a call
+    (the campaign's households; who was reached is read from them), households with neither.
+    """
+
+    __tablename__ = "change_reach"
+    __table_args__ = (
+        CheckConstraint("(event_change_id IS NULL) <> (notice_id IS NULL)", name="one_subject"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("schools.id"), index=True)
+    event_change_id: Mapped[int | None] = mapped_column(ForeignKey("event_changes.id"),
+                                                        unique=True)
+    notice_id: Mapped[int | None] = mapped_column(ForeignKey("notices.id"), unique=True)
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"))
+    emailed: Mapped[int] = mapped_column(Integer, default=0)
+    called: Mapped[int] = mapped_column(Integer, default=0)
+    unreachable: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime]

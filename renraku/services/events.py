@@ -4,7 +4,8 @@ Every change appends an EventChange (before/after snapshots) and sets Event.stat
 the guardian calendar uses to highlight changed and cancelled events. ``notify_pending``
 emails the guardians of the affected children (school-wide: the whole school; class event:
 that class) in their own language and stamps ``notified_at``, so a crash between the change
-and the email only delays it: the next call picks the change up again.
+and the email only delays it: the next call picks the change up again. Households without
+email get one automated call each in the same transaction (renraku.services.family_reach).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Child, Classroom, Enrolment, Event, EventChange, Guardian, Guardianship, School
 from models.enums import EventStatus
+from renraku.services import family_reach
+from renraku.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -248,10 +251,13 @@ async def notify_pending(
     base_url: str,
     now: datetime,
     event_id: int | None = None,
+    settings: Settings | None = None,
 ) -> int:
     """Email every guardian with an address about un-notified changes; returns emails sent.
 
     A failed send leaves the change un-notified (logged), to be retried on the next call.
+    With ``settings``, the households without email are then called, once each
+    (renraku.services.family_reach), and the counts kept for staff.
     """
     query = select(EventChange).where(
         EventChange.notified_at.is_(None), EventChange.action.in_(("changed", "cancelled"))
@@ -268,7 +274,7 @@ async def notify_pending(
         try:
             for guardian in await affected_guardians(session, event):
                 if not guardian.email:
-                    continue  # landline families see it on the phone line's notices instead
+                    continue  # households without email are called (family_reach)
                 await send(change_email(change, guardian, school, sender,
                                         f"{base_url}/calendar"))
                 sent += 1
@@ -277,6 +283,8 @@ async def notify_pending(
             continue
         change.notified_at = now
         await session.flush()
+        if settings is not None:
+            await family_reach.reach_event_change(session, settings, change, now)
     return sent
 
 

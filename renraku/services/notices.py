@@ -22,6 +22,7 @@ class NoticeDraft:
     class_id: int | None = None
     publish_at: datetime | None = None  # None: at once
     translations: dict[str, dict[str, str]] = field(default_factory=dict)
+    important: bool = False  # also called to households without email (family_reach)
 
 
 async def create_notice(
@@ -47,7 +48,7 @@ async def create_notice(
     notice = Notice(
         school_id=school_id, scope=draft.scope, grade=grade, class_id=class_id,
         title=draft.title.strip(), body=draft.body.strip(), translations=draft.translations,
-        publish_at=publish_at,
+        publish_at=publish_at, important=draft.important,
         created_by=staff_id, created_at=now,
     )
     session.add(notice)

@@ -14,9 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Event, Notice
 from models.db import transaction
+from models.enums import EventStatus
 from renraku.app import App
 from renraku.rules.permissions import can_edit_event, can_post_notice
-from renraku.services import events, notices
+from renraku.services import events, family_reach, notices
 from renraku.services.staff import school_classes
 from webportal.staff import fw
 from webportal.staff.common import StaffRequest, classes_in_scope, render, staff_request
@@ -27,16 +28,28 @@ RETRY_SECONDS = 300
 
 
 async def notify(app: App, event_id: int | None = None) -> int:
-    """Send change emails now; failures stay pending for the retry loop."""
+    """Send change emails now and queue the calls of the households without email;
+    failures stay pending for the retry loop."""
     async with transaction(app.sessions) as session:
         return await events.notify_pending(
             session, fw.mail_sender(app), sender=app.settings.smtp_from,
             base_url=app.settings.base_url, now=app.clock.now(), event_id=event_id,
+            settings=app.settings,
+        )
+
+
+async def notify_important(app: App, notice_id: int | None = None) -> int:
+    """Important notices shown by now: emails, and calls to households without email."""
+    async with transaction(app.sessions) as session:
+        return await family_reach.notify_important(
+            session, app.settings, fw.mail_sender(app), sender=app.settings.smtp_from,
+            base_url=app.settings.base_url, now=app.clock.now(), notice_id=notice_id,
         )
 
 
 async def retry_loop(aiohttp_app: web.Application) -> AsyncIterator[None]:
-    """cleanup_ctx: every few minutes, retry change emails that failed earlier."""
+    """cleanup_ctx: every few minutes, retry change emails that failed earlier, and tell
+    the important notices whose publishing time came."""
 
     async def loop() -> None:
         while True:
@@ -45,6 +58,10 @@ async def retry_loop(aiohttp_app: web.Application) -> AsyncIterator[None]:
                 await notify(fw.app_of_application(aiohttp_app))
             except Exception:
                 log.exception("event change emails: retry failed")
+            try:
+                await notify_important(fw.app_of_application(aiohttp_app))
+            except Exception:
+                log.exception("important notices: telling families failed")
 
     task = asyncio.create_task(loop())
     yield
@@ -111,10 +128,12 @@ async def _form_page(request: web.Request, event_id: int | None, form: dict | No
     async with app.sessions() as session:
         sr = await staff_request(request, session)
         event = await _editable(session, sr, event_id) if event_id else None
+        changes = await family_reach.event_changes(session, event.id) if event else []
         _ = fw.gettext_for(request)
         return render(sr, "staff/event_form.html", {
             "page_title": _("Change event") if event else _("New event"),
             "event": event, "form": form or _event_form(sr, event), "error": error,
+            "changes": changes,
             "classes": await classes_in_scope(session, sr), "csrf_token": fw.csrf_token(request),
         }, status=status)
 
@@ -160,6 +179,8 @@ async def _save(request: web.Request, event_id: int | None) -> web.Response:
                 changed = False
             else:
                 event = await _editable(session, sr, event_id)
+                if event.status == EventStatus.CANCELLED:
+                    raise _Invalid(_("This event is cancelled; it cannot be changed."))
                 changed = await events.change_event(session, event, draft, sr.staff.id,
                                                     sr.now) is not None
     except _Invalid as exc:
@@ -266,17 +287,25 @@ async def post_notice(request: web.Request) -> web.Response:
             if not can_post_notice(sr.scope, sr.school.id, scope_name, class_id):
                 raise web.HTTPForbidden(text="forbidden")
             try:
-                await notices.create_notice(
+                notice = await notices.create_notice(
                     session, sr.school.id,
                     notices.NoticeDraft(scope_name, form.get("title", ""), form.get("body", ""),
                                         grade=grade, class_id=class_id, publish_at=publish_at,
-                                        translations=_translations(form)),
+                                        translations=_translations(form),
+                                        important=form.get("important") == "1"),
                     sr.staff.id, sr.now,
                 )
             except ValueError as exc:
                 raise _Invalid(_("Enter a title and a text.")) from exc
+            tell_now = notice.important and notice.publish_at <= sr.now
+            notice_id = notice.id
     except _Invalid as exc:
         return await _notices_page(request, str(exc), 400)
+    if tell_now:
+        try:
+            await notify_important(app, notice_id)
+        except Exception:  # the notice is saved; the retry loop tells the families later
+            log.exception("notice %s: families not told yet", notice_id)
     raise web.HTTPSeeOther("/staff/notices")
 
 

@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models import Classroom, Notice
 from models.db import transaction
 from renraku.rules.permissions import visible_classes
-from renraku.services import receipts
+from renraku.services import family_reach, receipts
 from renraku.services.staff import school_classes
 from webportal.staff import fw
 from webportal.staff.common import StaffRequest, render, staff_request
@@ -37,11 +37,12 @@ async def reads(request: web.Request) -> web.Response:
         sr = await staff_request(request, session)
         notice, rooms = await _notice_and_rooms(session, sr)
         rows = await receipts.family_reads(session, notice, rooms)
+        reach = await family_reach.notice_counts(session, notice.id)
     _ = fw.gettext_for(request)
     return render(sr, "staff/notice_reads.html", {
         "page_title": _("Read by families: %(title)s", title=notice.title), "notice": notice,
         "rows": rows, "read": sum(1 for r in rows if r.read_at),
-        "csrf_token": fw.csrf_token(request),
+        "csrf_token": fw.csrf_token(request), "reach": reach,
     })
 
 
