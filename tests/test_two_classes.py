@@ -28,7 +28,7 @@ from models import (
 )
 from models.db import transaction
 from models.enums import ReportKind, ReportReason
-from renraku.services import absences, register, registration
+from renraku.services import absences, health, register, registration
 from renraku.services import roster as roster_svc
 from renraku.services import staff as staff_svc
 from renraku.services.broadcast import target_children
@@ -229,6 +229,13 @@ async def test_one_child_for_the_phone_line_broadcasts_and_the_roster(db: Databa
             grid = await register.month_register(s, room, 2026, 12, until=DAY)
             row = next(r for r in grid.rows if r.child.child_id == w["taro"])
             assert row.cells.count("欠") == 1 and row.totals.absent == 1
+        # The nurse: each class counts one absent child; the illness list names him once
+        board = await health.dashboard(s, await s.get_one(School, w["school"]), DAY, 30)
+        absent = {c.class_id: next(d.absent for d in c.days if d.day == DAY)
+                  for c in board.classes}
+        assert absent == {w["regular"]: 1, w["special"]: 1}
+        assert [(r.child_name, r.class_name) for r in board.reports] == \
+            [("山田 太郎", "1年1組・ひまわり学級")]
     # The roster file has one row per child (the homeroom); reading it back, or a file
     # naming the special-needs class, keeps both classes
     async with transaction(db.sessions) as s:
