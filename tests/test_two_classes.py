@@ -11,10 +11,11 @@ from __future__ import annotations
 import csv
 import io
 import re
-from datetime import date
+from datetime import UTC, date, datetime
 
 from sqlalchemy import func, select
 
+from ivr.absence_flow import AbsenceCall
 from models import (
     AbsenceReport,
     Child,
@@ -28,11 +29,15 @@ from models import (
 )
 from models.db import transaction
 from models.enums import ReportKind, ReportReason
+from renraku.app import App
+from renraku.clock import FakeClock
 from renraku.services import absences, health, register, registration
 from renraku.services import roster as roster_svc
 from renraku.services import staff as staff_svc
 from renraku.services.broadcast import target_children
 from renraku.services.guardians import household_by_phone
+from renraku.settings import Settings
+from tests.absence_fakes import FakeHangup, FakeVoice, ScriptedChannel
 from tests.db_fixtures import Database
 from tests.factories import make_child, make_class, make_guardian, make_school
 from tests.staff_fixtures import StaffPortal
@@ -254,3 +259,32 @@ async def test_one_child_for_the_phone_line_broadcasts_and_the_roster(db: Databa
         rows2 = list(await s.execute(select(Enrolment.class_id, Enrolment.number).where(
             Enrolment.child_id == w["taro"]).order_by(Enrolment.class_id)))
     assert [tuple(r) for r in rows2] == [(w["regular"], None), (w["special"], 3)]
+
+
+async def test_the_absence_line_asks_once_and_records_once(db: Database) -> None:
+    """The mother of a child in two classes calls: no child or class is asked for, and the
+    one report is each class's."""
+    w = await _two_class_school(db)
+    app = App(Settings(), FakeClock(datetime(2026, 12, 3, 1, 0, tzinfo=UTC), frozen=True),
+              db.engine, db.sessions)
+    async with transaction(db.sessions) as s:
+        await roster_svc.join_class(s, await s.get_one(Child, w["taro"]),
+                                    await s.get_one(Classroom, w["special"]))
+    agi = ScriptedChannel("090-1111-0001", [
+        ("absence.main_menu", "1"),
+        ("absence.kind_menu", "1"),
+        ("absence.reason_menu", "1"),
+        ("absence.symptom_menu", "1"),
+        ("absence.confirm_keys", "1"),
+        ("absence.after_menu", "2"),
+    ])
+    result = await AbsenceCall(agi, app, FakeVoice(), FakeHangup).run()
+    assert result.outcome == "reported"
+    assert not any(s.startswith("absence.child_option") for s in agi.sounds())
+    async with db.sessions() as s:
+        reports = list(await s.scalars(select(AbsenceReport)))
+        assert [(r.child_id, r.day, r.channel) for r in reports] == \
+            [(w["taro"], date(2026, 12, 3), "phone")]
+        for room in (w["regular"], w["special"]):
+            assert [e.child_id for e in await register.day_reports(
+                s, room, date(2026, 12, 3))] == [w["taro"]]
