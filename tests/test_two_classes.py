@@ -25,12 +25,14 @@ from models import (
     Guardianship,
     School,
     SmsMessage,
+    Staff,
     Term,
 )
 from models.db import transaction
 from models.enums import ReportKind, ReportReason
 from renraku.app import App
 from renraku.clock import FakeClock
+from renraku.demo import create_demo_data
 from renraku.services import absences, health, register, registration
 from renraku.services import roster as roster_svc
 from renraku.services import staff as staff_svc
@@ -288,3 +290,20 @@ async def test_the_absence_line_asks_once_and_records_once(db: Database) -> None
         for room in (w["regular"], w["special"]):
             assert [e.child_id for e in await register.day_reports(
                 s, room, date(2026, 12, 3))] == [w["taro"]]
+
+
+async def test_the_demo_has_a_child_in_two_classes(sqlite_db: Database) -> None:
+    async with transaction(sqlite_db.sessions) as s:
+        await create_demo_data(s, datetime(2026, 12, 1, 0, 0, tzinfo=UTC))
+    async with sqlite_db.sessions() as s:
+        smith = await s.scalar(select(Child).where(Child.family_name == "Smith"))
+        assert smith is not None
+        rooms = {r.name: r for r in await s.scalars(
+            select(Classroom).join(Enrolment).where(Enrolment.child_id == smith.id))}
+        assert set(rooms) == {"1年1組", "ひまわり学級"} and rooms["ひまわり学級"].special_needs
+        hayashi = await s.scalar(select(Staff).where(Staff.email == "hayashi@sakura.example.jp"))
+        assert hayashi is not None
+        scope = await staff_svc.staff_scope(s, hayashi)
+        assert scope.class_ids == {rooms["ひまわり学級"].id}
+        assert [c.id for c in await register.class_children(s, rooms["ひまわり学級"].id)] == \
+            [smith.id]
