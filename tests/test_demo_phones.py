@@ -20,6 +20,7 @@ import pytest
 from sqlalchemy import select
 
 import tests.test_broadcast_asterisk as bt
+from ivr import asterisk_runtime as rt
 from ivr.dialer import DEMO_CHANNEL, Dialer, DialerConfig, PanoramiskPort
 from models import CallAttempt, Campaign, CampaignHousehold, Child, SurveyResponse
 from models.db import transaction
@@ -44,6 +45,11 @@ def test_only_the_demo_dials_its_own_phones() -> None:
     assert dialer_config(Settings()).channel == "PJSIP/{number}@carrier"
     assert dialer_config(Settings(demo_phones=True)).channel == DEMO_CHANNEL
     assert load_settings(None, env={"RENRAKU_DEMO_PHONES": "1"}).demo_phones
+    # No call from the trunk or the softphone can wander into the demo's contexts: only the
+    # demo's own dialplan names them.
+    for plan in rt.DIALPLANS.glob("*.conf"):
+        if plan.name != "demo.conf":
+            assert "renraku-demo" not in plan.read_text(), plan.name
 
 
 async def _demo_campaign(app: App, family: str) -> tuple[int, list[str]]:
