@@ -10,10 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import re
+import signal
+import socket
+import subprocess
+import sys
 import time
 import uuid
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -23,7 +29,7 @@ import tests.test_broadcast_asterisk as bt
 from ivr import asterisk_runtime as rt
 from ivr.dialer import DEMO_CHANNEL, Dialer, DialerConfig, PanoramiskPort
 from models import CallAttempt, Campaign, CampaignHousehold, Child, SurveyResponse
-from models.db import transaction
+from models.db import create_engine, session_factory, transaction
 from models.enums import AttemptStatus as S
 from renraku.app import App
 from renraku.clock import FakeClock
@@ -31,8 +37,9 @@ from renraku.commands.run import dialer_config
 from renraku.demo import create_demo_data
 from renraku.services import broadcast as bc
 from renraku.settings import Settings, ensure_secret, load_settings
-from tests.asterisk_harness import PhoneLines
+from tests.asterisk_harness import PhoneLines, free_port, rtp_range
 from tests.db_fixtures import Database
+from tests.prompts_fixtures import OFFLINE
 from tests.test_softphone import SipPhone, _md5
 
 pytestmark = pytest.mark.asterisk
@@ -247,3 +254,78 @@ async def test_a_registered_softphone_rings_instead_of_the_household(
     assert [a.status for a in attempts] == [S.COMPLETED]  # the message was heard through
     assert answers == []  # the person pressed nothing; no household answered for them
     assert await lines.household_attempts(numbers[0]) == 0
+
+
+def _start(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:  # the child keeps its own copy of the file
+        return subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                preexec_fn=rt.die_with_parent)
+
+
+def _stop(proc: subprocess.Popen[bytes], data_dir: Path) -> None:
+    """SIGTERM, as Ctrl-C: `renraku run` stops its Asterisk. Whatever is left is killed."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    pid_file = data_dir / "asterisk" / "ivr" / "run" / "renraku-asterisk.pid"
+    with contextlib.suppress(OSError, ValueError):
+        pid = int(pid_file.read_text())
+        # Only our own Asterisk (its -C names this data folder), never a reused pid
+        if str(data_dir.resolve()).encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
+            os.kill(pid, signal.SIGKILL)
+
+
+async def test_make_run_demo_household_answers_a_broadcast(tmp_path: Path) -> None:
+    """`renraku run --demo` as `make run` starts it, on the demo data: a teacher's broadcast
+    with a survey rings the built-in household (no softphone registered), which answers."""
+    ports = {"WEB_PORT": free_port(), "AMI_PORT": free_port(), "FASTAGI_PORT": free_port(),
+             "SIP_PORT": free_port(socket.SOCK_DGRAM)}
+    rtp_start, rtp_end = rtp_range()
+    env = {**os.environ, "RENRAKU_DATA_DIR": str(tmp_path / "var"),
+           "RENRAKU_RTP_START": str(rtp_start), "RENRAKU_RTP_END": str(rtp_end),
+           "RENRAKU_TESTING": "1", "RENRAKU_FAKE_NOW": MORNING.isoformat(),
+           # nothing answers at the trunk address: only the demo's phones can
+           "RENRAKU_TRUNK_PEER": f"127.0.0.1:{free_port(socket.SOCK_DGRAM)}",
+           **{f"RENRAKU_{k}": str(v) for k, v in ports.items()},
+           **{f"RENRAKU_{k.upper()}": v for k, v in OFFLINE.items()}}
+    cli = [sys.executable, "-m", "renraku.cli"]
+    for step in (["db", "upgrade"], ["demo-data"]):
+        await asyncio.to_thread(subprocess.run, [*cli, *step], env=env, check=True,
+                                capture_output=True)
+    settings = load_settings(None, env=env)
+    engine = create_engine(settings.db_url)
+    sessions = session_factory(engine)
+    async with transaction(sessions) as s:
+        child = await s.scalar(select(Child).where(Child.family_name == "Smith"))
+        assert child is not None
+        survey = await bc.create_survey(s, child.school_id, "q", bt.QUESTION, MORNING)
+        camp = await bc.create_campaign(
+            s, settings, school_id=child.school_id, title="遠足", target={"children": [child.id]},
+            now=MORNING, message={"ja": "明日は遠足です", "en": "The school trip is tomorrow."},
+            survey_id=survey.id)
+        await bc.launch(s, settings, camp, MORNING)
+        cid = camp.id
+    log_path = tmp_path / "run.log"
+    proc = _start([*cli, "run", "--demo"], env, log_path)
+    try:
+        async with asyncio.timeout(180):
+            while True:
+                async with sessions() as s:
+                    if (await bc.progress(s, cid)).status == "completed":
+                        break
+                assert proc.poll() is None, "renraku run stopped"
+                await asyncio.sleep(1)
+        async with sessions() as s:
+            households = list(await s.scalars(select(CampaignHousehold).where(
+                CampaignHousehold.campaign_id == cid)))
+            tally = await bc.tally(s, survey.id)
+    finally:
+        await asyncio.to_thread(_stop, proc, tmp_path / "var")
+        await engine.dispose()
+        out = log_path.read_text()
+    assert [h.status for h in households] == [S.COMPLETED], out[-3000:]
+    assert {o.digit: o.count for o in tally[0].options} == {1: 1, 2: 0}
+    assert "demo calls:" in out
