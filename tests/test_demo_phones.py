@@ -136,26 +136,11 @@ class Softphone(SipPhone):
             f"CSeq: {cseq} {method}\r\nContact: <sip:{self.user}@{self.host}:{self.port}>\r\n"
             f"Max-Forwards: 70\r\n{extra}{auth}Content-Length: 0\r\n\r\n")
 
-    def _read(self, within: float) -> tuple[str, dict[str, str], str]:
-        deadline = time.monotonic() + within
-        while time.monotonic() < deadline:
-            try:
-                data = self.sock.recv(65535).decode(errors="replace")
-            except TimeoutError:
-                continue
-            head = data.split("\r\n\r\n", 1)[0].split("\r\n")
-            headers: dict[str, str] = {}
-            for line in head[1:]:
-                key, _sep, value = line.partition(":")
-                headers.setdefault(key.strip().lower(), value.strip())
-            return head[0], headers, data
-        raise TimeoutError("nothing received")
-
     def _response(self, within: float) -> tuple[str, dict[str, str]]:
         """The next final response; requests on the way (a BYE, OPTIONS) get a 200 OK."""
         deadline = time.monotonic() + within
         while True:
-            first, headers, _ = self._read(max(0.1, deadline - time.monotonic()))
+            first, headers, _ = self._receive(max(0.1, deadline - time.monotonic()))
             if not first.startswith("SIP/2.0"):
                 self._reply_ok(headers)
             elif not first.split()[1].startswith("1"):
@@ -186,7 +171,7 @@ class Softphone(SipPhone):
         """Wait for an INVITE and answer it (200 OK with our SDP); its headers."""
         deadline = time.monotonic() + within
         while time.monotonic() < deadline:
-            first, headers, _ = self._read(max(0.1, deadline - time.monotonic()))
+            first, headers, _ = self._receive(max(0.1, deadline - time.monotonic()))
             if not first.startswith("INVITE"):
                 continue
             sdp = (f"v=0\r\no=- 1 1 IN IP4 {self.host}\r\ns=-\r\nc=IN IP4 {self.host}\r\n"
