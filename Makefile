@@ -51,7 +51,7 @@ run: setup
 	$(RENRAKU) db upgrade
 	$(RENRAKU) demo-data
 	$(RENRAKU) prompts build
-	$(RENRAKU) run
+	$(RENRAKU) run --demo
 
 bench: setup
 	$(PY) -m benchmarks

@@ -106,6 +106,10 @@ class Live:
     task: asyncio.Task[None] | None = None
 
 
+# The demo's calls: the softphone or the built-in household (dialplans/demo.conf)
+DEMO_CHANNEL = "Local/{number}@renraku-demo-out/n"
+
+
 @dataclass
 class DialerConfig:
     channel: str = "PJSIP/{number}@carrier"  # {number}: E.164 without "+", {e164}: with

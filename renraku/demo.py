@@ -298,6 +298,11 @@ async def create_demo_data(session: AsyncSession, now: datetime) -> DemoResult:
         )
         result.children += 1
         result.guardians += 1
+    # A child in two classes: the Smith child of 1年1組 also belongs to ひまわり学級 (特別支援
+    # 学級), whose teacher sees their reports too.
+    smith = await session.scalar(select(Child).where(Child.family_name == "Smith"))
+    if smith is not None:
+        session.add(Enrolment(child_id=smith.id, class_id=elem_rooms[3].id))
     await _staff_and_calendar(session, elem, elem_rooms, jhs, jhs_rooms, now)
     await session.flush()
     return result
@@ -319,6 +324,7 @@ async def _staff_and_calendar(
     admin = await staff(elem, "校長 佐々木", "admin@sakura.example.jp", "admin", [])
     await set_phone_and_pin(session, admin, "090-9000-0001", "1234")  # the recording line
     teacher = await staff(elem, "担任 森", "mori@sakura.example.jp", "teacher", elem_rooms[:1])
+    await staff(elem, "担任 林", "hayashi@sakura.example.jp", "teacher", elem_rooms[3:])
     jhs_admin = await staff(jhs, "教頭 石川", "admin@himawari.example.jp", "admin", [])
     await staff(jhs, "担任 岡田", "okada@himawari.example.jp", "teacher", jhs_rooms[:1])
     today = now.astimezone(TOKYO).date()

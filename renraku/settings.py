@@ -60,6 +60,9 @@ class Settings:
     trunk_username: str = ""  # set to register to a provider instead of IP matching
     trunk_password: str = ""
     softphone_password: str = ""
+    # The demo (`make run`): campaign calls ring the registered softphone, else a built-in
+    # household that answers (dialplans/demo.conf), instead of going out to the carrier.
+    demo_phones: bool = False
     # Kamailio, the cluster's SIP face to the carrier (`renraku kamailio`): where it listens,
     # the carrier it talks to and the IVR Asterisk nodes it spreads calls over (host:port,
     # comma separated). Each node's trunk_peer is then kamailio_listen.

@@ -139,6 +139,7 @@ MATRIX: dict[str, str] = {
     "POST /staff/rollover/preview": "302 403 403 403 403 403 403 200 400",
     "POST /staff/roster/admit": "302 403 403 403 403 403 403 404 404",
     "POST /staff/roster/classes": "302 403 403 403 403 403 403 400 400",
+    "POST /staff/roster/second-class": "302 403 403 403 403 403 403 404 404",  # no class
     "POST /staff/roster/import": "302 403 403 403 403 403 403 400 400",
     "POST /staff/roster/import/confirm": "302 403 403 403 403 403 403 400 400",
     "POST /staff/school": "302 403 403 403 403 403 403 400 400",

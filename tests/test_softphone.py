@@ -76,8 +76,9 @@ class SipPhone:
             "Content-Length: 0\r\n\r\n"
         )
 
-    def _final(self, within: float = 10.0) -> tuple[int, dict[str, str], str]:
-        """Read until a final response to our INVITE; answer any BYE on the way."""
+    def _receive(self, within: float) -> tuple[str, dict[str, str], str]:
+        """The next SIP message: its first line, headers (lower-case names, the first of
+        each) and the whole text; TimeoutError when none comes within ``within`` seconds."""
         deadline = time.monotonic() + within
         while time.monotonic() < deadline:
             try:
@@ -85,18 +86,25 @@ class SipPhone:
             except TimeoutError:
                 continue
             head = data.split("\r\n\r\n", 1)[0].split("\r\n")
-            headers = {}
+            headers: dict[str, str] = {}
             for line in head[1:]:
                 key, _sep, value = line.partition(":")
-                headers[key.strip().lower()] = value.strip()
-            if head[0].startswith("SIP/2.0"):
-                code = int(head[0].split()[1])
+                headers.setdefault(key.strip().lower(), value.strip())
+            return head[0], headers, data
+        raise TimeoutError("nothing received")
+
+    def _final(self, within: float = 10.0) -> tuple[int, dict[str, str], str]:
+        """Read until a final response to our INVITE; answer any BYE on the way."""
+        deadline = time.monotonic() + within
+        while True:
+            first, headers, data = self._receive(deadline - time.monotonic())
+            if first.startswith("SIP/2.0"):
+                code = int(first.split()[1])
                 if code >= 200 and headers.get("cseq", "").endswith("INVITE"):
                     return code, headers, data
             else:
-                self.requests.append(head[0])
+                self.requests.append(first)
                 self._reply_ok(headers)
-        raise TimeoutError("no final response")
 
     def _reply_ok(self, headers: dict[str, str]) -> None:
         self._send(

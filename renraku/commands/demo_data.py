@@ -27,6 +27,8 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
     print(
         f"  staff:     admin@sakura.example.jp / mori@sakura.example.jp  (password {DEMO_PASSWORD})"
     )
+    print("  ひまわり学級 (special needs): hayashi@sakura.example.jp; Emily Smith's child is "
+          "in it and in 1年1組")
     print(f"  guardian:  hanako@example.jp  (password {DEMO_PASSWORD}); phone 090-1000-0001")
     print("  landline:  03-3000-0001 (佐藤ハル, registered by the school)")
     return 0

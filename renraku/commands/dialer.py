@@ -9,7 +9,7 @@ import logging
 import signal
 
 from ivr.ami import AMIClient
-from ivr.dialer import Dialer, DialerConfig, PanoramiskPort
+from ivr.dialer import DEMO_CHANNEL, Dialer, DialerConfig, PanoramiskPort
 from models import Campaign
 from renraku.app import App, open_app
 from renraku.services.broadcast_mail import send_due_emails
@@ -55,8 +55,9 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
     app = open_app(settings)
     port, manager = ami_port(settings)
     manager.connect()
+    default = DEMO_CHANNEL if settings.demo_phones else DialerConfig.channel
     config = DialerConfig(
-        channel=args.channel, context=args.context, caller_id=args.caller_id,
+        channel=args.channel or default, context=args.context, caller_id=args.caller_id,
         ring_timeout_s=args.ring_timeout,
     )
     dialer = platform_dialer(app, port, config)
@@ -75,8 +76,9 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("dialer", help="run the broadcast dialer (calls and campaign emails)")
-    p.add_argument("--channel", default=DialerConfig.channel,
-                   help="dial string; {number} is the E.164 number without '+'")
+    p.add_argument("--channel", default="",
+                   help="dial string; {number} is the E.164 number without '+' (default: "
+                        f"{DialerConfig.channel}, or the demo's phones with demo_phones on)")
     p.add_argument("--context", default=DialerConfig.context, help="dialplan context of calls")
     p.add_argument("--caller-id", default="", help="caller ID shown to families")
     p.add_argument("--ring-timeout", type=float, default=DialerConfig.ring_timeout_s,

@@ -10,7 +10,7 @@ import signal
 
 from ivr import absence_flow
 from ivr import asterisk_runtime as rt
-from ivr.dialer import DialerConfig
+from ivr.dialer import DEMO_CHANNEL, DialerConfig
 from ivr.routes import build_server
 from renraku.app import open_app
 from renraku.commands.dialer import ami_port, platform_dialer, run_with_morning_jobs
@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 
 
 async def run(settings: Settings, args: argparse.Namespace) -> int:
+    if args.demo:
+        settings = settings.replace(demo_phones=True)
     app = open_app(settings)
     instance = None
     if not args.no_asterisk:
@@ -40,7 +42,7 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
     runner = await start_web(app)
     port, manager = ami_port(settings)
     manager.connect()  # type: ignore[attr-defined]
-    dialer = platform_dialer(app, port, DialerConfig())
+    dialer = platform_dialer(app, port, dialer_config(settings))
     print(f"Renraku is running — portal {settings.base_url}/")
     print(f"  staff login {settings.base_url}/staff/login · FastAGI "
           f"{settings.fastagi_host}:{settings.fastagi_port} · AMI {settings.ami_host}:"
@@ -51,6 +53,9 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
         print(f"  softphone: sip:softphone@{settings.sip_host}:{settings.sip_port}, password "
               f"{ensure_secret(settings, 'softphone_password')} — dial 1 (山田), 2 (佐藤, "
               "landline), 3 (own number) or 8000 (admin)")
+        if settings.demo_phones:
+            print("  demo calls: broadcasts ring the softphone when it is registered, else a "
+                  "built-in household answers and presses 1")
     print("  Ctrl-C stops everything.")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -72,8 +77,16 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def dialer_config(settings: Settings) -> DialerConfig:
+    """The demo rings its own phones (dialplans/demo.conf); everything else the carrier."""
+    return DialerConfig(channel=DEMO_CHANNEL) if settings.demo_phones else DialerConfig()
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="run everything: Asterisk, call flows, dialer and web portal")
     p.add_argument("--no-asterisk", action="store_true",
                    help="Asterisk runs elsewhere (e.g. its own container)")
+    p.add_argument("--demo", action="store_true",
+                   help="campaign calls ring the softphone or a built-in household, "
+                        "not the carrier (as `make run` does)")
     p.set_defaults(func=run)

@@ -15,7 +15,7 @@ import csv
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
@@ -287,6 +287,9 @@ class Current:
     class_id: int | None
     number: int | None
     active: bool = True
+    # The child's other classes of the year (class id, 出席番号): a child in a special-needs
+    # class and a regular one. A row naming one of them is no move.
+    others: tuple[tuple[int, int | None], ...] = ()
 
 
 ADD, CHANGE, MOVE, UNCHANGED = "add", "change", "move", "unchanged"
@@ -363,6 +366,9 @@ def plan(parsed: ParsedRoster, classes: Sequence[ClassRef], current: Iterable[Cu
         if not now.active:
             problems.append(Problem("left_student", row.line, {"number": row.student_number}))
             continue
+        other = dict(now.others)
+        if class_id in other:  # the file names the child's other class: that one, in place
+            now = replace(now, class_id=class_id, number=other[class_id])
         changed = _changes(row, now, "birth_date" in parsed.columns)
         if now.class_id is not None and now.class_id != class_id:
             action = MOVE

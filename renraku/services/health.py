@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
 from sqlalchemy import func, select
@@ -53,8 +53,9 @@ async def dashboard(session: AsyncSession, school: School, today: date,
         .where(Enrolment.class_id.in_([r.id for r in rooms]), Child.active.is_(True))
         .group_by(Enrolment.class_id))).all())
     rows = (await session.execute(
-        select(Enrolment.class_id, AbsenceReport.day, AbsenceReport.kind, AbsenceReport.reason,
-               AbsenceReport.symptom, AbsenceReport.memo, Child.name, Classroom.name)
+        select(AbsenceReport.id, Enrolment.class_id, AbsenceReport.day, AbsenceReport.kind,
+               AbsenceReport.reason, AbsenceReport.symptom, AbsenceReport.memo, Child.name,
+               Classroom.name)
         .join(Enrolment, Enrolment.child_id == AbsenceReport.child_id)
         .join(Child, Child.id == AbsenceReport.child_id)
         .join(Classroom, Classroom.id == Enrolment.class_id)
@@ -63,11 +64,17 @@ async def dashboard(session: AsyncSession, school: School, today: date,
         .order_by(AbsenceReport.day.desc(), Classroom.name, Child.name))).all()
     classes = build([(r.id, r.name, int(sizes.get(r.id, 0))) for r in rooms],
                     (HealthFact(cid, d, kind, reason, symptom)
-                     for cid, d, kind, reason, symptom, *_ in rows), days, threshold_pct)
-    reports = [IllnessReport(d, class_name, child, reason, symptom, memo)
-               for _cid, d, kind, reason, symptom, memo, child, class_name in rows
-               if kind == ReportKind.ABSENCE and reason in SYMPTOM_REASONS]
-    return Dashboard(days, classes, reports, threshold_pct)
+                     for _rid, cid, d, kind, reason, symptom, *_ in rows), days, threshold_pct)
+    # Each class counts its children's reports, but the list names a report once: a child
+    # in two classes (a special-needs one beside the regular one) is one sick child.
+    reports: dict[int, IllnessReport] = {}
+    for rid, _cid, d, kind, reason, symptom, memo, child, class_name in rows:
+        if kind != ReportKind.ABSENCE or reason not in SYMPTOM_REASONS:
+            continue
+        seen = reports.get(rid)
+        reports[rid] = (IllnessReport(d, class_name, child, reason, symptom, memo) if seen is None
+                        else replace(seen, class_name=f"{seen.class_name}・{class_name}"))
+    return Dashboard(days, classes, list(reports.values()), threshold_pct)
 
 
 def dashboard_csv(board: Dashboard, headers: list[str]) -> bytes:

@@ -69,24 +69,35 @@ async def save_class(session: AsyncSession, school_id: int, year: int, grade: in
 
 
 async def current_children(session: AsyncSession, school_id: int, year: int) -> list[Current]:
-    """Every child with a student number, with the homeroom (and 出席番号) of ``year``."""
-    homeroom: dict[int, tuple[int, int | None]] = {}
-    enrolled = await session.execute(
-        select(Enrolment.child_id, Enrolment.class_id, Enrolment.number, Classroom.grade)
-        .join(Classroom, Classroom.id == Enrolment.class_id)
-        .where(Classroom.school_id == school_id, Classroom.academic_year == year)
-        .order_by(Classroom.grade))  # a graded class wins over a mixed-grade one (0)
-    for child_id, class_id, number, _grade in enrolled:
-        homeroom[child_id] = (class_id, number)
+    """Every child with a student number, with the homeroom (and 出席番号) of ``year`` and
+    the child's other classes of the year."""
+    rooms = await year_enrolments(session, school_id, year)
     rows = await session.execute(
         select(Child.id, Child.student_number, Child.family_name, Child.given_name,
                Child.reading, Child.birth_date, Child.active)
         .where(Child.school_id == school_id, Child.student_number.is_not(None)))
-    return [
-        Current(cid, number, family, given, reading, birth, *homeroom.get(cid, (None, None)),
-                active)
-        for cid, number, family, given, reading, birth, active in rows
-    ]
+    out = []
+    for cid, number, family, given, reading, birth, active in rows:
+        mine = rooms.get(cid, [])
+        home_id, home_number = mine[0] if mine else (None, None)
+        out.append(Current(cid, number, family, given, reading, birth, home_id, home_number,
+                           active, tuple(mine[1:])))
+    return out
+
+
+async def year_enrolments(session: AsyncSession, school_id: int,
+                          year: int) -> dict[int, list[tuple[int, int | None]]]:
+    """Child → its classes of ``year`` as (class id, 出席番号), the homeroom first: a graded
+    class before a mixed-grade one (0), so the roster file's one class per child is stable."""
+    rooms: dict[int, list[tuple[int, int | None]]] = {}
+    enrolled = await session.execute(
+        select(Enrolment.child_id, Enrolment.class_id, Enrolment.number)
+        .join(Classroom, Classroom.id == Enrolment.class_id)
+        .where(Classroom.school_id == school_id, Classroom.academic_year == year)
+        .order_by(Classroom.grade.desc(), Classroom.id))
+    for child_id, class_id, number in enrolled:
+        rooms.setdefault(child_id, []).append((class_id, number))
+    return rooms
 
 
 @dataclass
@@ -175,9 +186,13 @@ async def _apply(session: AsyncSession, school_id: int, plan: Plan) -> list[int]
 
 
 async def export_csv(session: AsyncSession, school_id: int, year: int) -> bytes:
-    """The year's roster in the import's own format (re-importing it changes nothing)."""
+    """The year's roster in the import's own format (re-importing it changes nothing): one
+    row per child, in the homeroom (a child's second class is kept by the import)."""
+    homerooms = {cid: rooms[0][0] for cid, rooms in
+                 (await year_enrolments(session, school_id, year)).items()}
     rows = await session.execute(
-        select(Child.student_number, Classroom.grade, Classroom.name, Enrolment.number,
+        select(Child.id, Enrolment.class_id, Child.student_number, Classroom.grade,
+               Classroom.name, Enrolment.number,
                Child.family_name, Child.given_name, Child.name, Child.reading, Child.birth_date)
         .join(Enrolment, Enrolment.child_id == Child.id)
         .join(Classroom, Classroom.id == Enrolment.class_id)
@@ -185,7 +200,10 @@ async def export_csv(session: AsyncSession, school_id: int, year: int) -> bytes:
                Child.active.is_(True))
         .order_by(Classroom.grade, Classroom.name, Enrolment.number, Child.reading))
     out: list[tuple[object, ...]] = [EXPORT_HEADER]
-    for number, grade, room, attendance, family, given, name, reading, birth in rows:
+    for cid, class_id, number, grade, room, attendance, family, given, name, reading, birth \
+            in rows:
+        if homerooms.get(cid) != class_id:
+            continue
         if not family and not given:  # made before the roster import: split the shown name
             family, _, given = name.partition(" ")
         out.append((number or "", grade, rules.normalise_section(room), attendance or "",
@@ -209,6 +227,43 @@ async def leave(session: AsyncSession, child: Child, day: date, now: datetime,
     await session.execute(
         update(RegistrationToken)
         .where(RegistrationToken.child_id == child.id, RegistrationToken.revoked_at.is_(None))
+        .values(revoked_at=now))
+    await session.flush()
+
+
+async def join_class(session: AsyncSession, child: Child, room: Classroom) -> bool:
+    """The child also belongs to ``room`` (a special-needs class beside the regular one, or
+    the other way round): one child, one set of guardians, one record of each absence; both
+    classes' teachers and registers see it. False when the child already was in it."""
+    if room.school_id != child.school_id:
+        raise LookupError(room.id)
+    if not child.active:
+        raise ValueError("child_left")
+    if await session.get(Enrolment, (child.id, room.id)) is not None:
+        return False
+    session.add(Enrolment(child_id=child.id, class_id=room.id))
+    await session.flush()
+    return True
+
+
+async def drop_class(session: AsyncSession, child: Child, room: Classroom,
+                     now: datetime) -> None:
+    """The child no longer belongs to ``room``; never their only class of that year (that
+    is a move, made by the roster import, or leaving, 転出). The class's code stops working."""
+    if await session.get(Enrolment, (child.id, room.id)) is None:
+        raise LookupError(room.id)
+    others = await session.scalar(
+        select(Enrolment.class_id).join(Classroom, Classroom.id == Enrolment.class_id)
+        .where(Enrolment.child_id == child.id, Enrolment.class_id != room.id,
+               Classroom.academic_year == room.academic_year).limit(1))
+    if others is None:
+        raise ValueError("only_class")
+    await session.execute(delete(Enrolment).where(
+        Enrolment.child_id == child.id, Enrolment.class_id == room.id))
+    await session.execute(
+        update(RegistrationToken)
+        .where(RegistrationToken.child_id == child.id, RegistrationToken.class_id == room.id,
+               RegistrationToken.revoked_at.is_(None))
         .values(revoked_at=now))
     await session.flush()
 

@@ -62,12 +62,14 @@ async def _load_calendar(session: AsyncSession, school: School) -> SchoolCalenda
 
 async def class_on(session: AsyncSession, child_id: int, day: date) -> ClassRef | None:
     """The child's class in the academic year of ``day`` (before the April rollover: the
-    latest class they have), for closures; None for a child in no class."""
+    latest class they have), for closures; None for a child in no class. A child in two
+    classes of the year counts the homeroom as the roster does: a graded class before a
+    mixed-grade special-needs one, so a grade closure (学年閉鎖) closes it for them."""
     rooms = await session.execute(
         select(Classroom.id, Classroom.grade, Classroom.academic_year)
         .join(Enrolment, Enrolment.class_id == Classroom.id)
         .where(Enrolment.child_id == child_id)
-        .order_by(Classroom.academic_year.desc(), Classroom.id)
+        .order_by(Classroom.academic_year.desc(), Classroom.grade.desc(), Classroom.id)
     )
     found = list(rooms)
     year = academic_year(day)

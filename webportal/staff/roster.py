@@ -18,6 +18,7 @@ from typing import Any
 
 from aiohttp import web
 from multidict import MultiDictProxy
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Child, Classroom
@@ -280,6 +281,46 @@ async def admit(request: web.Request) -> web.Response:
                 birth_date=date.fromisoformat(birth) if birth else None)
     except ValueError as exc:
         return await _page(request, messages.get(str(exc), _("Check the date of birth.")), 400)
+    raise web.HTTPSeeOther(f"/staff/classes/{room.id}/qr?child={child.id}")
+
+
+@routes.post("/staff/roster/second-class")
+async def second_class(request: web.Request) -> web.Response:
+    """A child (by student number) joins or leaves a second class of the year."""
+    app = fw.app_of(request)
+    data = await request.post()
+    _ = fw.gettext_for(request)
+    number = str(data.get("student_number", "")).strip()
+    joining = str(data.get("action", "")) != "remove"
+    messages = {"child_left": _("That child has left the school."),
+                "only_class": _("That is the child's only class of the year: use the roster "
+                                "import to move them.")}
+    async with transaction(app.sessions) as session:
+        sr = await _admin(request, session)
+        room = await session.get(Classroom, int_param(str(data.get("class_id", ""))) or 0)
+        if room is None or room.school_id != sr.school.id:
+            raise web.HTTPNotFound(text="not found")
+        child = await session.scalar(select(Child).where(
+            Child.school_id == sr.school.id, Child.student_number == number)) if number else None
+        back = f"/staff/roster?year={room.academic_year}"
+        if child is None:
+            return await _page(request, _("No child has that student number."), 400)
+        try:
+            if joining:
+                added = await roster_svc.join_class(session, child, room)
+            else:
+                await roster_svc.drop_class(session, child, room, sr.now)
+        except ValueError as exc:
+            return await _page(request, messages[str(exc)], 400)
+        except LookupError:
+            return await _page(request, _("%(name)s is not in %(class)s.", name=child.name,
+                                          **{"class": room.name}), 400)
+        names = {"name": child.name, "class": room.name}
+    if not joining:
+        flash(request, _("%(name)s is no longer in %(class)s.", **names))
+        raise web.HTTPSeeOther(back)
+    flash(request, _("%(name)s is now also in %(class)s: print the QR code for this class.",
+                     **names) if added else _("%(name)s is already in %(class)s.", **names))
     raise web.HTTPSeeOther(f"/staff/classes/{room.id}/qr?child={child.id}")
 
 
