@@ -7,7 +7,9 @@ RENRAKU_BENCH_PORTAL_WORKERS (portal processes, one per core), RENRAKU_BENCH_PEA
 "50,200,300"), RENRAKU_BENCH_PEAK_RUNS (runs a level, 3), RENRAKU_BENCH_PEAK_LOCKSTEP
 (lockstep level, the top one under 300), RENRAKU_BENCH_PEAK_DB (sqlite|postgresql),
 RENRAKU_BENCH_CLASSIC_CALLS
-(40), RENRAKU_BENCH_DIALER_N (households, 2000), RENRAKU_BENCH_DIALER_C (channels, 30).
+(40), RENRAKU_BENCH_DIALER_C (channel levels, "30,60,120"), RENRAKU_BENCH_DIALER_PER_CHANNEL
+(households per channel at each level, 8), RENRAKU_BENCH_DIALER_N (households per level
+instead), RENRAKU_BENCH_DIALER_TWO_NODES (channels of the two-node run, 60; 0: none).
 """
 
 from __future__ import annotations

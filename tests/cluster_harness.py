@@ -16,24 +16,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import socket
+import subprocess
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from ivr import asterisk_runtime as rt
 from ivr import call_metrics
 from ivr.ami import AMIClient
-from ivr.fastagi import AGIChannel, FastAGIServer
+from ivr.fastagi import AGIChannel, FastAGIServer, played_name
 from ivr.kamailio_runtime import Kamailio, kamailio_instance
 from renraku.settings import Settings, ensure_secret
 from tests.asterisk_harness import (
     _STARTED,
     PhoneLines,
+    VirtualPhone,
     _guard,
     carrier_instance,
     free_port,
@@ -60,9 +66,13 @@ class ClusterLines(PhoneLines):
         self.node_ami: dict[str, AMIClient] = {}
         self.kamailio: Kamailio | None = None
 
+    async def start_apps(self) -> list[int]:
+        """Start the app nodes' FastAGI servers; their ports, in APP_HOSTS' order."""
+        return [await app.start(host, free_port())
+                for app, host in zip(self.apps, APP_HOSTS, strict=True)]
+
     async def start(self) -> None:
-        app_ports = [await app.start(host, free_port())
-                     for app, host in zip(self.apps, APP_HOSTS, strict=True)]
+        app_ports = await self.start_apps()
         carrier_sip = free_port(socket.SOCK_DGRAM)
         kamailio_port = free_port(socket.SOCK_DGRAM)
         node_ports = {name: free_port(socket.SOCK_DGRAM) for name in NODE_HOSTS}
@@ -155,6 +165,131 @@ class ClusterLines(PhoneLines):
             with contextlib.suppress(ValueError):
                 _STARTED.remove(node)
         await super().stop()
+
+
+class ProcessCity(ClusterLines):
+    """The city with real processes where a test kills them: each app node's FastAGI server
+    is a process of its own (tests/city_node.py) on one database, and so is each node's
+    dialer. What the callers hear is read from the IVR nodes' AMI (AGIExecStart: every
+    STREAM FILE / GET DATA the flow sends, wherever the flow runs)."""
+
+    def __init__(self, base: Path, database_url: str, now: datetime) -> None:
+        super().__init__(base)
+        self.database_url, self.now = database_url, now
+        self.app_ports: list[int] = []
+        self.app_procs: list[subprocess.Popen[bytes] | None] = [None] * len(APP_HOSTS)
+        self.dialers: list[subprocess.Popen[bytes]] = []
+        # Per caller (last 9 digits): (monotonic time, node, unique id, sound) of each prompt
+        self.heard: dict[str, list[tuple[float, str, str, str]]] = {}
+        self.carrier_ended: set[str] = set()  # the carrier's ChannelIds that hung up
+
+    async def start_apps(self) -> list[int]:
+        self.app_ports = [free_port() for _ in APP_HOSTS]
+        return self.app_ports
+
+    async def start(self) -> None:
+        await super().start()
+        for i in range(len(APP_HOSTS)):
+            await self.start_app(i)
+        for name, ami in self.node_ami.items():
+            ami.register_event("AGIExecStart",
+                               lambda _m, e, n=name: self._on_exec(n, e))  # type: ignore[misc]
+        self.carrier_ami.register_event("Hangup", self._on_carrier_hangup)
+
+    def _on_exec(self, node: str, event: Any) -> None:
+        name = played_name(event.get("Command", ""))
+        if name is None:
+            return
+        tail = event.get("CallerIDNum", "").lstrip("+")[-9:]
+        self.heard.setdefault(tail, []).append(
+            (time.monotonic(), node, event.get("Uniqueid", ""), name))
+        self._changed()
+
+    def _on_carrier_hangup(self, _manager: Any, event: Any) -> None:
+        self.carrier_ended.add(event.get("Uniqueid", ""))
+        self._changed()
+
+    def log_path(self, name: str) -> Path:
+        (self.base / "logs").mkdir(exist_ok=True)
+        return self.base / "logs" / f"{name}.log"
+
+    async def start_app(self, i: int) -> None:
+        from tests.city_node import spawn
+
+        settings = self.settings.replace(database_url=self.database_url)
+        self.app_procs[i] = await asyncio.to_thread(
+            spawn, "app", settings, APP_HOSTS[i], str(self.app_ports[i]), self.now.isoformat(),
+            log=self.log_path(f"app{i + 1}"))
+
+    def kill_app_process(self, i: int) -> None:
+        """SIGKILL app node i's process (its FastAGI connections die with it)."""
+        proc = self.app_procs[i]
+        assert proc is not None and proc.poll() is None, f"app node {i + 1} is not running"
+        _kill(proc)
+        self.app_procs[i] = None
+
+    async def start_dialer(self, node: str, name: str, config: dict[str, object],
+                           **settings: Any) -> subprocess.Popen[bytes]:
+        """App node ``name``'s dialer, talking to IVR node ``node``'s AMI."""
+        from tests.city_node import spawn
+
+        node_settings = self.node_settings[node].replace(
+            database_url=self.database_url, node_name=name, **settings)
+        proc = await asyncio.to_thread(spawn, "dialer", node_settings, json.dumps(config),
+                                       log=self.log_path(f"dialer-{name}"))
+        self.dialers.append(proc)
+        return proc
+
+    async def node_channels(self) -> dict[str, int]:
+        """Channels up on each IVR node now (CoreShowChannels)."""
+        counts = {}
+        for name, ami in self.node_ami.items():
+            reply = await ami.send_action({"Action": "CoreShowChannels"})
+            events = reply if isinstance(reply, list) else [reply]
+            counts[name] = sum(1 for ev in events if ev.get("Event") == "CoreShowChannel")
+        return counts
+
+    def phone(self, number: str, dialled: str = "0120000000") -> HeardPhone:
+        return HeardPhone(self, number, dialled)
+
+    async def stop(self) -> None:
+        for proc in [*self.app_procs, *self.dialers]:
+            if proc is not None and proc.poll() is None:
+                _kill(proc)
+        await super().stop()
+
+
+def _kill(proc: subprocess.Popen[bytes]) -> None:
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(10)
+
+
+class HeardPhone(VirtualPhone):
+    """A caller whose prompts are read from the IVR nodes' AMI (the flow runs elsewhere)."""
+
+    lines: ProcessCity
+
+    async def call(self, within: float = 15.0, withheld: bool = False) -> Any:
+        self.since = time.monotonic()
+        await self.dial(within)
+        await self.wait_prompt("", within)
+
+    def heard(self) -> list[tuple[float, str, str, str]]:
+        return [h for h in self.lines.heard.get(self.number[-9:], ()) if h[0] >= self.since]
+
+    @property
+    def played(self) -> list[str]:
+        return [name for *_, name in self.heard()]
+
+    async def wait_prompt(self, fragment: str, within: float = 15.0, after: int = 0) -> int:
+        def found() -> int | None:
+            names = self.played
+            return next((i + 1 for i in range(after, len(names)) if fragment in names[i]), None)
+
+        return await self.lines.wait_for(found, within)
+
+    async def wait_end(self, within: float = 20.0) -> None:
+        await self.lines.wait_for(lambda: self.id in self.lines.carrier_ended, within)
 
 
 @pytest.fixture(scope="module")
