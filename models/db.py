@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import (
@@ -16,6 +18,9 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+
+_log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -100,3 +105,63 @@ async def transaction(factory: async_sessionmaker[AsyncSession]) -> AsyncIterato
         await stack.enter_async_context(session.begin())
         await session.connection(execution_options={WRITE: True})
         yield session
+
+
+def is_outage(exc: BaseException) -> bool:
+    """The database unreachable (server stopped or restarting, connection cut), as opposed to
+    a statement it refused: only an outage is worth waiting for."""
+    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+    if isinstance(exc, OperationalError | InterfaceError):
+        return True
+    if isinstance(exc, DBAPIError):
+        return bool(exc.connection_invalidated)
+    return isinstance(exc, OSError)  # asyncpg's refused connect comes through unwrapped
+
+
+async def reachable(factory: async_sessionmaker[AsyncSession]) -> bool:
+    from sqlalchemy import text
+
+    try:
+        async with factory() as session:
+            await session.execute(text("SELECT 1"))
+    except Exception as exc:
+        if is_outage(exc):
+            return False
+        raise
+    return True
+
+
+async def write_through_outage(
+    factory: async_sessionmaker[AsyncSession], work: Callable[[AsyncSession], Awaitable[T]], *,
+    what: str, every_s: float = 0.5, settle_s: float = 0.0, give_up_s: float = 600.0,
+) -> T:
+    """``work`` in one transaction; while the database is unreachable, kept and tried again
+    when it is back (a call's writes survive an outage of up to ``give_up_s``).
+
+    ``settle_s``: after an outage, wait this long once the database answers before trying
+    again, so that writes with better knowledge (the call flow's) land first.
+    """
+    started = time.monotonic()
+    waited = False
+    while True:
+        try:
+            async with transaction(factory) as session:
+                result = await work(session)
+            if waited:
+                _log.warning("%s: written once the database was back", what)
+            return result
+        except Exception as exc:
+            if not is_outage(exc) or time.monotonic() - started > give_up_s:
+                raise
+            if not waited:
+                _log.warning("%s: database unreachable (%s); kept until it is back", what,
+                             type(exc).__name__)
+            waited = True
+        while True:
+            await asyncio.sleep(every_s)
+            if await reachable(factory):
+                break
+            if time.monotonic() - started > give_up_s:
+                raise TimeoutError(f"{what}: the database stayed unreachable")
+        await asyncio.sleep(settle_s)
