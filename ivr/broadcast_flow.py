@@ -126,20 +126,21 @@ class BroadcastCall:
         now = self.app.clock.now()
         await self._write(lambda s: bc.mark_answered(s, attempt_id, now, amd_status=amd),
                           f"attempt {attempt_id} answered")
-        async with self.app.sessions() as s:
-            attempt = await s.get(CallAttempt, attempt_id)
-            assert attempt is not None
-            household = await s.get(CampaignHousehold, attempt.household_id)
-            assert household is not None
-            campaign = await s.get(Campaign, household.campaign_id)
-            assert campaign is not None
-            school = await s.get(School, campaign.school_id)
-            assert school is not None
-            questions = (
-                await bc.survey_questions(s, campaign.survey_id)
-                if campaign.survey_id and household.survey else []
-            )
-            survey = await s.get(Survey, campaign.survey_id) if questions else None
+        try:
+            household, campaign, school, questions, survey = await self._load(attempt_id)
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            # The database went away before the message could be read: nothing was said,
+            # so the attempt fails (kept until the database is back) and is retried.
+            log.warning("attempt %s: database unreachable at the start; called again later",
+                        attempt_id)
+            await self._write(lambda s: bc.finish_attempt(
+                s, self.app.settings, attempt_id, AttemptStatus.FAILED, now,
+                reason="database down at the start"), f"attempt {attempt_id} failed")
+            with contextlib.suppress(self.Hangup):
+                await self.agi.hangup()
+            return AttemptStatus.FAILED
         lang = household.language or "ja"
         try:
             await self._message(attempt_id, campaign, school, lang)
@@ -162,6 +163,23 @@ class BroadcastCall:
             except self.Hangup:
                 pass
         return outcome
+
+    async def _load(self, attempt_id: int) -> tuple[Any, ...]:
+        async with self.app.sessions() as s:
+            attempt = await s.get(CallAttempt, attempt_id)
+            assert attempt is not None
+            household = await s.get(CampaignHousehold, attempt.household_id)
+            assert household is not None
+            campaign = await s.get(Campaign, household.campaign_id)
+            assert campaign is not None
+            school = await s.get(School, campaign.school_id)
+            assert school is not None
+            questions = (
+                await bc.survey_questions(s, campaign.survey_id)
+                if campaign.survey_id and household.survey else []
+            )
+            survey = await s.get(Survey, campaign.survey_id) if questions else None
+        return household, campaign, school, questions, survey
 
     async def _message(
         self, attempt_id: int, campaign: Campaign, school: School, lang: str
