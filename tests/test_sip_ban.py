@@ -138,9 +138,10 @@ async def test_svcrack_is_banned_after_a_few_guesses_while_the_softphone_works(
         failures = _failures_from(lines, ATTACKER, since)
         # The 5th failure bans; the few already on the wire while Asterisk reloads pass.
         # The 5th failure bans; the guesses already on the wire while Asterisk reloads
-        # (svcrack sends about one per 10 ms, the reload takes some 30-100 ms) still fail,
-        # and none once the ACL is in force.
-        assert 5 <= len(failures) <= 5 + 10, (len(failures), out[-800:])
+        # (svcrack sends about one per 10 ms, the reload takes some 30-100 ms: 9 to 15
+        # failures in all, measured; up to 250 ms budgeted for a loaded machine) still
+        # fail, and none once the ACL is in force.
+        assert 5 <= len(failures) <= 5 + 25, (len(failures), out[-800:])
         applied = guard.applied_at[ATTACKER]
         late = [e["EventTV"] for e in failures
                 if datetime.strptime(e["EventTV"], "%Y-%m-%dT%H:%M:%S.%f%z") > applied]
