@@ -94,6 +94,9 @@ class SipGuard:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._dirty.wait(), max(0.0, min(wait, 1.0)))
             now = self.clock.now()
+            for address in self.store.take_unban_requests():
+                if self.lift(address, by="renraku sip unban") is None:
+                    log.warning("SIP ban: %s was not banned (unban asked)", address)
             for ban in self.book.expire(now):
                 log.warning("SIP ban lifted: %s", ban.address)
                 self.store.log("lift", ban, now)
@@ -133,6 +136,7 @@ class SipGuard:
     def lift(self, address: str, by: str) -> Ban | None:
         ban = self.book.lift(address)
         if ban is not None:
+            log.warning("SIP ban lifted by %s: %s", by, address)
             self.store.log("unban", ban, self.clock.now(), by)
             self._dirty.set()
         return ban

@@ -63,3 +63,30 @@ async def test_guard_bans_writes_the_acl_and_keeps_bans_over_a_restart(tmp_path:
                   fake_now=clock.now().isoformat())
     assert "SIP bans in force: 0" in out.stdout
     assert [line.split()[2] for line in out.stdout.splitlines()[2:]] == ["ban", "lift"]
+
+
+async def test_an_admin_lifts_a_ban_with_the_cli(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, trunk_peer="192.0.2.1:5060")
+    reloads: list[str] = []
+
+    async def reload() -> None:
+        reloads.append((tmp_path / ACL_FILE).read_text())
+
+    guard = SipGuard(policy_from_settings(settings), BanStore(tmp_path), tmp_path, reload,
+                     FakeClock(T0))
+    await guard.start()
+    try:
+        for _ in range(5):
+            guard.on_event(None, _event("203.0.113.9"))
+        await guard.wait_applied("203.0.113.9", True)
+        out = renraku("sip", "unban", "198.51.100.1", data_dir=tmp_path)
+        assert out.returncode == 1 and "not banned" in out.stdout
+        out = renraku("sip", "unban", "203.0.113.9", data_dir=tmp_path)
+        assert out.returncode == 0, out.stdout + out.stderr
+        await guard.wait_applied("203.0.113.9", False, within=5)
+        assert "deny" not in reloads[-1]
+    finally:
+        await guard.close()
+    history = BanStore(tmp_path).history()
+    assert [(e["event"], e.get("by")) for e in history] == [
+        ("ban", None), ("unban", "renraku sip unban")]

@@ -33,6 +33,23 @@ class BanStore:
     def __init__(self, data_dir: Path) -> None:
         self.current = data_dir / "sip-bans.json"
         self.history_file = data_dir / "sip-bans.log"
+        # Addresses an admin asked to lift (`renraku sip unban`), taken by the running guard.
+        self.requests = data_dir / "sip-unban.requests"
+
+    def request_unban(self, address: str) -> None:
+        with self.requests.open("a") as f:
+            f.write(address + "\n")
+
+    def take_unban_requests(self) -> list[str]:
+        """The addresses asked for since the last call (the request file is consumed)."""
+        taken = self.requests.with_suffix(".taken")
+        try:
+            os.replace(self.requests, taken)  # new requests go to a fresh file meanwhile
+        except FileNotFoundError:
+            return []
+        addresses = [line.strip() for line in taken.read_text().splitlines() if line.strip()]
+        taken.unlink(missing_ok=True)
+        return addresses
 
     def load(self) -> list[Ban]:
         try:
