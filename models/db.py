@@ -107,16 +107,29 @@ async def transaction(factory: async_sessionmaker[AsyncSession]) -> AsyncIterato
         yield session
 
 
+# Transient: SQLSTATE classes 08 (connection exception) and 57P (server shutting down,
+# starting up); SQLite's lock and I/O errors. Anything else is a real error, raised at once.
+_OUTAGE_STATES = ("08", "57P")
+_SQLITE_TRANSIENT = ("database is locked", "disk i/o error", "unable to open database")
+
+
 def is_outage(exc: BaseException) -> bool:
     """The database unreachable (server stopped or restarting, connection cut), as opposed to
     a statement it refused: only an outage is worth waiting for."""
-    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+    from sqlalchemy.exc import DBAPIError
 
-    if isinstance(exc, OperationalError | InterfaceError):
+    if isinstance(exc, OSError):
+        return True  # asyncpg's refused connect comes through unwrapped
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated or isinstance(exc.orig, OSError):
         return True
-    if isinstance(exc, DBAPIError):
-        return bool(exc.connection_invalidated)
-    return isinstance(exc, OSError)  # asyncpg's refused connect comes through unwrapped
+    state = str(getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None) or "")
+    if state.startswith(_OUTAGE_STATES):
+        return True
+    text = str(exc.orig).lower()
+    return ("connection" in text and ("closed" in text or "lost" in text)) or any(
+        marker in text for marker in _SQLITE_TRANSIENT)
 
 
 async def reachable(factory: async_sessionmaker[AsyncSession]) -> bool:
