@@ -15,7 +15,8 @@ A database outage during the call does not cut it: a write that finds the databa
 unreachable is kept, in order with the call's later writes, and written when the database
 is back (``models.db.write_through_outage``); the family hears its answer read back as
 usual. Only a call that starts while the database is down cannot run (it needs the
-message) and ends at once; the dialer places no call then.
+message): it ends at once, counted failed, and is placed again (the dialer places no new
+call during an outage; this is a call answered as it began).
 """
 
 from __future__ import annotations
