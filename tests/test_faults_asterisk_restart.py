@@ -22,11 +22,8 @@ from sqlalchemy import select
 
 from ivr import asterisk_runtime as rt
 from ivr import broadcast_flow
-from ivr.ami import AMIClient
-from ivr.dialer import Dialer, DialerConfig, PanoramiskPort
 from models import CallAttempt, SurveyResponse
 from models.enums import AttemptStatus as S
-from renraku.settings import ensure_secret
 from tests.asterisk_harness import PhoneLines, _guard
 from tests.db_fixtures import Database
 from tests.test_broadcast_asterisk import (
@@ -38,9 +35,9 @@ from tests.test_broadcast_asterisk import (
     _route,
     _wait_done,
 )
+from tests.test_faults_dialer import dialer_on_own_ami
 
 pytestmark = pytest.mark.asterisk
-ANSWERED = {S.ANSWERED, S.COMPLETED, S.HUNG_UP, S.LEFT_MESSAGE}
 
 
 @pytest.fixture(scope="module")
@@ -77,10 +74,7 @@ async def test_asterisk_restarted_mid_campaign_dialer_reconnects_and_reconciles(
     _route(lines, app)
     plans = dict.fromkeys(_numbers("3500", 8), "answer:10:1")
     cid = await _campaign(app, plans, lines)
-    manager = await AMIClient("127.0.0.1", app.settings.ami_port, app.settings.ami_user,
-                              ensure_secret(app.settings, "ami_secret")).start()
-    dialer = Dialer(app, PanoramiskPort(manager), DialerConfig(ring_timeout_s=4,
-                                                               answer_grace_s=1.0))
+    manager, dialer = await dialer_on_own_ami(app, app.settings.ami_port)
     stop = asyncio.Event()
     task = asyncio.ensure_future(dialer.run(stop))
     try:
