@@ -15,16 +15,28 @@ it again).
 
 The outcome is written here (completed / hung up / left message); the dialer only closes
 attempts this flow could not (it never ran, or died).
+
+A database outage during the call does not cut it: a write that finds the database
+unreachable is kept, in order with the call's later writes, and written when the database
+is back (``models.db.write_through_outage``); the family hears its answer read back as
+usual. Only a call that starts while the database is down cannot run (it needs the
+message): it ends at once, counted failed, and is placed again (the dialer places no new
+call during an outage; this is a call answered as it began).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import functools
 import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from models import CallAttempt, Campaign, CampaignHousehold, School, Survey
-from models.db import transaction
+from models.db import is_outage, transaction, write_through_outage
 from models.enums import AttemptStatus
 from prompts.phrases import spoken_date, spoken_time
 from renraku.app import App
@@ -68,6 +80,16 @@ async def _finish(app: App, attempt_id: int, outcome: AttemptStatus, reason: str
                                 reason=reason)
 
 
+# Writes kept through an outage outlive their call: held here so they are not collected.
+_KEPT: set[asyncio.Task[None]] = set()
+
+
+async def kept_writes(within: float = 60.0) -> None:
+    """Until every write kept through an outage is written (tests, shutdown)."""
+    if _KEPT:
+        await asyncio.wait_for(asyncio.gather(*list(_KEPT), return_exceptions=True), within)
+
+
 class BroadcastCall:
     def __init__(self, agi: Any, app: App, voice: Voice, is_hangup: type[BaseException]) -> None:
         self.agi = agi
@@ -76,6 +98,35 @@ class BroadcastCall:
         self.Hangup = is_hangup
         self.message_completed = False
         self.machine = False
+        self._kept: asyncio.Task[None] | None = None  # the last write waiting for the database
+
+    async def _heard(self, s: Any, attempt_id: int, at: datetime) -> None:
+        await bc.mark_message_completed(s, attempt_id)
+        if not self.machine:  # a person heard it all: the families have read it
+            await reads.mark_heard(s, attempt_id, at)
+
+    async def _write(self, work: Callable[[Any], Awaitable[object]], what: str) -> None:
+        """One write now; if the database is unreachable (or an earlier write of this call
+        still waits for it), kept and written after those when it is back."""
+        if self._kept is None or self._kept.done():
+            try:
+                async with transaction(self.app.sessions) as s:
+                    await work(s)
+                return
+            except Exception as exc:
+                if not is_outage(exc):
+                    raise
+        before = self._kept
+
+        async def later() -> None:
+            if before is not None:
+                with contextlib.suppress(Exception):
+                    await before
+            await write_through_outage(self.app.sessions, work, what=what)
+
+        self._kept = asyncio.ensure_future(later())
+        _KEPT.add(self._kept)
+        self._kept.add_done_callback(_KEPT.discard)
 
     async def run(self) -> AttemptStatus | None:
         raw = await self.agi.get_variable("RENRAKU_ATTEMPT")
@@ -86,7 +137,48 @@ class BroadcastCall:
         attempt_id = int(raw)
         amd = (await self.agi.get_variable("AMDSTATUS") or "").upper()
         self.machine = amd == "MACHINE"
-        await _answered(self.app, attempt_id, amd)
+        now = self.app.clock.now()
+        await self._write(lambda s: bc.mark_answered(s, attempt_id, now, amd_status=amd),
+                          f"attempt {attempt_id} answered")
+        try:
+            household, campaign, school, questions, survey = await self._load(attempt_id)
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            # The database went away before the message could be read: nothing was said,
+            # so the attempt fails (kept until the database is back) and is retried.
+            log.warning("attempt %s: database unreachable at the start; called again later",
+                        attempt_id)
+            await self._write(lambda s: bc.finish_attempt(
+                s, self.app.settings, attempt_id, AttemptStatus.FAILED, now,
+                reason="database down at the start"), f"attempt {attempt_id} failed")
+            with contextlib.suppress(self.Hangup):
+                await self.agi.hangup()
+            return AttemptStatus.FAILED
+        lang = household.language or "ja"
+        try:
+            await self._message(attempt_id, campaign, school, lang)
+            if not self.machine and survey is not None:
+                await self._survey(questions, survey, household, lang, ZoneInfo(school.timezone))
+            if not self.machine:
+                await self.agi.stream_file(await self.voice.phrase("broadcast.goodbye", lang))
+        except self.Hangup:
+            pass
+        outcome = rules.answered_outcome(
+            amd_machine=self.machine, message_completed=self.message_completed
+        )
+        now = self.app.clock.now()
+        await self._write(lambda s: bc.finish_attempt(s, self.app.settings, attempt_id, outcome,
+                                                      now, reason="call flow"),
+                          f"attempt {attempt_id} {outcome}")
+        if outcome != AttemptStatus.HUNG_UP:
+            try:
+                await self.agi.hangup()
+            except self.Hangup:
+                pass
+        return outcome
+
+    async def _load(self, attempt_id: int) -> tuple[Any, ...]:
         async with self.app.sessions() as s:
             attempt = await s.get(CallAttempt, attempt_id)
             assert attempt is not None
@@ -101,25 +193,7 @@ class BroadcastCall:
                 if campaign.survey_id and household.survey else []
             )
             survey = await s.get(Survey, campaign.survey_id) if questions else None
-        lang = household.language or "ja"
-        try:
-            await self._message(attempt_id, campaign, school, lang)
-            if not self.machine and survey is not None:
-                await self._survey(questions, survey, household, lang, ZoneInfo(school.timezone))
-            if not self.machine:
-                await self.agi.stream_file(await self.voice.phrase("broadcast.goodbye", lang))
-        except self.Hangup:
-            pass
-        outcome = rules.answered_outcome(
-            amd_machine=self.machine, message_completed=self.message_completed
-        )
-        await _finish(self.app, attempt_id, outcome, "call flow")
-        if outcome != AttemptStatus.HUNG_UP:
-            try:
-                await self.agi.hangup()
-            except self.Hangup:
-                pass
-        return outcome
+        return household, campaign, school, questions, survey
 
     async def _message(
         self, attempt_id: int, campaign: Campaign, school: School, lang: str
@@ -142,10 +216,10 @@ class BroadcastCall:
             await self.agi.stream_file(body)
             if not self.message_completed:
                 self.message_completed = True
-                async with transaction(self.app.sessions) as s:
-                    await bc.mark_message_completed(s, attempt_id)
-                    if not self.machine:  # a person heard it all: the families have read it
-                        await reads.mark_heard(s, attempt_id, self.app.clock.now())
+                # When heard, even if the write waits for the database after an outage.
+                heard = functools.partial(self._heard, attempt_id=attempt_id,
+                                          at=self.app.clock.now())
+                await self._write(heard, f"attempt {attempt_id} message heard")
             if self.machine:
                 return
             digit = await self.agi.get_data(again, DIGIT_TIMEOUT_MS // 2, 1)
@@ -207,11 +281,11 @@ class BroadcastCall:
             if option is None:
                 await self.agi.stream_file(await self.voice.phrase("broadcast.invalid", lang))
                 continue
-            async with transaction(self.app.sessions) as s:
-                await bc.record_answer(
-                    s, question_id=q.id, digit=option.digit, child_ids=household.child_ids,
-                    channel="phone", now=self.app.clock.now(), guardian_id=household.guardian_id,
-                )
+            now = self.app.clock.now()
+            await self._write(lambda s, q=q, option=option, now=now: bc.record_answer(
+                s, question_id=q.id, digit=option.digit, child_ids=household.child_ids,
+                channel="phone", now=now, guardian_id=household.guardian_id,
+            ), f"survey answer {q.id}={option.digit} of household {household.id}")
             olang = rules.pick_language(option.label, lang)
             await self.agi.stream_file(
                 await self.voice.phrase("broadcast.you_chose", lang, digit=option.digit,

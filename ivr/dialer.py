@@ -33,7 +33,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from models import CallAttempt, Campaign, CampaignHousehold
-from models.db import transaction
+from models.db import is_outage, transaction, write_through_outage
 from models.enums import AttemptStatus
 from renraku import metrics
 from renraku.app import App
@@ -103,6 +103,7 @@ class Live:
     flow: str = "broadcast"  # the FastAGI flow of the answered call (Campaign.flow)
     cause: int | None = None
     hangup: asyncio.Event = field(default_factory=asyncio.Event)
+    closing: bool = False  # answered and hung up: its close is pending (maybe an outage)
     task: asyncio.Task[None] | None = None
 
 
@@ -158,6 +159,8 @@ class Dialer:
         self._in_flight_rows: set[str] = set()
         self._last_reconcile = -1e9
         self._was_connected = False
+        self._db_down = False
+        self._asterisk_started: str | None = None  # CoreStatus' startup time, last seen
         self._tasks: set[asyncio.Task[None]] = set()
         self._slot_freed = asyncio.Event()
         self.originated = 0
@@ -177,9 +180,17 @@ class Dialer:
                 self._slot_freed.clear()
                 try:
                     await self.tick(stop)
-                except Exception:
-                    # A database hiccup must not end the campaign: log, wait, go on
-                    log.exception("dialer tick failed")
+                    if self._db_down:
+                        self._db_down = False
+                        log.warning("dialer: database back; campaigns resume")
+                except Exception as exc:
+                    # A database hiccup must not end the campaign: log, wait, go on. While
+                    # it is unreachable nothing is claimed, so no call is placed: paused.
+                    if not is_outage(exc):
+                        log.exception("dialer tick failed")
+                    elif not self._db_down:
+                        self._db_down = True
+                        log.warning("dialer: database unreachable; campaigns paused")
                 await self._pause(stop)
         finally:
             for task in list(self._tasks):
@@ -212,6 +223,7 @@ class Dialer:
             # (Re)connected: events may have been missed, look at what is really live
             self._was_connected = True
             self._last_reconcile = -1e9
+            await self._check_restart()
         if self.mono() - self._last_reconcile >= min(5.0, self.config.reconcile_after_s / 2):
             await self.reconcile()
         now = self.app.clock.now()
@@ -364,9 +376,15 @@ class Dialer:
         await self._close(live, outcome, reason=f"reason {reason}")
         self._release(live.action_id)
 
+    # The call's writes wait out a database outage (write_through_outage): the dialer
+    # places no new call meanwhile (claiming one needs the database), and the calls already
+    # up keep their outcome until it can be written, so none is retried or lost for it.
+
     async def _mark_answered(self, live: Live) -> None:
-        async with transaction(self.app.sessions) as s:
-            await bc.mark_answered(s, live.attempt_id, self.app.clock.now())
+        now = self.app.clock.now()
+        await write_through_outage(
+            self.app.sessions, lambda s: bc.mark_answered(s, live.attempt_id, now),
+            what=f"attempt {live.action_id} answered")
 
     async def _close(self, live: Live, outcome: AttemptStatus, reason: str = "") -> None:
         # Shielded: a stop that cancels this call's task must not cut a write in half
@@ -374,11 +392,12 @@ class Dialer:
         await asyncio.shield(self._close_db(live, outcome, reason))
 
     async def _close_db(self, live: Live, outcome: AttemptStatus, reason: str) -> None:
-        async with transaction(self.app.sessions) as s:
-            ended = await bc.finish_attempt(
-                s, self.settings, live.attempt_id, outcome, self.app.clock.now(),
-                cause=live.cause, reason=reason,
-            )
+        now = self.app.clock.now()
+        ended = await write_through_outage(
+            self.app.sessions, lambda s: bc.finish_attempt(
+                s, self.settings, live.attempt_id, outcome, now, cause=live.cause,
+                reason=reason),
+            what=f"attempt {live.action_id} {outcome}")
         if ended:
             log.info("attempt %s: %s (cause %s, %s)", live.action_id, outcome, live.cause, reason)
 
@@ -393,12 +412,15 @@ class Dialer:
         # Shielded: a stopping dialer must not cut this write off in the middle.
         self._spawn(asyncio.shield(self._release_channel(live.attempt_id)))
         if live.answered:
+            live.closing = True
             self._spawn(self._after_hangup(live))
 
     async def _release_channel(self, attempt_id: int) -> None:
         """Tell every node's dialer that this call's trunk channel is free."""
-        async with transaction(self.app.sessions) as s:
-            await bc.release_channel(s, attempt_id, self.app.clock.now())
+        now = self.app.clock.now()
+        await write_through_outage(
+            self.app.sessions, lambda s: bc.release_channel(s, attempt_id, now),
+            what=f"attempt {attempt_id} channel released")
 
     async def _after_hangup(self, live: Live) -> None:
         """An answered call ended: let the call flow write its outcome, else write it here."""
@@ -407,7 +429,7 @@ class Dialer:
         self._release(live.action_id)
 
     async def _close_answered(self, live: Live) -> None:
-        async with transaction(self.app.sessions) as s:
+        async def close(s: Any) -> None:
             attempt = await s.get(CallAttempt, live.attempt_id, populate_existing=True)
             if attempt is not None and attempt.status in rules.IN_FLIGHT_STATES:
                 await bc.finish_attempt(
@@ -415,7 +437,47 @@ class Dialer:
                     self.app.clock.now(), cause=live.cause, reason="closed on hangup",
                 )
 
+        # After an outage, the call flow's kept writes (message heard, answers, outcome)
+        # land first: this close only decides from what they leave.
+        await write_through_outage(self.app.sessions, close, settle_s=self.config.answer_grace_s,
+                                   what=f"attempt {live.action_id} closed on hangup")
+
     # -- crash and reconnect safety -----------------------------------------------------------
+
+    async def _check_restart(self) -> None:
+        """On each (re)connect: did Asterisk restart meanwhile? Then every call whose Hangup
+        this dialer has not seen died with it (its Hangup will never come)."""
+        try:
+            msgs = await self.ami.action({"Action": "CoreStatus"}, 10.0)
+        except Exception as exc:
+            log.warning("dialer: CoreStatus failed (%s)", exc)
+            return
+        started = next((f"{_get(m, 'CoreStartupDate')} {_get(m, 'CoreStartupTime')}"
+                        for m in msgs if _get(m, "CoreStartupTime")), "")
+        previous, self._asterisk_started = self._asterisk_started, started or None
+        if previous is None or not started or started == previous:
+            return
+        cut = [live for live in self.live.values() if not live.hangup.is_set()]
+        log.warning("dialer: Asterisk restarted; %d call(s) in progress were cut", len(cut))
+        for live in cut:
+            live.closing = True  # reconcile leaves it to _close_cut
+            live.hangup.set()
+            self._slot_freed.set()
+            self._spawn(self._close_cut(live))
+
+    async def _close_cut(self, live: Live) -> None:
+        # The call flow writes its outcome when its AGI connection drops: let it land first,
+        # then correct it (a family cut off before the message is called again).
+        await asyncio.sleep(self.config.answer_grace_s)
+        now = self.app.clock.now()
+        outcome = await write_through_outage(
+            self.app.sessions, lambda s: bc.close_cut_attempt(
+                s, self.settings, live.attempt_id, now, "cut: Asterisk restarted"),
+            what=f"attempt {live.action_id} cut by a restart")
+        log.info("attempt %s cut by the Asterisk restart → %s", live.action_id,
+                 outcome or "kept as written")
+        await self._release_channel(live.attempt_id)
+        self._release(live.action_id)
 
     async def live_channel_ids(self) -> set[str]:
         msgs = await self.ami.action({"Action": "CoreShowChannels"}, 10.0)
@@ -461,9 +523,10 @@ class Dialer:
                     )
                     log.info("reconcile: adopted live call %s", attempt.action_id)
                 continue
-            if mine is not None and mine.task is not None and not mine.task.done():
+            if mine is not None and (mine.closing or (mine.task is not None
+                                                       and not mine.task.done())):
                 rows_ids.add(attempt.action_id)
-                continue  # our own originate is still waiting for its answer
+                continue  # our own originate or close is still under way
             if attempt.started_at > too_old:
                 rows_ids.add(attempt.action_id)  # may not have a channel yet; look again soon
                 continue

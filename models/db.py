@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import (
@@ -16,6 +18,9 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+
+_log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -100,3 +105,76 @@ async def transaction(factory: async_sessionmaker[AsyncSession]) -> AsyncIterato
         await stack.enter_async_context(session.begin())
         await session.connection(execution_options={WRITE: True})
         yield session
+
+
+# Transient: SQLSTATE classes 08 (connection exception) and 57P (server shutting down,
+# starting up); SQLite's lock and I/O errors. Anything else is a real error, raised at once.
+_OUTAGE_STATES = ("08", "57P")
+_SQLITE_TRANSIENT = ("database is locked", "disk i/o error", "unable to open database")
+
+
+def is_outage(exc: BaseException) -> bool:
+    """The database unreachable (server stopped or restarting, connection cut), as opposed to
+    a statement it refused: only an outage is worth waiting for."""
+    from sqlalchemy.exc import DBAPIError
+
+    if isinstance(exc, OSError):
+        return True  # asyncpg's refused connect comes through unwrapped
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated or isinstance(exc.orig, OSError):
+        return True
+    state = str(getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None) or "")
+    if state.startswith(_OUTAGE_STATES):
+        return True
+    text = str(exc.orig).lower()
+    return ("connection" in text and ("closed" in text or "lost" in text)) or any(
+        marker in text for marker in _SQLITE_TRANSIENT)
+
+
+async def reachable(factory: async_sessionmaker[AsyncSession]) -> bool:
+    from sqlalchemy import text
+
+    try:
+        async with factory() as session:
+            await session.execute(text("SELECT 1"))
+    except Exception as exc:
+        if is_outage(exc):
+            return False
+        raise
+    return True
+
+
+async def write_through_outage(
+    factory: async_sessionmaker[AsyncSession], work: Callable[[AsyncSession], Awaitable[T]], *,
+    what: str, every_s: float = 0.5, settle_s: float = 0.0, give_up_s: float = 600.0,
+) -> T:
+    """``work`` in one transaction; while the database is unreachable, kept and tried again
+    when it is back (a call's writes survive an outage of up to ``give_up_s``).
+
+    ``settle_s``: after an outage, wait this long once the database answers before trying
+    again, so that writes with better knowledge (the call flow's) land first.
+    """
+    started = time.monotonic()
+    waited = False
+    while True:
+        try:
+            async with transaction(factory) as session:
+                result = await work(session)
+            if waited:
+                _log.warning("%s: written once the database was back", what)
+            return result
+        except Exception as exc:
+            if not is_outage(exc) or time.monotonic() - started > give_up_s:
+                raise
+            if not waited:
+                _log.warning("%s: database unreachable (%s); kept until it is back", what,
+                             type(exc).__name__)
+            waited = True
+        while True:
+            await asyncio.sleep(every_s)
+            if await reachable(factory):
+                break
+            if time.monotonic() - started > give_up_s:
+                raise TimeoutError(f"{what}: the database stayed unreachable")
+        await asyncio.sleep(settle_s)

@@ -63,6 +63,13 @@ class Settings:
     # The demo (`make run`): campaign calls ring the registered softphone, else a built-in
     # household that answers (dialplans/demo.conf), instead of going out to the carrier.
     demo_phones: bool = False
+    # SIP ban (password guessing): this many failed authentications from one address within
+    # sip_ban_window_s ban it for sip_ban_seconds. The trunk and Kamailio are never banned,
+    # nor the addresses in sip_ban_allow (comma separated, CIDR blocks too).
+    sip_ban_failures: int = 5
+    sip_ban_window_s: int = 60
+    sip_ban_seconds: int = 3600
+    sip_ban_allow: str = ""
     # Kamailio, the cluster's SIP face to the carrier (`renraku kamailio`): where it listens,
     # the carrier it talks to and the IVR Asterisk nodes it spreads calls over (host:port,
     # comma separated). Each node's trunk_peer is then kamailio_listen.

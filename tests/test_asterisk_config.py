@@ -25,6 +25,7 @@ REQUIRED_MODULES = {
     "app_record.so", "app_read.so", "app_senddtmf.so", "app_dial.so", "app_amd.so",
     "func_callerid.so", "func_channel.so", "format_wav.so", "format_pcm.so",
     "format_sln.so", "codec_ulaw.so", "codec_alaw.so", "codec_resample.so",
+    "res_pjsip_acl.so",  # the SIP ban's ACL
 }
 
 

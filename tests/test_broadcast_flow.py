@@ -6,7 +6,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
+from ivr import broadcast_flow
 from ivr.broadcast_flow import BroadcastCall
 from models import CallAttempt, CampaignHousehold, SurveyResponse
 from models.db import transaction
@@ -148,3 +150,38 @@ async def test_answer_kept_when_hanging_up_during_survey(sqlite_db: Database) ->
                   [("tts:en:Coming?", "2")], hang_up_at="tts:ja:お弁当は")
     assert await BroadcastCall(agi, app, FakeVoice(), Hangup).run() == S.COMPLETED
     assert await _state(app, aid) == (S.COMPLETED, S.COMPLETED, True, 1)
+
+
+class _Outage:
+    """A session factory whose database is unreachable while ``down``."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.down = True
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self.down:
+            raise OperationalError("connect", {}, ConnectionRefusedError("server stopped"))
+        return self.real(*args, **kwargs)
+
+
+async def test_database_down_at_the_start_fails_the_attempt_for_a_retry(
+        sqlite_db: Database) -> None:
+    """Nothing can be said without the message: the family is called again once the
+    database is back; the writes wait for it (answered, then failed), nothing is lost."""
+    app, aid, _ = await _setup(sqlite_db)
+    outage = _Outage(app.sessions)
+    down = App(app.settings, app.clock, app.engine, outage)  # type: ignore[arg-type]
+    agi = FakeAgi({"RENRAKU_ATTEMPT": str(aid), "AMDSTATUS": "HUMAN"}, [])
+    assert await BroadcastCall(agi, down, FakeVoice(), Hangup).run() == S.FAILED
+    assert agi.played == [] and agi.hung_up
+    assert (await _state(app, aid))[0] == S.DIALING  # nothing written yet
+    outage.down = False
+    await broadcast_flow.kept_writes()
+    status, household, heard, answers = await _state(app, aid)
+    assert (status, household, heard, answers) == (S.FAILED, S.FAILED, False, 0)
+    async with app.sessions() as s:
+        attempt = await s.get(CallAttempt, aid)
+        h = await s.get(CampaignHousehold, attempt.household_id)
+    assert attempt.answered_at is not None and attempt.reason == "database down at the start"
+    assert h.next_attempt_at is not None  # retried

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from models import School
-from models.db import transaction
+from models.db import is_outage, transaction
 from tests.db_fixtures import Database
 from tests.factories import make_school
 
@@ -58,3 +60,19 @@ async def test_concurrent_writers_all_commit_in_arrival_order(db: Database) -> N
         # One queue in this process, first come first served: nobody is overtaken (and
         # so nobody starves into "database is locked" behind luckier busy-handler polls).
         assert order == list(range(40))
+
+
+@pytest.mark.parametrize(("error", "outage"), [
+    (ConnectionRefusedError("server stopped"), True),
+    (OperationalError("connect", {}, ConnectionRefusedError("refused")), True),
+    (OperationalError("x", {}, Exception("database is locked")), True),
+    (OperationalError("x", {}, Exception("connection was closed in the middle of operation")),
+     True),
+    (OperationalError("x", {}, Exception("no such table: campaigns")), False),
+    (IntegrityError("x", {}, Exception("UNIQUE constraint failed")), False),
+    (ValueError("a bug"), False),
+])
+def test_only_an_unreachable_database_counts_as_an_outage(error: Exception,
+                                                          outage: bool) -> None:
+    """Writes wait out an outage (models.db.write_through_outage); a real error is raised."""
+    assert is_outage(error) is outage

@@ -49,6 +49,9 @@ class FakeAmi:
     async def action(self, fields: dict[str, Any], wait_s: float) -> list[Any]:
         if fields["Action"] == "CoreShowChannels":
             return [{"Event": "CoreShowChannel", "Uniqueid": u} for u in self.channels]
+        if fields["Action"] == "CoreStatus":  # one Asterisk, never restarted
+            return [{"Response": "Success", "CoreStartupDate": "2026-12-04",
+                     "CoreStartupTime": "07:00:00"}]
         # The call lives in "Asterisk", independent of whoever asked for it
         result: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
         task = asyncio.ensure_future(self._call(fields, result))

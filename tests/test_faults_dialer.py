@@ -19,6 +19,7 @@ from ivr.ami import AMIClient
 from ivr.dialer import Dialer, DialerConfig, PanoramiskPort
 from models import CallAttempt, SurveyResponse
 from models.enums import AttemptStatus as S
+from renraku.app import App
 from renraku.settings import ensure_secret
 from tests.asterisk_harness import PhoneLines, free_port
 from tests.db_fixtures import Database
@@ -76,6 +77,14 @@ class Relay:
         self.pipes.clear()
 
 
+async def dialer_on_own_ami(app: App, port: int) -> tuple[AMIClient, Dialer]:
+    """A dialer with an AMI connection of its own (to ``port``), which the test can break."""
+    manager = await AMIClient("127.0.0.1", port, app.settings.ami_user,
+                              ensure_secret(app.settings, "ami_secret")).start()
+    return manager, Dialer(app, PanoramiskPort(manager),
+                           DialerConfig(ring_timeout_s=4, answer_grace_s=1.0))
+
+
 async def test_ami_cut_mid_campaign_dialer_reconnects_and_reconciles(
         lines: PhoneLines, sqlite_db: Database) -> None:
     app = _app(lines, sqlite_db, channels=3)
@@ -84,10 +93,7 @@ async def test_ami_cut_mid_campaign_dialer_reconnects_and_reconciles(
     cid = await _campaign(app, plans, lines)
     relay = Relay(app.settings.ami_port)
     await relay.start()
-    manager = await AMIClient("127.0.0.1", relay.port, app.settings.ami_user,
-                              ensure_secret(app.settings, "ami_secret")).start()
-    dialer = Dialer(app, PanoramiskPort(manager), DialerConfig(ring_timeout_s=4,
-                                                               answer_grace_s=1.0))
+    manager, dialer = await dialer_on_own_ami(app, relay.port)
     stop = asyncio.Event()
     task = asyncio.ensure_future(dialer.run(stop))
     try:

@@ -144,3 +144,11 @@ def test_validate_survey() -> None:
                                                                        "label": {"ja": "x"}}]}])
     assert r.validate_survey([{"text": {"ja": "q"}, "options": [opt[0], opt[0]]}])
     assert r.validate_survey([])
+
+
+def test_a_call_cut_by_an_asterisk_restart_is_retried_unless_the_message_got_through() -> None:
+    assert r.cut_outcome(amd_machine=False, message_completed=False) == S.FAILED
+    assert r.cut_outcome(amd_machine=True, message_completed=False) == S.FAILED
+    assert r.cut_outcome(amd_machine=False, message_completed=True) == S.COMPLETED
+    assert r.cut_outcome(amd_machine=True, message_completed=True) == S.LEFT_MESSAGE
+    assert S.FAILED in r.RETRYABLE_STATES

@@ -16,6 +16,7 @@ import pytest
 
 from ivr import asterisk_runtime as rt
 from tests.asterisk_harness import free_port
+from tests.test_sip_ban import register
 
 pytestmark = pytest.mark.asterisk
 
@@ -58,6 +59,16 @@ def test_run_starts_everything_and_stops_on_sigterm(tmp_path: Path) -> None:
             assert time.monotonic() < deadline, "the voicemail was not imported"
             time.sleep(0.3)
         database.close()
+        # Password guessing on the softphone account is banned by the running guard.
+        guesser = "127.0.0.11"
+        for _ in range(5):
+            assert register(ports["SIP_PORT"], guesser, "guess")[0] == 401
+        deadline = time.monotonic() + 15
+        while register(ports["SIP_PORT"], guesser, "guess") != (403, 403):
+            assert time.monotonic() < deadline, "the guesser was not banned"
+            time.sleep(0.3)
+        bans = subprocess.run([*cli, "sip", "bans"], env=env, capture_output=True, text=True)
+        assert "SIP bans in force: 1" in bans.stdout and guesser in bans.stdout, bans.stdout
     finally:
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=60)

@@ -12,9 +12,11 @@ from ivr import absence_flow
 from ivr import asterisk_runtime as rt
 from ivr.dialer import DEMO_CHANNEL, DialerConfig
 from ivr.routes import build_server
+from ivr.sip_guard import RELOAD_COMMAND, SipGuard, policy_from_settings
 from renraku.app import open_app
 from renraku.commands.dialer import ami_port, platform_dialer, run_with_morning_jobs
 from renraku.services import voicemail
+from renraku.services.sip_bans import BanStore
 from renraku.settings import Settings, ensure_secret
 from webportal.app import start as start_web
 
@@ -43,6 +45,16 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
     port, manager = ami_port(settings)
     manager.connect()  # type: ignore[attr-defined]
     dialer = platform_dialer(app, port, dialer_config(settings))
+    guard = None
+    if instance is not None:
+        # The SIP ban needs Asterisk's CLI socket to reload its ACL: only where this process
+        # runs Asterisk (with --no-asterisk, see README "SIP password guessing").
+        started = instance
+        guard = SipGuard(policy_from_settings(settings), BanStore(settings.data_dir),
+                         started.etc, lambda: asyncio.to_thread(started.rx, RELOAD_COMMAND),
+                         app.clock)
+        guard.attach(manager)
+        await guard.start()
     print(f"Renraku is running — portal {settings.base_url}/")
     print(f"  staff login {settings.base_url}/staff/login · FastAGI "
           f"{settings.fastagi_host}:{settings.fastagi_port} · AMI {settings.ami_host}:"
@@ -68,6 +80,8 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         stop.set()
         await importer
+        if guard is not None:
+            await guard.close()
         manager.close()  # type: ignore[attr-defined]
         await fastagi.stop()
         await runner.cleanup()

@@ -222,6 +222,15 @@ def answered_outcome(*, amd_machine: bool, message_completed: bool) -> AttemptSt
     return AttemptStatus.COMPLETED if message_completed else AttemptStatus.HUNG_UP
 
 
+def cut_outcome(*, amd_machine: bool, message_completed: bool) -> AttemptStatus:
+    """A call our side cut (the IVR's Asterisk went away): it ends the household only if
+    the message got through; otherwise the family is called again (failed, retried), even
+    if the flow took the cut for the family hanging up."""
+    if message_completed:
+        return AttemptStatus.LEFT_MESSAGE if amd_machine else AttemptStatus.COMPLETED
+    return AttemptStatus.FAILED
+
+
 @dataclass(frozen=True)
 class RetryDecision:
     status: AttemptStatus

@@ -474,6 +474,36 @@ async def finish_attempt(
     return True
 
 
+async def close_cut_attempt(session: AsyncSession, settings: Settings, attempt_id: int,
+                            now: datetime, reason: str) -> AttemptStatus | None:
+    """An attempt whose call died with the IVR's Asterisk (a restart): closed by
+    ``rules.cut_outcome``; an outcome already written as "hung up" is taken back when the
+    message was not heard, so the household is called again. The new status, or None
+    when nothing changed."""
+    attempt = await session.get(CallAttempt, attempt_id, populate_existing=True)
+    if attempt is None:
+        return None
+    outcome = rules.cut_outcome(amd_machine=attempt.amd_status == "MACHINE",
+                                message_completed=attempt.message_completed)
+    if attempt.status in rules.IN_FLIGHT_STATES:
+        await finish_attempt(session, settings, attempt_id, outcome, now, reason=reason)
+        return outcome
+    household = await session.get(CampaignHousehold, attempt.household_id)
+    if (attempt.status != AttemptStatus.HUNG_UP or outcome == AttemptStatus.HUNG_UP
+            or household is None or household.status != AttemptStatus.HUNG_UP):
+        return None
+    attempt.status = outcome
+    attempt.reason = reason[:64]
+    decision = rules.after_attempt(
+        outcome, household.attempts, now, max_attempts=settings.dialer_max_attempts,
+        retry_delay=timedelta(seconds=settings.dialer_retry_delay_s))
+    household.status = decision.status
+    household.next_attempt_at = decision.next_attempt_at
+    household.finished_at = now if decision.final else None
+    await session.flush()
+    return outcome
+
+
 def reconciled_outcome(attempt: CallAttempt) -> AttemptStatus:
     """What an attempt left in flight (its call gone) must have been."""
     if attempt.answered_at is not None or attempt.status == AttemptStatus.ANSWERED:
