@@ -17,6 +17,7 @@ import pkgutil
 import sys
 from collections.abc import Sequence
 
+from ivr import call_log
 from renraku import __version__, commands
 from renraku.settings import Settings, load_settings
 
@@ -42,10 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    call_log.install()
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format=call_log.FORMAT)
     try:
         settings = load_settings(args.config)
     except (OSError, ValueError) as exc:
