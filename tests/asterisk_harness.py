@@ -119,6 +119,7 @@ def carrier_instance(data_dir: Path, root: Path | None, sip_port: int, ami_port:
         "node": "carrier", "etc": home / "etc", "moddir": rt._modules_dir(root),
         "lib": home / "lib", "data": data,
         "spool": home / "spool", "run": rt.run_dir(home), "log": home / "log",
+        "cache": rt.cache_dir(home),
         "sip_port": sip_port, "ivr_host": ivr_host, "ivr_sip_port": ivr_sip_port,
         "ami_port": ami_port,
         "ami_user": "carrier", "ami_secret": secret, "rtp_start": rtp_start, "rtp_end": rtp_end,

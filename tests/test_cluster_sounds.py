@@ -1,0 +1,129 @@
+"""Sounds in a city, through real Kamailio and two real IVR Asterisk nodes: a recording
+uploaded through the portal of app node A plays in a call answered by IVR node B.
+
+The app nodes share nothing but PostgreSQL: each has its own data folder. The call's flow
+runs on app node B (A takes no calls here), which has the new version only in the
+database; node B fetches it by URL from app node B (res_http_media_cache) and plays it.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import undefer
+
+from ivr.fastagi import AGIChannel
+from models import Prompt
+from models.db import transaction
+from prompts import media
+from prompts.voice import PromptVoice
+from renraku.app import App
+from renraku.clock import FakeClock
+from renraku.services import staff as staff_svc
+from tests.asterisk_harness import free_port
+from tests.cluster_harness import APP_HOSTS, ClusterLines
+from tests.db_fixtures import Databases
+from tests.factories import make_school
+from tests.staff_fixtures import StaffPortal
+from tests.web_fixtures import PORTAL_NOW
+from webportal.app import create_app
+
+pytestmark = pytest.mark.asterisk
+
+KEY = "absence.goodbye"
+
+
+@dataclass
+class AppNode:
+    app: App
+    portal: StaffPortal
+    voice: PromptVoice
+    played: dict[str, tuple[str, str]]  # unique id → (sound name, STREAM FILE's reply)
+
+
+@pytest.fixture
+async def app_nodes(city: ClusterLines, databases: Databases,
+                    tmp_path: Path) -> AsyncIterator[list[AppNode]]:
+    db = await databases.get("postgresql")
+    nodes = []
+    for i, host in enumerate(APP_HOSTS):
+        port = free_port()
+        settings = city.settings.replace(data_dir=tmp_path / f"app{i}",
+                                         sounds_url=f"http://{host}:{port}/sounds")
+        app = App(settings, FakeClock(PORTAL_NOW), db.engine, db.sessions)
+        node = AppNode(app, StaffPortal(app, create_app(app), host=host, port=port),
+                       PromptVoice(settings, db.sessions), {})
+        await node.portal.base_url()  # listening on its own address
+        nodes.append(node)
+    yield nodes
+    for fastagi in city.apps:
+        fastagi.routes.clear()
+    for node in nodes:
+        await node.portal.close()
+
+
+def tone(path: Path, seconds: str) -> bytes:
+    subprocess.run(["sox", "-n", "-r", "16000", "-c", "1", "-b", "16", str(path), "synth",
+                    seconds, "sine", "660", "vol", "0.5"], check=True)
+    return path.read_bytes()
+
+
+async def test_a_recording_uploaded_on_app_node_a_plays_in_a_call_on_ivr_node_b(
+        city: ClusterLines, app_nodes: list[AppNode], tmp_path: Path) -> None:
+    a, b = app_nodes
+    async with transaction(a.app.sessions) as s:
+        school = await make_school(s, "録音の学校")
+        await staff_svc.create_staff(s, school.id, name="校長", email="city@x.jp", role="admin",
+                                     password="admin-pass-12", class_ids=[])
+    admin = await a.portal.client_as_staff("city@x.jp", "admin-pass-12")
+    form = aiohttp.FormData()
+    form.add_field("csrf_token", admin.csrf_token)  # type: ignore[attr-defined]
+    form.add_field("recording", tone(tmp_path / "new.wav", "1.5"), filename="new.wav",
+                   content_type="audio/wav")
+    r = await admin.post(f"/staff/prompts/ja/{KEY}/upload", data=form)
+    assert r.status == 200, (await r.text())[:300]
+    async with b.app.sessions() as s:
+        new = await s.scalar(select(Prompt).options(undefer(Prompt.audio)).where(
+            Prompt.key == KEY, Prompt.language == "ja", Prompt.active))
+    assert new is not None and new.source == "recorded" and new.audio
+    on_b = b.app.settings.sounds_dir / new.audio_path
+    assert not on_b.exists()  # app node B's disk has never seen it
+
+    async def flow(agi: AGIChannel) -> None:  # app node B's absence line: one prompt
+        name = await b.voice.phrase(KEY, "ja")
+        await agi.stream_file(name)
+        b.played[agi.uniqueid] = (name, agi.log[-1][2])
+        await agi.hangup()
+
+    city.apps[1].route("absence", flow)  # app node A has no flow: the call goes on to B
+    phone = None
+    for _ in range(4):  # round robin: one of the next calls lands on ivr2
+        phone = city.phone("09034000001")
+        await phone.call(within=20)
+        await phone.wait_end()
+        if phone.agi.uniqueid.startswith("ivr2-"):
+            break
+    assert phone is not None and phone.agi.uniqueid.startswith("ivr2-"), "no call on ivr2"
+
+    name, reply = b.played[phone.agi.uniqueid]
+    assert name == media.version_url(b.app.settings, "ja", KEY, new.version)
+    assert name.startswith(f"http://{APP_HOSTS[1]}:")
+    # Played to the end: STREAM FILE's end position is the recording's length in samples.
+    endpos = int(re.search(r"endpos=(\d+)", reply)[1])  # type: ignore[index]
+    assert reply.startswith("200 result=0") and abs(endpos - new.duration_ms * 8) <= 160
+    # What ivr2 played is the uploaded recording, byte for byte: its media cache's copy.
+    ivr2 = city.nodes["ivr2"]
+    shown = ivr2.rx(f"media cache show {name}") or ""
+    fields = dict(re.findall(r"^\s*([\w-]+): (\S+)", shown, re.M))
+    cached = Path(fields["Path"] + fields["ext"])
+    assert "max-age=31536000" in shown  # kept a year: a version never changes
+    assert ivr2.host_path(cached).read_bytes() == new.audio
+    assert on_b.read_bytes() == new.audio  # app node B wrote it from the database
+    assert name not in (city.nodes["ivr1"].rx("media cache show all") or "")
