@@ -21,7 +21,7 @@ from sqlalchemy import select
 
 from ivr.fastagi import AGIChannel, Hangup
 from models import Staff
-from prompts import store
+from prompts import media, store
 from prompts.catalog import catalog
 from prompts.voice import PromptVoice
 from renraku.app import App
@@ -112,9 +112,15 @@ class AdminRecordCall:
             return False
         return await self.prompt_menu(staff, entry.key, lang)
 
-    def active_sound(self, key: str, lang: str) -> str:
+    async def active_sound(self, key: str, lang: str) -> str:
+        settings = self.app.settings
+        if media.enabled(settings):  # a city: the node fetches the version by its URL
+            async with self.app.sessions() as s:
+                current = await store.active(s, key, lang)
+            if current is not None:
+                return media.version_url(settings, lang, key, current.version)
         # An absolute name plays that language's file whatever the channel's language is.
-        return str(store.active_path(self.app.settings, lang, key).with_suffix(""))
+        return str(store.active_path(settings, lang, key).with_suffix(""))
 
     async def prompt_menu(self, staff: Staff, key: str, lang: str) -> bool:
         async with self.app.sessions() as s:
@@ -128,7 +134,7 @@ class AdminRecordCall:
                 await self.record(staff, key, lang)
                 return True
             if choice == "2":
-                await self.agi.stream_file(self.active_sound(key, lang), "#")
+                await self.agi.stream_file(await self.active_sound(key, lang), "#")
             elif choice == "3":
                 try:
                     await store.rollback(self.app.sessions, self.app.settings, key, lang)
