@@ -129,3 +129,33 @@ def _write(path: Path, data: bytes) -> None:
         f.write(data)
     os.chmod(tmp, 0o644)
     os.replace(tmp, path)
+
+
+async def sync_node(sessions: store.Factory, sounds_dir: Path) -> tuple[int, int]:
+    """Write every active prompt version into an IVR node's own sounds folder, as
+    ``<lang>/renraku/<key>.wav``; returns (written, already there).
+
+    The flows name sounds by URL, but the dialplan's voicemail fallback plays
+    ``renraku/voicemail.*`` itself when no app node answers: those must be on the node's
+    disk before it takes calls. ``renraku asterisk sync-sounds --node`` runs this at the
+    node's start (``renraku cluster up`` too) and after recording them again.
+    """
+    written = same = 0
+    async with sessions() as s:
+        rows = (await s.execute(select(Prompt.key, Prompt.language, Prompt.audio)
+                                .where(Prompt.active, Prompt.audio.is_not(None)))).all()
+    for key, lang, audio in rows:
+        target = sounds_dir / lang / "renraku" / f"{key}.wav"
+        if await asyncio.to_thread(_same, target, audio):
+            same += 1
+            continue
+        await asyncio.to_thread(_write, target, audio)
+        written += 1
+    return written, same
+
+
+def _same(path: Path, data: bytes) -> bool:
+    try:
+        return path.stat().st_size == len(data) and path.read_bytes() == data
+    except OSError:
+        return False

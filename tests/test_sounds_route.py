@@ -45,3 +45,21 @@ def test_sound_urls_are_long_enough_for_asterisks_media_cache(staff_portal: Staf
     short = media.name_url(settings, "ja", "renraku/dyn/silence")
     assert short.startswith("http://a:1/sounds/ja/renraku/dyn/silence.wav?")
     assert len(short) == media.MIN_URL_LEN
+
+
+async def test_a_node_gets_the_active_prompts_into_its_own_folder(
+        staff_portal: StaffPortal, tmp_path: Path) -> None:
+    app = staff_portal.app
+    first = await store.add_recording(app.sessions, app.settings, "voicemail.intro", "ja",
+                                      tone(tmp_path / "a.wav"))
+    node_sounds = tmp_path / "node" / "sounds"
+    assert await media.sync_node(app.sessions, node_sounds) == (1, 0)
+    on_node = node_sounds / "ja" / "renraku" / "voicemail.intro.wav"
+    assert on_node.read_bytes() == (app.settings.sounds_dir / first.audio_path).read_bytes()
+    assert await media.sync_node(app.sessions, node_sounds) == (0, 1)  # nothing to do
+    subprocess.run(["sox", "-n", "-r", "8000", "-c", "1", "-b", "16", str(tmp_path / "b.wav"),
+                    "synth", "0.8", "sine", "300", "vol", "0.5"], check=True)
+    second = await store.add_recording(app.sessions, app.settings, "voicemail.intro", "ja",
+                                       tmp_path / "b.wav")
+    assert await media.sync_node(app.sessions, node_sounds) == (1, 0)  # the new version
+    assert on_node.read_bytes() == (app.settings.sounds_dir / second.audio_path).read_bytes()

@@ -73,6 +73,11 @@ def up(settings: Settings, args: argparse.Namespace) -> int:
         plan = town.CityPlan(data / "ivr", tuple(town.free_port() for _ in town.APP_HOSTS))
         city = town.City(plan)
         base = settings.replace(database_url=db)
+        from renraku.commands.asterisk import sync_sounds
+
+        written, same = asyncio.run(sync_sounds(base.replace(data_dir=plan.data)))
+        _say(f"IVR nodes' own sounds (the voicemail fallback's): {written} prompts written, "
+             f"{same} already there")
         for i, (name, host) in enumerate(town.NODE_HOSTS.items()):
             _say(f"IVR node {name}: Asterisk at sip:{host}:{plan.node_sip[name]}…")
             city.start_node(base, name, (RTP_BASE + 100 * i, RTP_BASE + 100 * i + 98))
