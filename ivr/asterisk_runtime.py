@@ -274,7 +274,7 @@ class Instance:
         """
         if (pid := self.pid()) is not None:
             return pid
-        for sub in ("run", "log", "spool", "lib/agi-bin"):
+        for sub in ("run", "log", "spool/recording", "lib/agi-bin"):
             (self.home / sub).mkdir(parents=True, exist_ok=True)
         self.host_path(run_dir(self.home)).mkdir(parents=True, exist_ok=True)
         self.host_path(cache_dir(self.home)).mkdir(parents=True, exist_ok=True)
@@ -490,6 +490,7 @@ def ivr_instance(settings: Settings, name: str = "ivr", render_only: bool = Fals
         "ami_secret": ensure_secret(settings, "ami_secret"),
         "fastagi_peers": "&".join(settings.fastagi_urls),
         "ami_permit": [str(net) for net in networks(settings.ami_permit)],
+        "ari_port": settings.ari_port,
         "classic_agi": f"{sys.executable},{REPO / 'agi_scripts' / 'absence.py'},{classic}",
         "voicemail_dir": settings.voicemail_dir.resolve(),
     }

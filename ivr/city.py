@@ -69,7 +69,7 @@ def carrier_instance(data_dir: Path, root: Path | None, sip_port: int, ami_port:
     rt.render(rt.CONFIG_TEMPLATES, home / "etc", {
         **context, "sip_host": "127.0.0.1", "trunk_peer": "", "trunk_host": "127.0.0.1",
         "trunk_username": "", "trunk_password": "", "softphone_password": "x",
-        "ami_host": "127.0.0.1", "ami_permit": ["127.0.0.0/8"],
+        "ami_host": "127.0.0.1", "ami_permit": ["127.0.0.0/8"], "ari_port": 0,
         "fastagi_peers": "agi://127.0.0.1:1", "classic_agi": "",
         "voicemail_dir": data / "voicemail",
     })
@@ -100,6 +100,7 @@ class CityPlan:
     node_sip: dict[str, int] = field(
         default_factory=lambda: {n: free_port(socket.SOCK_DGRAM) for n in NODE_HOSTS})
     node_ami: dict[str, int] = field(default_factory=lambda: {n: free_port() for n in NODE_HOSTS})
+    node_ari: dict[str, int] = field(default_factory=lambda: {n: free_port() for n in NODE_HOSTS})
 
     @property
     def fastagi_peers(self) -> str:
@@ -113,7 +114,8 @@ class CityPlan:
         host = NODE_HOSTS[name]
         return base.replace(
             data_dir=self.data, sip_host=host, sip_port=self.node_sip[name], ami_host=host,
-            ami_port=self.node_ami[name], trunk_peer=self.kamailio_listen,
+            ami_port=self.node_ami[name], ari_port=self.node_ari[name],
+            trunk_peer=self.kamailio_listen,
             fastagi_peers=self.fastagi_peers, rtp_start=rtp[0], rtp_end=rtp[1])
 
     def node_uri(self, name: str) -> str:

@@ -55,6 +55,9 @@ class Settings:
     ami_user: str = "renraku"
     ami_secret: str = ""  # empty: generated once into data_dir/ami_secret
     ami_permit: str = "127.0.0.0/8"  # who may log in to AMI (Renraku's hosts)
+    # A city's IVR node: ARI on sip_host:ari_port, where the app nodes fetch the admin
+    # line's recordings from this node (0: off; one machine shares the files).
+    ari_port: int = 0
     asterisk_root: Path = Path.home() / ".cache" / "renraku" / "asterisk-root"
     sip_host: str = "127.0.0.1"
     sip_port: int = 5060

@@ -8,6 +8,7 @@ database; node B fetches it by URL from app node B (res_http_media_cache) and pl
 
 from __future__ import annotations
 
+import asyncio
 import re
 import subprocess
 from collections.abc import AsyncIterator
@@ -19,14 +20,18 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import undefer
 
+from ivr import admin_record_flow
 from ivr.fastagi import AGIChannel
 from models import Prompt
 from models.db import transaction
 from prompts import media
+from prompts.catalog import catalog
 from prompts.voice import PromptVoice
 from renraku.app import App
 from renraku.clock import FakeClock
 from renraku.services import staff as staff_svc
+from renraku.settings import ensure_secret
+from tests.absence_fakes import ToneVoice
 from tests.asterisk_harness import free_port
 from tests.cluster_harness import APP_HOSTS, ClusterLines
 from tests.db_fixtures import Databases
@@ -55,8 +60,9 @@ async def app_nodes(city: ClusterLines, databases: Databases,
     nodes = []
     for i, host in enumerate(APP_HOSTS):
         port = free_port()
-        settings = city.settings.replace(data_dir=tmp_path / f"app{i}",
-                                         sounds_url=f"http://{host}:{port}/sounds")
+        settings = city.settings.replace(  # its own disk; the nodes' AMI/ARI secret
+            data_dir=tmp_path / f"app{i}", sounds_url=f"http://{host}:{port}/sounds",
+            ami_secret=ensure_secret(city.settings, "ami_secret"))
         app = App(settings, FakeClock(PORTAL_NOW), db.engine, db.sessions)
         node = AppNode(app, StaffPortal(app, create_app(app), host=host, port=port),
                        PromptVoice(settings, db.sessions), {})
@@ -127,3 +133,70 @@ async def test_a_recording_uploaded_on_app_node_a_plays_in_a_call_on_ivr_node_b(
     assert ivr2.host_path(cached).read_bytes() == new.audio
     assert on_b.read_bytes() == new.audio  # app node B wrote it from the database
     assert name not in (city.nodes["ivr1"].rx("media cache show all") or "")
+
+
+async def test_a_recording_made_on_the_admin_line_goes_from_the_node_to_every_node(
+        city: ClusterLines, app_nodes: list[AppNode]) -> None:
+    """The admin records on whichever IVR node took the call; app node B, which shares no
+    disk with it, fetches the recording through the node's ARI, stores it and deletes it
+    there; the next call on the other node plays it by URL."""
+    _, b = app_nodes
+    admin_phone, key = "09090000002", "absence.welcome"
+    async with transaction(b.app.sessions) as s:
+        school = await make_school(s, "電話録音の学校")
+        admin = await staff_svc.create_staff(s, school.id, name="校長", email="rec@x.jp",
+                                             role="admin", password=None, class_ids=[])
+        await staff_svc.set_phone_and_pin(s, admin, admin_phone, "1234")
+    city.apps[1].route("admin-record", admin_record_flow.handler(
+        b.app, ToneVoice(city.settings)))  # the cues: tones in the nodes' own folder
+    phone = city.phone(admin_phone, dialled="8000")
+    await phone.call(within=20)
+    seen = await phone.wait_prompt("admin.enter_pin")
+    await phone.press("1234#")
+    seen = await phone.wait_prompt("admin.choose_language", after=seen)
+    await phone.press("1")
+    seen = await phone.wait_prompt("admin.enter_number", after=seen)
+    await phone.press(f"{catalog()[key].number}#")
+    seen = await phone.wait_prompt("admin.prompt_menu", after=seen)
+    await phone.press("1")
+    await city.wait_for(lambda: any(c.startswith("RECORD FILE") for _t, c, _r in phone.agi.log))
+    await phone.play("greeting")  # four seconds of "voice" from the caller
+    await asyncio.sleep(4.5)
+    await phone.press("#")
+    seen = await phone.wait_prompt("admin.review_keys", after=seen)
+    await phone.press("1")
+    await phone.wait_prompt("admin.saved", after=seen)
+    await phone.hang_up()
+    await phone.wait_end()
+    recorded_on = phone.agi.uniqueid.split("-")[0]
+    async with b.app.sessions() as s:
+        new = await s.scalar(select(Prompt).options(undefer(Prompt.audio)).where(
+            Prompt.key == key, Prompt.language == "ja", Prompt.active))
+    assert new is not None and new.source == "recorded" and new.audio
+    assert 3000 <= new.duration_ms <= 4500  # the caller's four seconds, edges trimmed
+    spool = city.node_settings[recorded_on].data_dir / "asterisk" / recorded_on / "spool"
+    assert list((spool / "recording").iterdir()) == []  # fetched, then deleted on the node
+    assert not (b.app.settings.data_dir / "recordings").exists()  # no shared folder used
+
+    other = "ivr1" if recorded_on == "ivr2" else "ivr2"
+
+    async def flow(agi: AGIChannel) -> None:
+        name = await b.voice.phrase(key, "ja")
+        await agi.stream_file(name)
+        b.played[agi.uniqueid] = (name, agi.log[-1][2])
+        await agi.hangup()
+
+    city.apps[1].route("absence", flow)
+    for _ in range(4):  # round robin: one of the next calls lands on the other node
+        listener = city.phone("09034000002")
+        await listener.call(within=20)
+        await listener.wait_end()
+        if listener.agi.uniqueid.startswith(f"{other}-"):
+            break
+    assert listener.agi.uniqueid.startswith(f"{other}-")
+    name, reply = b.played[listener.agi.uniqueid]
+    assert name == media.version_url(b.app.settings, "ja", key, new.version)
+    endpos = int(re.search(r"endpos=(\d+)", reply)[1])  # type: ignore[index]
+    assert abs(endpos - new.duration_ms * 8) <= 160  # all of it
+    # The nodes' media cache, HTTP server and ARI came up without a configuration error.
+    assert {n: node.errors() for n, node in city.nodes.items()} == {"ivr1": [], "ivr2": []}

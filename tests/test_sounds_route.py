@@ -9,9 +9,9 @@ from prompts import media, store
 from tests.staff_fixtures import StaffPortal
 
 
-def tone(path: Path) -> Path:
+def tone(path: Path, seconds: str = "0.5", freq: str = "440") -> Path:
     subprocess.run(["sox", "-n", "-r", "8000", "-c", "1", "-b", "16", str(path), "synth",
-                    "0.5", "sine", "440", "vol", "0.5"], check=True)
+                    seconds, "sine", freq, "vol", "0.5"], check=True)
     return path
 
 
@@ -57,9 +57,7 @@ async def test_a_node_gets_the_active_prompts_into_its_own_folder(
     on_node = node_sounds / "ja" / "renraku" / "voicemail.intro.wav"
     assert on_node.read_bytes() == (app.settings.sounds_dir / first.audio_path).read_bytes()
     assert await media.sync_node(app.sessions, node_sounds) == (0, 1)  # nothing to do
-    subprocess.run(["sox", "-n", "-r", "8000", "-c", "1", "-b", "16", str(tmp_path / "b.wav"),
-                    "synth", "0.8", "sine", "300", "vol", "0.5"], check=True)
     second = await store.add_recording(app.sessions, app.settings, "voicemail.intro", "ja",
-                                       tmp_path / "b.wav")
+                                       tone(tmp_path / "b.wav", "0.8", "300"))
     assert await media.sync_node(app.sessions, node_sounds) == (1, 0)  # the new version
     assert on_node.read_bytes() == (app.settings.sounds_dir / second.audio_path).read_bytes()
