@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlsplit
 
-from ivr.call_log import CALL_ID, install
+from renraku.call_logging import CALL_ID, install
 from renraku.rules.addresses import allowed, networks
 
 log = logging.getLogger(__name__)

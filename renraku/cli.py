@@ -17,8 +17,7 @@ import pkgutil
 import sys
 from collections.abc import Sequence
 
-from ivr import call_log
-from renraku import __version__, commands
+from renraku import __version__, call_logging, commands
 from renraku.settings import Settings, load_settings
 
 
@@ -43,9 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    call_log.install()
+    call_logging.install()
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format=call_log.FORMAT)
+                        format=call_logging.FORMAT)
     try:
         settings = load_settings(args.config)
     except (OSError, ValueError) as exc:

@@ -13,9 +13,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from ivr import absence_flow, call_log
+from ivr import absence_flow
 from ivr.fastagi import AGIChannel
-from renraku import metrics
+from renraku import call_logging, metrics
 from renraku.app import App
 from renraku.clock import FakeClock
 from tests.absence_fakes import ToneVoice
@@ -165,7 +165,7 @@ async def test_one_calls_unique_id_is_in_the_nodes_log_and_the_app_nodes_log(
     # "call from …" and whatever the flow logs), and only that call's lines do.
     mine = [r for r in caplog.records if getattr(r, "call_id", "") == uniqueid]
     assert any(r.name == "ivr.fastagi" and "absence" in r.getMessage() for r in mine)
-    line = logging.Formatter(call_log.FORMAT).format(mine[0])  # as `renraku` writes it
+    line = logging.Formatter(call_logging.FORMAT).format(mine[0])  # as `renraku` writes it
     assert f"ivr.fastagi [{uniqueid}]: call from " in line
 
     # The IVR node's side: the dialplan logs the same id as it hands the call to FastAGI.

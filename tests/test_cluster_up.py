@@ -89,7 +89,7 @@ def test_cluster_up_takes_a_call_and_down_leaves_no_process(pg_url: str,
                 break
             time.sleep(0.2)
         assert found, "the call reached no app node"
-        uniqueid, node_line = found  # one id in both logs (ivr.call_log)
+        uniqueid, node_line = found  # one id in both logs (renraku.call_logging)
         assert uniqueid.startswith(("ivr1-", "ivr2-"))
         assert re.search(r"agi://127\.0\.0\.1[34]:\d+", node_line)  # an app node's address
 

@@ -103,7 +103,7 @@ def up(settings: Settings, args: argparse.Namespace) -> int:
             if app.poll() is not None and not stop:
                 _say(f"app node {APP_NAMES[i]} exited ({app.returncode}); see "
                      f"{data / (APP_NAMES[i] + '.log')}")
-    except (rt.AsteriskError, OSError) as exc:
+    except (rt.AsteriskError, OSError, subprocess.CalledProcessError) as exc:
         print(f"renraku cluster: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:  # stopped while starting: what did start stops below
