@@ -9,7 +9,9 @@ database; node B fetches it by URL from app node B (res_http_media_cache) and pl
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
+import socket
 import subprocess
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -21,18 +23,21 @@ from sqlalchemy import select
 from sqlalchemy.orm import undefer
 
 from ivr import admin_record_flow
+from ivr import asterisk_runtime as rt
 from ivr.fastagi import AGIChannel
+from ivr.kamailio_runtime import kamailio_instance
 from models import Prompt
 from models.db import transaction
-from prompts import media
+from prompts import media, store
 from prompts.catalog import catalog
 from prompts.voice import PromptVoice
 from renraku.app import App
 from renraku.clock import FakeClock
+from renraku.commands.asterisk import sync_sounds
 from renraku.services import staff as staff_svc
 from renraku.settings import ensure_secret
 from tests.absence_fakes import ToneVoice
-from tests.asterisk_harness import free_port
+from tests.asterisk_harness import _STARTED, free_port
 from tests.cluster_harness import APP_HOSTS, ClusterLines
 from tests.db_fixtures import Databases
 from tests.factories import make_school
@@ -200,3 +205,78 @@ async def test_a_recording_made_on_the_admin_line_goes_from_the_node_to_every_no
     assert abs(endpos - new.duration_ms * 8) <= 160  # all of it
     # The nodes' media cache, HTTP server and ARI came up without a configuration error.
     assert {n: node.errors() for n, node in city.nodes.items()} == {"ivr1": [], "ivr2": []}
+
+
+async def test_a_node_started_later_has_every_sound_before_its_first_call(
+        city: ClusterLines, app_nodes: list[AppNode], tmp_path: Path) -> None:
+    """A third IVR node, a machine of its own (empty data folder), joins after the
+    recordings were made: its start writes the prompts it plays alone (the voicemail
+    fallback's) into its folder, and its first call plays a new recording by URL."""
+    a, b = app_nodes
+    fallback = await store.add_recording(a.app.sessions, a.app.settings, "voicemail.intro",
+                                         "ja", tone_file(tmp_path / "vm.wav", "1.2"))
+    await store.add_recording(a.app.sessions, a.app.settings, KEY, "ja",
+                              tone_file(tmp_path / "new.wav", "0.9"))
+    host = "127.0.0.15"
+    settings = city.node_settings["ivr1"].replace(
+        data_dir=tmp_path / "ivr3", sip_host=host, sip_port=free_port(socket.SOCK_DGRAM),
+        ami_host=host, ami_port=free_port(), ari_port=free_port(),
+        database_url=a.app.engine.url.render_as_string(hide_password=False))
+    assert await sync_sounds(settings) == (2, 0)  # as `renraku asterisk sync-sounds`
+    own = settings.sounds_dir / "ja" / "renraku" / "voicemail.intro.wav"
+    assert own.read_bytes() == (a.app.settings.sounds_dir / fallback.audio_path).read_bytes()
+    node = rt.ivr_instance(settings, name="ivr3")
+    _STARTED.append(node)
+    nodes = city.town.plan.kamailio_settings(city.settings).kamailio_nodes
+    try:
+        node.start(lambda: rt.port_open(host, settings.ami_port), tie_to_parent=True)
+        kamailio_instance(city.settings.replace(  # the dispatcher's list gets the node
+            kamailio_nodes=f"{nodes},{host}:{settings.sip_port}",
+            kamailio_listen=city.town.plan.kamailio_listen,
+            kamailio_carrier=f"127.0.0.1:{city.town.plan.carrier_sip}"))
+        assert city.kamailio is not None
+        city.kamailio.rpc("dispatcher.reload")
+        uri = f"sip:{host}:{settings.sip_port}"
+        for _ in range(100):
+            if city.kamailio.nodes().get(uri):
+                break
+            await asyncio.sleep(0.2)
+        assert city.kamailio.nodes().get(uri), "ivr3 never joined the dispatcher"
+
+        async def flow(agi: AGIChannel) -> None:
+            name = await b.voice.phrase(KEY, "ja")
+            await agi.stream_file(name)
+            b.played[agi.uniqueid] = (name, agi.log[-1][2])
+            await agi.hangup()
+
+        city.apps[1].route("absence", flow)
+        for _ in range(6):  # round robin over three nodes
+            phone = city.phone("09034000003")
+            await phone.call(within=20)
+            await phone.wait_end()
+            if phone.agi.uniqueid.startswith("ivr3-"):
+                break
+        assert phone.agi.uniqueid.startswith("ivr3-"), "no call on ivr3"
+        name, reply = b.played[phone.agi.uniqueid]
+        async with b.app.sessions() as s:
+            new = await s.scalar(select(Prompt).options(undefer(Prompt.audio)).where(
+                Prompt.key == KEY, Prompt.language == "ja", Prompt.active))
+        assert new is not None and name == media.version_url(b.app.settings, "ja", KEY,
+                                                             new.version)
+        endpos = int(re.search(r"endpos=(\d+)", reply)[1])  # type: ignore[index]
+        assert reply.startswith("200 result=0") and abs(endpos - new.duration_ms * 8) <= 160
+        assert node.errors() == []
+    finally:
+        kamailio_instance(city.settings.replace(
+            kamailio_nodes=nodes, kamailio_listen=city.town.plan.kamailio_listen,
+            kamailio_carrier=f"127.0.0.1:{city.town.plan.carrier_sip}"))
+        if city.kamailio is not None:
+            city.kamailio.rpc("dispatcher.reload", check=False)
+        await asyncio.to_thread(node.stop)
+        with contextlib.suppress(ValueError):
+            _STARTED.remove(node)
+
+
+def tone_file(path: Path, seconds: str) -> Path:
+    tone(path, seconds)
+    return path
