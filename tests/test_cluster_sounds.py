@@ -80,6 +80,29 @@ async def app_nodes(city: ClusterLines, databases: Databases,
         await node.portal.close()
 
 
+async def play_on(city: ClusterLines, b: AppNode, key: str, node: str, number: str,
+                  tries: int) -> tuple[str, int]:
+    """Calls from ``number`` until one lands on IVR ``node`` (Kamailio's round robin), each
+    running app node B's one-prompt absence line: what that call was told to play, and
+    where STREAM FILE ended (in samples; the whole sound when it played to its end)."""
+    async def flow(agi: AGIChannel) -> None:
+        name = await b.voice.phrase(key, "ja")
+        await agi.stream_file(name)
+        b.played[agi.uniqueid] = (name, agi.log[-1][2])
+        await agi.hangup()
+
+    city.apps[1].route("absence", flow)
+    for _ in range(tries):
+        phone = city.phone(number)
+        await phone.call(within=20)
+        await phone.wait_end()
+        if phone.agi.uniqueid.startswith(f"{node}-"):
+            name, reply = b.played[phone.agi.uniqueid]
+            assert reply.startswith("200 result=0 endpos="), reply
+            return name, int(reply.rsplit("=", 1)[1])
+    raise AssertionError(f"no call on {node} in {tries} tries")
+
+
 def tone(path: Path, seconds: str) -> bytes:
     subprocess.run(["sox", "-n", "-r", "16000", "-c", "1", "-b", "16", str(path), "synth",
                     seconds, "sine", "660", "vol", "0.5"], check=True)
@@ -107,28 +130,11 @@ async def test_a_recording_uploaded_on_app_node_a_plays_in_a_call_on_ivr_node_b(
     on_b = b.app.settings.sounds_dir / new.audio_path
     assert not on_b.exists()  # app node B's disk has never seen it
 
-    async def flow(agi: AGIChannel) -> None:  # app node B's absence line: one prompt
-        name = await b.voice.phrase(KEY, "ja")
-        await agi.stream_file(name)
-        b.played[agi.uniqueid] = (name, agi.log[-1][2])
-        await agi.hangup()
-
-    city.apps[1].route("absence", flow)  # app node A has no flow: the call goes on to B
-    phone = None
-    for _ in range(4):  # round robin: one of the next calls lands on ivr2
-        phone = city.phone("09034000001")
-        await phone.call(within=20)
-        await phone.wait_end()
-        if phone.agi.uniqueid.startswith("ivr2-"):
-            break
-    assert phone is not None and phone.agi.uniqueid.startswith("ivr2-"), "no call on ivr2"
-
-    name, reply = b.played[phone.agi.uniqueid]
+    # App node A has no flow here: the call goes on to app node B.
+    name, endpos = await play_on(city, b, KEY, "ivr2", "09034000001", tries=4)
     assert name == media.version_url(b.app.settings, "ja", KEY, new.version)
     assert name.startswith(f"http://{APP_HOSTS[1]}:")
-    # Played to the end: STREAM FILE's end position is the recording's length in samples.
-    endpos = int(re.search(r"endpos=(\d+)", reply)[1])  # type: ignore[index]
-    assert reply.startswith("200 result=0") and abs(endpos - new.duration_ms * 8) <= 160
+    assert abs(endpos - new.duration_ms * 8) <= 160  # played to its end
     # What ivr2 played is the uploaded recording, byte for byte: its media cache's copy.
     ivr2 = city.nodes["ivr2"]
     shown = ivr2.rx(f"media cache show {name}") or ""
@@ -185,23 +191,8 @@ async def test_a_recording_made_on_the_admin_line_goes_from_the_node_to_every_no
 
     other = "ivr1" if recorded_on == "ivr2" else "ivr2"
 
-    async def flow(agi: AGIChannel) -> None:
-        name = await b.voice.phrase(key, "ja")
-        await agi.stream_file(name)
-        b.played[agi.uniqueid] = (name, agi.log[-1][2])
-        await agi.hangup()
-
-    city.apps[1].route("absence", flow)
-    for _ in range(4):  # round robin: one of the next calls lands on the other node
-        listener = city.phone("09034000002")
-        await listener.call(within=20)
-        await listener.wait_end()
-        if listener.agi.uniqueid.startswith(f"{other}-"):
-            break
-    assert listener.agi.uniqueid.startswith(f"{other}-")
-    name, reply = b.played[listener.agi.uniqueid]
+    name, endpos = await play_on(city, b, key, other, "09034000002", tries=4)
     assert name == media.version_url(b.app.settings, "ja", key, new.version)
-    endpos = int(re.search(r"endpos=(\d+)", reply)[1])  # type: ignore[index]
     assert abs(endpos - new.duration_ms * 8) <= 160  # all of it
     # The nodes' media cache, HTTP server and ARI came up without a configuration error.
     assert {n: node.errors() for n, node in city.nodes.items()} == {"ivr1": [], "ivr2": []}
@@ -243,28 +234,13 @@ async def test_a_node_started_later_has_every_sound_before_its_first_call(
             await asyncio.sleep(0.2)
         assert city.kamailio.nodes().get(uri), "ivr3 never joined the dispatcher"
 
-        async def flow(agi: AGIChannel) -> None:
-            name = await b.voice.phrase(KEY, "ja")
-            await agi.stream_file(name)
-            b.played[agi.uniqueid] = (name, agi.log[-1][2])
-            await agi.hangup()
-
-        city.apps[1].route("absence", flow)
-        for _ in range(6):  # round robin over three nodes
-            phone = city.phone("09034000003")
-            await phone.call(within=20)
-            await phone.wait_end()
-            if phone.agi.uniqueid.startswith("ivr3-"):
-                break
-        assert phone.agi.uniqueid.startswith("ivr3-"), "no call on ivr3"
-        name, reply = b.played[phone.agi.uniqueid]
+        name, endpos = await play_on(city, b, KEY, "ivr3", "09034000003", tries=6)
         async with b.app.sessions() as s:
             new = await s.scalar(select(Prompt).options(undefer(Prompt.audio)).where(
                 Prompt.key == KEY, Prompt.language == "ja", Prompt.active))
         assert new is not None and name == media.version_url(b.app.settings, "ja", KEY,
                                                              new.version)
-        endpos = int(re.search(r"endpos=(\d+)", reply)[1])  # type: ignore[index]
-        assert reply.startswith("200 result=0") and abs(endpos - new.duration_ms * 8) <= 160
+        assert abs(endpos - new.duration_ms * 8) <= 160
         assert node.errors() == []
     finally:
         kamailio_instance(city.settings.replace(
