@@ -11,29 +11,34 @@ Only a kept recording changes anything: it becomes a new active version through
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import logging
+import tempfile
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 from sqlalchemy import select
 
 from ivr.fastagi import AGIChannel, Hangup
 from models import Staff
-from prompts import store
+from prompts import media, store
 from prompts.catalog import catalog
 from prompts.voice import PromptVoice
 from renraku.app import App
 from renraku.rules.phone import try_normalise
 from renraku.services.passwords import verify_password
-from renraku.settings import LANGUAGES
+from renraku.settings import LANGUAGES, ensure_secret
 
 log = logging.getLogger(__name__)
 
 MAX_TRIES = 3
 DIGIT_MS = 6000
 RECORD_MAX_MS = store.MAX_RECORDING_S * 1000
+ARI_TIMEOUT = aiohttp.ClientTimeout(total=10)
 
 
 class AdminRecordCall:
@@ -112,9 +117,15 @@ class AdminRecordCall:
             return False
         return await self.prompt_menu(staff, entry.key, lang)
 
-    def active_sound(self, key: str, lang: str) -> str:
+    async def active_sound(self, key: str, lang: str) -> str:
+        settings = self.app.settings
+        if media.enabled(settings):  # a city: the node fetches the version by its URL
+            async with self.app.sessions() as s:
+                current = await store.active(s, key, lang)
+            if current is not None:
+                return media.version_url(settings, lang, key, current.version)
         # An absolute name plays that language's file whatever the channel's language is.
-        return str(store.active_path(self.app.settings, lang, key).with_suffix(""))
+        return str(store.active_path(settings, lang, key).with_suffix(""))
 
     async def prompt_menu(self, staff: Staff, key: str, lang: str) -> bool:
         async with self.app.sessions() as s:
@@ -128,7 +139,7 @@ class AdminRecordCall:
                 await self.record(staff, key, lang)
                 return True
             if choice == "2":
-                await self.agi.stream_file(self.active_sound(key, lang), "#")
+                await self.agi.stream_file(await self.active_sound(key, lang), "#")
             elif choice == "3":
                 try:
                     await store.rollback(self.app.sessions, self.app.settings, key, lang)
@@ -141,20 +152,20 @@ class AdminRecordCall:
         return False
 
     async def record(self, staff: Staff, key: str, lang: str) -> None:
-        folder = self.app.settings.data_dir.resolve() / "recordings"
-        folder.mkdir(parents=True, exist_ok=True)
+        node = await NodeRecordings.of(self.agi, self.app)
         for _ in range(MAX_TRIES):
             await self.say("admin.record_after_tone")
-            base = folder / f"{key}-{lang}-{uuid.uuid4().hex[:8]}"
-            wav = Path(f"{base}.wav")
+            name = f"{key.replace('.', '_')}-{lang}-{uuid.uuid4().hex[:8]}"
+            base = node.folder / name  # on the IVR node that runs the call
             try:
                 await self.agi.record_file(str(base), "wav", "#", RECORD_MAX_MS, beep=True)
                 await self.agi.stream_file(str(base), "123")
                 choice = await self.ask("admin.review_keys", 1)
                 if choice == "1":
                     try:
-                        await store.add_recording(self.app.sessions, self.app.settings, key,
-                                                  lang, wav, staff.id)
+                        async with node.fetched(name) as wav:
+                            await store.add_recording(self.app.sessions, self.app.settings,
+                                                      key, lang, wav, staff.id)
                     except store.PromptError as exc:
                         await self.say(exc.message_key)
                         continue
@@ -164,8 +175,58 @@ class AdminRecordCall:
                     await self.say("admin.discarded")
                     return
             finally:
-                await asyncio.to_thread(wav.unlink, missing_ok=True)
+                await node.discard(name)
         await self.say("admin.discarded")
+
+
+class NodeRecordings:
+    """Where the IVR node running the call records, and how this app node gets the file.
+
+    One machine: a folder of the data folder both share. A city (the node's dialplan
+    names its ARI, ``RENRAKU_NODE_ARI``): the node's spool, fetched and then deleted
+    through ARI's stored recordings with the AMI user and secret.
+    """
+
+    def __init__(self, folder: Path, ari: str = "", auth: str = "") -> None:
+        self.folder, self.ari = folder, ari
+        self.headers = {"Authorization": auth} if auth else {}
+
+    @classmethod
+    async def of(cls, agi: AGIChannel, app: App) -> NodeRecordings:
+        ari = await agi.get_variable("RENRAKU_NODE_ARI") or ""
+        folder = await agi.get_variable("RENRAKU_RECORDINGS") or ""
+        settings = app.settings
+        if ari and folder:
+            user_secret = f"{settings.ami_user}:{ensure_secret(settings, 'ami_secret')}"
+            return cls(Path(folder), ari.rstrip("/"),
+                       "Basic " + base64.b64encode(user_secret.encode()).decode())
+        local = settings.data_dir.resolve() / "recordings"
+        await asyncio.to_thread(local.mkdir, parents=True, exist_ok=True)
+        return cls(local)
+
+    @contextlib.asynccontextmanager
+    async def fetched(self, name: str) -> AsyncIterator[Path]:
+        """The recording ``name`` as a file on this app node, for as long as needed."""
+        if not self.ari:
+            yield self.folder / f"{name}.wav"
+            return
+        with tempfile.TemporaryDirectory(prefix="renraku-rec-") as tmp:
+            wav = Path(tmp) / f"{name}.wav"
+            async with aiohttp.ClientSession(headers=self.headers, timeout=ARI_TIMEOUT) as http, \
+                    http.get(f"{self.ari}/recordings/stored/{name}/file") as r:
+                # Nothing recorded (the caller hung up at once): an empty file, refused
+                # as such by the store.
+                data = await r.read() if r.status == 200 else b""
+            await asyncio.to_thread(wav.write_bytes, data)
+            yield wav
+
+    async def discard(self, name: str) -> None:
+        if not self.ari:
+            await asyncio.to_thread((self.folder / f"{name}.wav").unlink, missing_ok=True)
+            return
+        with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+            async with aiohttp.ClientSession(headers=self.headers, timeout=ARI_TIMEOUT) as http:
+                await http.delete(f"{self.ari}/recordings/stored/{name}")
 
 
 def handler(app: App, voice: PromptVoice) -> Any:

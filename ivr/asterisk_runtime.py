@@ -163,6 +163,18 @@ def run_dir(home: Path) -> Path:
     return Path("/tmp") / f"renraku-asterisk-{digest}"
 
 
+def cache_dir(home: Path) -> Path:
+    """Where res_http_media_cache keeps the sounds it fetched (Asterisk's astcachedir).
+
+    Always a short path: Asterisk 22 copies a cached file's local path into a buffer sized
+    for the URL that was asked for (main/file.c, openstream_internal), so a cache folder
+    longer than the URLs truncates the path and the sound "does not exist in any format".
+    The app's sound URLs are longer than this (see prompts.media).
+    """
+    digest = hashlib.sha256(str(home).encode()).hexdigest()[:12]
+    return Path("/tmp") / f"rk-media-{digest}"
+
+
 def _modules_dir(root: Path | None) -> str:
     base = root or Path("/")
     for candidate in (
@@ -206,7 +218,7 @@ class Instance:
     def pid_file(self) -> Path:
         return self.home / "run" / "renraku-asterisk.pid"
 
-    def _host_path(self, path: Path) -> Path:
+    def host_path(self, path: Path) -> Path:
         """Where a path of Asterisk's (inside the chroot, if any) is on this host."""
         return self.root / str(path).lstrip("/") if self.root else path
 
@@ -262,9 +274,10 @@ class Instance:
         """
         if (pid := self.pid()) is not None:
             return pid
-        for sub in ("run", "log", "spool", "lib/agi-bin"):
+        for sub in ("run", "log", "spool/recording", "lib/agi-bin"):
             (self.home / sub).mkdir(parents=True, exist_ok=True)
-        self._host_path(run_dir(self.home)).mkdir(parents=True, exist_ok=True)
+        self.host_path(run_dir(self.home)).mkdir(parents=True, exist_ok=True)
+        self.host_path(cache_dir(self.home)).mkdir(parents=True, exist_ok=True)
         self.mount()
         console = open(self.home / "log" / "console.log", "ab")
         proc = subprocess.Popen(
@@ -327,7 +340,7 @@ class Instance:
         with contextlib.suppress(FileNotFoundError):
             self.pid_file.unlink()
         if run_dir(self.home) != self.home / "run":
-            shutil.rmtree(self._host_path(run_dir(self.home)), ignore_errors=True)
+            shutil.rmtree(self.host_path(run_dir(self.home)), ignore_errors=True)
         self.unmount()
 
     def log_tail(self, lines: int = 30) -> str:
@@ -460,6 +473,7 @@ def ivr_instance(settings: Settings, name: str = "ivr", render_only: bool = Fals
         "data": data,
         "spool": home / "spool",
         "run": run_dir(home),
+        "cache": cache_dir(home),
         "log": home / "log",
         "sip_host": settings.sip_host,
         "sip_port": settings.sip_port,
@@ -476,6 +490,7 @@ def ivr_instance(settings: Settings, name: str = "ivr", render_only: bool = Fals
         "ami_secret": ensure_secret(settings, "ami_secret"),
         "fastagi_peers": "&".join(settings.fastagi_urls),
         "ami_permit": [str(net) for net in networks(settings.ami_permit)],
+        "ari_port": settings.ari_port,
         "classic_agi": f"{sys.executable},{REPO / 'agi_scripts' / 'absence.py'},{classic}",
         "voicemail_dir": settings.voicemail_dir.resolve(),
     }

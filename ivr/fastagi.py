@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlsplit
 
+from renraku.call_logging import CALL_ID, install
 from renraku.rules.addresses import allowed, networks
 
 log = logging.getLogger(__name__)
@@ -228,6 +229,7 @@ class FastAGIServer:
     """Routes each connection by its script path to a handler, one task per call."""
 
     def __init__(self, allowed: str = "127.0.0.1,::1") -> None:
+        install()  # the calls' log lines carry their unique id
         self.allowed = networks(allowed)  # only Asterisk may start a call flow
         self.refused = 0
         self.routes: dict[str, Handler] = {}
@@ -285,6 +287,9 @@ class FastAGIServer:
         agi = AGIChannel(
             headers, reader, writer, args, on_command=lambda a, cmd: self._emit("command", a, cmd)
         )
+        # This task is the call's: what it and the tasks it starts log names the call.
+        CALL_ID.set(agi.uniqueid)
+        log.info("call from %s: %s", peer[0], script)
         self.calls_started += 1
         self._emit("start", agi, script)
         try:

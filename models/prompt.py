@@ -4,8 +4,18 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text, text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    text,
+)
+from sqlalchemy.orm import Mapped, deferred, mapped_column
 
 from models.base import Base
 from models.enums import PromptSource, check_in
@@ -38,6 +48,10 @@ class Prompt(Base):
     engine: Mapped[str] = mapped_column(String(32), default="")
     audio_path: Mapped[str] = mapped_column(String(300))
     duration_ms: Mapped[int] = mapped_column(Integer, default=0)
+    # The WAV itself (8 kHz mono, some 16 kB a second): app nodes share no disk, so the one
+    # that serves a version to an IVR node may not be the one that made it. Loaded only
+    # when asked for (prompts.media).
+    audio: Mapped[bytes | None] = deferred(mapped_column(LargeBinary, nullable=True))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_by: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
     created_at: Mapped[datetime]

@@ -1,9 +1,11 @@
 """Prompt versions in the database and on disk: add, activate, roll back, import recordings.
 
 Every version of a prompt keeps its own file, ``<sounds>/<lang>/renraku/versions/<key>.v<N>.wav``
-(versions are never deleted). The active version is also copied to
-``<sounds>/<lang>/renraku/<key>.wav``, the name the call flows play, so switching versions
-is one atomic file replace and Asterisk never sees a half-written file.
+(versions are never deleted), and its audio in the database: in a city, the app node that
+serves a version to the IVR nodes (prompts.media) need not be the one that made it. The
+active version is also copied to ``<sounds>/<lang>/renraku/<key>.wav``, the name the call
+flows play, so switching versions is one atomic file replace and Asterisk never sees a
+half-written file.
 
 These functions are what the admin phone line (FastAGI) and the web upload page call.
 """
@@ -184,10 +186,11 @@ async def add_version(
         update(Prompt).where(Prompt.key == key, Prompt.language == lang, Prompt.active)
         .values(active=False)
     )
+    audio = await asyncio.to_thread(wav.read_bytes)
     prompt = Prompt(key=key, language=lang, version=version, source=str(source), text=text,
                     text_hash=text_hash, engine=engine, audio_path=rel,
                     duration_ms=duration_ms, active=True, created_by=staff_id,
-                    created_at=now or _now())
+                    created_at=now or _now(), audio=audio)
     session.add(prompt)
     await session.flush()
     os.replace(wav, dst)

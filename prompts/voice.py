@@ -2,7 +2,8 @@
 
 Implements the ``Voice`` protocol of ``ivr/absence_flow.py`` and ``ivr/broadcast_flow.py``.
 The flow sets ``CHANNEL(language)`` and Asterisk looks the name up under
-``<sounds_dir>/<lang>/``.
+``<sounds_dir>/<lang>/``. In a city (``sounds_url`` set) every sound is named by its URL
+on this app node instead, which the IVR node fetches and caches (prompts.media).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from models import Prompt
 from models.enums import PromptSource
-from prompts import dynamic, store
+from prompts import dynamic, media, store
 from prompts.catalog import catalog
 from renraku.settings import LANGUAGES, Settings
 
@@ -30,6 +31,7 @@ class PromptVoice:
         self.settings = settings
         self._sessions = sessions
         self._engine: AsyncEngine | None = None
+        self._versions: media.ActiveVersions | None = None
 
     async def phrase(self, key: str, lang: str, **fmt: Any) -> str:
         """A static key → its pre-rendered (or recorded) file; with fields → filled in, TTS.
@@ -38,27 +40,44 @@ class PromptVoice:
         """
         entry = catalog()[key]
         if entry.static:
-            if store.active_path(self.settings, lang, key).is_file():
+            if media.enabled(self.settings):
+                if (version := await self._active_versions().get(key, lang)) is not None:
+                    return media.version_url(self.settings, lang, key, version)
+            elif store.active_path(self.settings, lang, key).is_file():
                 return store.playable(key)
-            return await dynamic.say_text(self.settings, lang, entry.text(lang))
-        return await dynamic.say_text(self.settings, lang, entry.fill(lang, **fmt))
+            return await self._say(lang, entry.text(lang))
+        return await self._say(lang, entry.fill(lang, **fmt))
 
     async def text(self, lang: str, text: str) -> str:
         """Free text (a broadcast message, a survey question) spoken in ``lang``."""
         if not text.strip():
-            return await dynamic.silence(self.settings, lang)
-        return await dynamic.say_text(self.settings, lang, text)
+            return self._named(lang, await dynamic.silence(self.settings, lang))
+        return await self._say(lang, text)
+
+    async def _say(self, lang: str, text: str) -> str:
+        return self._named(lang, await dynamic.say_text(self.settings, lang, text))
+
+    def _named(self, lang: str, name: str) -> str:
+        return media.name_url(self.settings, lang, name) if media.enabled(self.settings) else name
+
+    def _active_versions(self) -> media.ActiveVersions:
+        if self._versions is None:
+            self._versions = media.ActiveVersions(self._factory())
+        return self._versions
 
     async def recording(self, key: str, lang: str) -> str | None:
         """The active recording of ``key`` in ``lang`` (e.g. a broadcast's message), or None."""
-        if not store.KEY_RE.match(key) or not store.active_path(
-            self.settings, lang, key
-        ).is_file():
+        if not store.KEY_RE.match(key):
+            return None
+        city = media.enabled(self.settings)  # the file may be on another app node's disk
+        if not city and not store.active_path(self.settings, lang, key).is_file():
             return None
         async with self._factory()() as s:
             current = await store.active(s, key, lang)
         if current is None or current.source != PromptSource.RECORDED:
             return None
+        if city:  # the URL names the language: no links for other languages' channels
+            return media.version_url(self.settings, lang, key, current.version)
         await self._fill_in(key, lang)
         return store.playable(key)
 

@@ -17,7 +17,7 @@ import pkgutil
 import sys
 from collections.abc import Sequence
 
-from renraku import __version__, commands
+from renraku import __version__, call_logging, commands
 from renraku.settings import Settings, load_settings
 
 
@@ -42,10 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    call_logging.install()
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format=call_logging.FORMAT)
     try:
         settings = load_settings(args.config)
     except (OSError, ValueError) as exc:

@@ -33,6 +33,10 @@ class Settings:
     public_url: str = ""  # empty: http://web_host:web_port
     secret_key: str = ""  # empty: generated once into data_dir/secret_key
     metrics_allow: str = "127.0.0.0/8,::1/128"  # who may read /metrics (comma separated)
+    # A city: where the IVR nodes fetch this app node's sounds (prompts.media), e.g.
+    # http://10.0.0.13:8080/sounds; empty: Asterisk reads the shared data folder.
+    sounds_url: str = ""
+    sounds_allow: str = "127.0.0.0/8,::1/128"  # the IVR nodes' addresses (GET /sounds/…)
     # Sessions end after this long without a request, and this long after signing in
     staff_idle_minutes: int = 30
     staff_session_hours: int = 12  # a school day
@@ -51,6 +55,9 @@ class Settings:
     ami_user: str = "renraku"
     ami_secret: str = ""  # empty: generated once into data_dir/ami_secret
     ami_permit: str = "127.0.0.0/8"  # who may log in to AMI (Renraku's hosts)
+    # A city's IVR node: ARI on sip_host:ari_port, where the app nodes fetch the admin
+    # line's recordings from this node (0: off; one machine shares the files).
+    ari_port: int = 0
     asterisk_root: Path = Path.home() / ".cache" / "renraku" / "asterisk-root"
     sip_host: str = "127.0.0.1"
     sip_port: int = 5060

@@ -3,8 +3,9 @@
 Two Asterisk 22 processes talk PJSIP/UDP with RFC 4733 DTMF on 127.0.0.1:
 - the **IVR** runs the project's own configuration (asterisk-config/, dialplans/) and
   sends its calls to this process's FastAGI server;
-- the **carrier** simulator (tests/carrier/) places inbound calls from any number (AMI
-  Originate with a CallerID) and answers the IVR's campaign calls as scripted households.
+- the **carrier** simulator (ivr.city, asterisk-config/carrier-simulator/) places inbound
+  calls from any number (AMI Originate with a CallerID) and answers the IVR's campaign
+  calls as scripted households.
 
 Usage (fixtures ``phone_lines`` session-scoped, ``lines`` per test)::
 
@@ -31,7 +32,6 @@ import os
 import shutil
 import signal
 import socket
-import subprocess
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -41,27 +41,13 @@ from typing import Any
 import pytest
 
 from ivr import asterisk_runtime as rt
+from ivr import city
 from ivr.ami import AMIClient
+from ivr.city import free_port
 from ivr.fastagi import AGIChannel, FastAGIServer
 from renraku.settings import Settings, load_settings
 
-CARRIER_TEMPLATES = Path(__file__).parent / "carrier"
 _port_counter = itertools.count(0)
-
-
-def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    """A port free for both TCP and UDP (SIP and RTP want UDP, AMI and FastAGI TCP)."""
-    while True:
-        with socket.socket(socket.AF_INET, kind) as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        other = socket.SOCK_DGRAM if kind == socket.SOCK_STREAM else socket.SOCK_STREAM
-        with socket.socket(socket.AF_INET, other) as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        return port
 
 
 def rtp_range() -> tuple[int, int]:
@@ -110,39 +96,9 @@ def ivr_settings(data_dir: Path, carrier_sip: int, fastagi_port: int, **extra: A
 
 def carrier_instance(data_dir: Path, root: Path | None, sip_port: int, ami_port: int,
                      ivr_sip_port: int, secret: str, ivr_host: str = "127.0.0.1") -> rt.Instance:
-    """The carrier simulator; its trunk leads to ``ivr_host:ivr_sip_port`` (the IVR, or
-    Kamailio in front of a cluster)."""
-    data = data_dir.resolve()
-    home = data / "asterisk" / "carrier"
-    rtp_start, rtp_end = rtp_range()
-    context = {
-        "node": "carrier", "etc": home / "etc", "moddir": rt._modules_dir(root),
-        "lib": home / "lib", "data": data,
-        "spool": home / "spool", "run": rt.run_dir(home), "log": home / "log",
-        "sip_port": sip_port, "ivr_host": ivr_host, "ivr_sip_port": ivr_sip_port,
-        "ami_port": ami_port,
-        "ami_user": "carrier", "ami_secret": secret, "rtp_start": rtp_start, "rtp_end": rtp_end,
-    }
-    rt.render(rt.CONFIG_TEMPLATES, home / "etc", {
-        **context, "sip_host": "127.0.0.1", "trunk_peer": "", "trunk_host": "127.0.0.1",
-        "trunk_username": "", "trunk_password": "", "softphone_password": "x",
-        "ami_host": "127.0.0.1", "ami_permit": ["127.0.0.0/8"],
-        "fastagi_peers": "agi://127.0.0.1:1", "classic_agi": "",
-        "voicemail_dir": data / "voicemail",
-    })
-    rt.render(CARRIER_TEMPLATES, home / "etc", context)
-    rt.link_shared_data(data)
-    for lang in ("", "ja", "en"):
-        sounds = data / "sounds" / lang
-        sounds.mkdir(parents=True, exist_ok=True)
-        # A short "hello" reads as a person to AMD; a 4 s greeting as an answering machine.
-        for name, seconds in (("hello", "0.5"), ("greeting", "4")):
-            if not (sounds / f"{name}.wav").exists():
-                subprocess.run(["sox", "-n", "-r", "8000", "-c", "1", "-b", "16",
-                                str(sounds / f"{name}.wav"), "synth", seconds, "sine", "440",
-                                "vol", "0.6"], check=True)
-    binds = ((data, True),) if root else ()
-    return rt.Instance(name="carrier", home=home, root=root, binds=binds)
+    """The carrier simulator (ivr.city) with this session's RTP ports."""
+    return city.carrier_instance(data_dir, root, sip_port, ami_port, ivr_sip_port, secret,
+                                 rtp_range(), ivr_host=ivr_host)
 
 
 @dataclass
@@ -283,7 +239,7 @@ class PhoneLines:
 class VirtualPhone:
     """A caller on the carrier side: dials the IVR from ``number``, presses keys, hangs up."""
 
-    context = "caller"  # the carrier's dialplan for the caller's side (tests/carrier/)
+    context = "caller"  # the carrier's dialplan for the caller's side (ivr.city)
 
     def __init__(self, lines: PhoneLines, number: str, dialled: str) -> None:
         self.lines = lines

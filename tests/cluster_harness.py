@@ -1,15 +1,10 @@
-"""A city on one machine: Kamailio in front of two IVR Asterisk nodes, two app nodes.
+"""A city on one machine (ivr.city): Kamailio in front of two IVR Asterisk nodes, and two
+app nodes that are FastAGI servers of this process.
 
-Every part has its own loopback address, as separate machines would:
-
-    carrier simulator 127.0.0.1 ──SIP──► Kamailio 127.0.0.10 ──► IVR node ivr1 127.0.0.11
-                                                              └─► IVR node ivr2 127.0.0.12
-    each IVR node ──FastAGI──► app node A 127.0.0.13, else app node B 127.0.0.14
-
-The app nodes are two FastAGI servers of this process (the flows and the database are the
-test's, as in tests/asterisk_harness.py); "killing" one aborts its connections at once,
-which is what Asterisk sees of a process killed with SIGKILL. The IVR nodes share one data
-folder (one machine): their sounds are the same files.
+The flows and the database are the test's, as in tests/asterisk_harness.py; "killing" an
+app node aborts its connections at once, which is what Asterisk sees of a process killed
+with SIGKILL. The IVR nodes share one data folder (one machine): their local sounds are
+the same files (the app nodes' sounds reach them by URL when a test sets sounds_url).
 """
 
 from __future__ import annotations
@@ -19,7 +14,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 import uuid
@@ -33,23 +27,21 @@ import pytest
 from ivr import asterisk_runtime as rt
 from ivr import call_metrics
 from ivr.ami import AMIClient
+from ivr.city import APP_HOSTS, NODE_HOSTS, PROBE_S, City, CityPlan
 from ivr.fastagi import AGIChannel, FastAGIServer, played_name
-from ivr.kamailio_runtime import Kamailio, kamailio_instance
+from ivr.kamailio_runtime import Kamailio
 from renraku.settings import Settings, ensure_secret
 from tests.asterisk_harness import (
     _STARTED,
     PhoneLines,
     VirtualPhone,
     _guard,
-    carrier_instance,
     free_port,
     ivr_settings,
+    rtp_range,
 )
 
-KAMAILIO_HOST = "127.0.0.10"
-NODE_HOSTS = {"ivr1": "127.0.0.11", "ivr2": "127.0.0.12"}
-APP_HOSTS = ("127.0.0.13", "127.0.0.14")
-PROBE_S = 1
+__all__ = ["APP_HOSTS", "NODE_HOSTS", "PROBE_S", "ClusterLines", "city"]
 
 
 class ClusterLines(PhoneLines):
@@ -72,41 +64,27 @@ class ClusterLines(PhoneLines):
                 for app, host in zip(self.apps, APP_HOSTS, strict=True)]
 
     async def start(self) -> None:
-        app_ports = await self.start_apps()
-        carrier_sip = free_port(socket.SOCK_DGRAM)
-        kamailio_port = free_port(socket.SOCK_DGRAM)
-        node_ports = {name: free_port(socket.SOCK_DGRAM) for name in NODE_HOSTS}
-        peers = ",".join(f"{h}:{p}" for h, p in zip(APP_HOSTS, app_ports, strict=True))
-        data = self.base / "city"
-        for name, host in NODE_HOSTS.items():
-            settings = ivr_settings(
-                data, carrier_sip, app_ports[0], sip_host=host, sip_port=node_ports[name],
-                ami_host=host, trunk_peer=f"{KAMAILIO_HOST}:{kamailio_port}",
-                fastagi_peers=peers)
-            node = rt.ivr_instance(settings, name=name)
+        app_ports = tuple(await self.start_apps())
+        plan = CityPlan(self.base / "city", app_ports)
+        self.town = City(plan)
+        base = ivr_settings(plan.data, plan.carrier_sip, app_ports[0])
+        for name in NODE_HOSTS:
+            # Started from the main thread so they die with this process, even on SIGKILL.
+            node = self.town.start_node(base, name, rtp_range())
             _STARTED.append(node)
-            node.start(lambda h=host, s=settings: rt.port_open(h, s.ami_port),
-                       tie_to_parent=True)
+            settings = self.town.node_settings[name]
             self.nodes[name], self.node_settings[name] = node, settings
             self.node_ami[name] = await AMIClient(
-                host, settings.ami_port, settings.ami_user,
+                settings.ami_host, settings.ami_port, settings.ami_user,
                 ensure_secret(settings, "ami_secret")).start()
             if name == "ivr1":  # what PhoneLines' helpers use
                 self.settings, self.ivr, self.ivr_ami = settings, node, self.node_ami[name]
-        self.kamailio = kamailio_instance(self.settings.replace(
-            kamailio_listen=f"{KAMAILIO_HOST}:{kamailio_port}",
-            kamailio_carrier=f"127.0.0.1:{carrier_sip}", kamailio_probe_s=PROBE_S,
-            kamailio_nodes=",".join(f"{h}:{node_ports[n]}" for n, h in NODE_HOSTS.items())))
-        self.kamailio.start(tie_to_parent=True)
-        self.node_uris = {n: f"sip:{h}:{node_ports[n]}" for n, h in NODE_HOSTS.items()}
-        self.carrier_secret = uuid.uuid4().hex
-        self.carrier_ami_port = free_port()
-        self.carrier = carrier_instance(self.base / "carrier", self.ivr.root, carrier_sip,
-                                        self.carrier_ami_port, kamailio_port,
-                                        self.carrier_secret, ivr_host=KAMAILIO_HOST)
+        self.kamailio = self.town.start_kamailio(self.settings)
+        self.node_uris = {n: plan.node_uri(n) for n in NODE_HOSTS}
+        self.carrier_ami_port = plan.carrier_ami
+        self.carrier = self.town.start_carrier(self.ivr.root, uuid.uuid4().hex, rtp_range())
+        self.carrier_secret = self.town.carrier_secret
         _STARTED.append(self.carrier)
-        self.carrier.start(lambda: rt.port_open("127.0.0.1", self.carrier_ami_port),
-                           tie_to_parent=True)
         self.carrier_ami = await AMIClient("127.0.0.1", self.carrier_ami_port, "carrier",
                                            self.carrier_secret).start()
         self.carrier_channels = {}
@@ -115,16 +93,7 @@ class ClusterLines(PhoneLines):
 
     async def wait_nodes(self, wanted: dict[str, bool], within: float = 10) -> None:
         """Until Kamailio's dispatcher sees each named node up (True) or down (False)."""
-        assert self.kamailio is not None
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + within
-        while True:
-            state = await asyncio.to_thread(self.kamailio.nodes)
-            if all(state.get(self.node_uris[n]) == up for n, up in wanted.items()):
-                return
-            if loop.time() > deadline:
-                raise AssertionError(f"dispatcher: {state}, wanted {wanted}")
-            await asyncio.sleep(0.2)
+        await asyncio.to_thread(self.town.wait_nodes, wanted, within)
 
     def route(self, path: str, handler: Callable[[AGIChannel], Awaitable[object]]) -> None:
         for app in self.apps:

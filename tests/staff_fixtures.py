@@ -35,16 +35,18 @@ CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 class StaffPortal:
-    def __init__(self, app: App, web_app: web.Application) -> None:
+    def __init__(self, app: App, web_app: web.Application, host: str = "127.0.0.1",
+                 port: int | None = None) -> None:
         self.app = app
         self.web_app = web_app
+        self.host, self.port = host, port  # an app node of a city has its own address
         self._clients: list[TestClient] = []
         self._contexts: list[Any] = []
         self._server: TestServer | None = None
 
     async def _started(self) -> TestServer:
         if self._server is None:
-            self._server = TestServer(self.web_app, host="127.0.0.1")
+            self._server = TestServer(self.web_app, host=self.host, port=self.port)
             await self._server.start_server()
         return self._server
 

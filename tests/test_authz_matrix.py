@@ -119,6 +119,7 @@ MATRIX: dict[str, str] = {
     "POST /staff/prompts/{lang}/{key}/upload": "302 403 403 403 403 403 403 400 400",
     "GET /healthz": "200 200 200 200 200 200 200 200 200",  # for load balancers: no data
     "GET /metrics": "200 200 200 200 200 200 200 200 200",  # by address (loopback), not role
+    "GET /sounds/{lang}/renraku/{rel}": "404 404 404 404 404 404 404 404 404",  # IVR nodes: by address; no such sound
     "GET /staff/calendar": "302 403 403 200 200 200 200 200 200",
     "GET /staff/rollover": "302 403 403 403 403 403 403 200 200",
     "GET /staff/roster": "302 403 403 403 403 403 403 200 200",

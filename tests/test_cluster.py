@@ -5,6 +5,7 @@ interval, and an app node dying hands its calls to the other app node."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time as clock
 from collections.abc import AsyncIterator
 from zoneinfo import ZoneInfo
@@ -14,11 +15,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from ivr import absence_flow
 from ivr.fastagi import AGIChannel
-from renraku import metrics
+from renraku import call_logging, metrics
 from renraku.app import App
 from renraku.clock import FakeClock
 from tests.absence_fakes import ToneVoice
-from tests.cluster_harness import PROBE_S, ClusterLines
+from tests.cluster_harness import APP_HOSTS, PROBE_S, ClusterLines
 from tests.db_fixtures import Database
 from tests.test_absence_calls import QUICK_ABSENCE, THU, family, follow, jst, reports
 
@@ -49,12 +50,16 @@ def node_of(agi: AGIChannel) -> str:
     return agi.uniqueid.split("-", 1)[0]
 
 
-async def report_by_phone(city: ClusterLines, number: str) -> str:
+async def call_and_report(city: ClusterLines, number: str) -> AGIChannel:
     phone = city.phone(number)
     await phone.call(within=20)
     await follow(phone, QUICK_ABSENCE)
     await phone.wait_end()
-    return node_of(phone.agi)
+    return phone.agi
+
+
+async def report_by_phone(city: ClusterLines, number: str) -> str:
+    return node_of(await call_and_report(city, number))
 
 
 async def test_calls_are_spread_over_both_nodes_and_every_report_is_recorded_once(
@@ -147,3 +152,31 @@ async def test_an_app_node_dying_mid_call_hands_the_call_to_the_other(
     await report_by_phone(city, "09032000002")
     assert {r.child_id for r in await reports(app)} == {kid, kid2}
     assert second.calls_started >= 2
+
+
+async def test_one_calls_unique_id_is_in_the_nodes_log_and_the_app_nodes_log(
+        cluster: tuple[ClusterLines, App], caplog: pytest.LogCaptureFixture) -> None:
+    city, app = cluster
+    await family(app, "09033000001")
+    caplog.set_level(logging.INFO)
+    agi = await call_and_report(city, "09033000001")
+    uniqueid, node = agi.uniqueid, city.nodes[node_of(agi)]
+    # The app node's side: its log lines of the call carry the id (the FastAGI server's
+    # "call from …" and whatever the flow logs), and only that call's lines do.
+    mine = [r for r in caplog.records if getattr(r, "call_id", "") == uniqueid]
+    assert any(r.name == "ivr.fastagi" and "absence" in r.getMessage() for r in mine)
+    line = logging.Formatter(call_logging.FORMAT).format(mine[0])  # as `renraku` writes it
+    assert f"ivr.fastagi [{uniqueid}]: call from " in line
+
+    # The IVR node's side: the dialplan logs the same id as it hands the call to FastAGI.
+    async def logged() -> list[str]:
+        text = await asyncio.to_thread(node.log_file.read_text, errors="replace")
+        return [ln for ln in text.splitlines() if f"renraku call {uniqueid}: absence" in ln]
+
+    for _ in range(50):  # Asterisk's logger thread writes a moment later
+        if found := await logged():
+            break
+        await asyncio.sleep(0.1)
+    assert found, f"{uniqueid} not in {node.log_file}"
+    assert APP_HOSTS[0] in found[0]  # and says which app node took it
+

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from models import SmsMessage
 from renraku.app import App
 from renraku.settings import LANGUAGES, ensure_secret
-from webportal import auth, i18n, ops, speech
+from webportal import auth, i18n, ops, sounds, speech
 from webportal.keys import APP_KEY, SECRET_KEY
 from webportal.security import (
     Handler,
@@ -104,6 +104,7 @@ def create_app(app: App) -> web.Application:
     web_app.router.add_routes(routes)
     auth.setup(web_app)
     ops.setup(web_app)
+    sounds.setup(web_app)
 
     from webportal import guardian
 

@@ -21,7 +21,7 @@ routes = web.RouteTableDef()
 HEALTH_TIMEOUT_S = 2.0
 
 
-def _allowed(request: web.Request, networks: str) -> bool:
+def allowed(request: web.Request, networks: str) -> bool:
     try:
         peer = ipaddress.ip_address(request.remote or "")
     except ValueError:
@@ -32,7 +32,7 @@ def _allowed(request: web.Request, networks: str) -> bool:
 
 @routes.get("/metrics")
 async def prometheus(request: web.Request) -> web.Response:
-    if not _allowed(request, request.config_dict[APP_KEY].settings.metrics_allow):
+    if not allowed(request, request.config_dict[APP_KEY].settings.metrics_allow):
         raise web.HTTPForbidden()
     body, content_type = metrics.exposition()
     return web.Response(body=body, headers={"Content-Type": content_type})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 
 from ivr import asterisk_runtime as rt
@@ -16,6 +17,11 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
                 print(f"using the system Asterisk at {found}")
             else:
                 rt.provision(settings.asterisk_root)
+            return 0
+        if args.action == "sync-sounds":
+            written, same = asyncio.run(sync_sounds(settings))
+            print(f"{args.node}: {written} prompts written, {same} already there "
+                  f"({settings.sounds_dir.resolve()})")
             return 0
         inst = rt.ivr_instance(settings, name=args.node, render_only=args.action == "render")
         if args.action == "render":
@@ -47,6 +53,19 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def sync_sounds(settings: Settings) -> tuple[int, int]:
+    """The active prompts from the database into this node's sounds folder (for what the
+    dialplan plays without an app node: the voicemail fallback)."""
+    from models.db import create_engine, session_factory
+    from prompts.media import sync_node
+
+    engine = create_engine(settings.db_url)
+    try:
+        return await sync_node(session_factory(engine), settings.sounds_dir.resolve())
+    finally:
+        await engine.dispose()
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "asterisk",
@@ -54,7 +73,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Uses a system Asterisk >= 20 when installed, else Debian "
         "sid's Asterisk 22 in a cached debootstrap root.",
     )
-    p.add_argument("action", choices=["provision", "render", "start", "stop", "status", "cli"])
+    p.add_argument("action", choices=["provision", "render", "start", "stop", "status", "cli",
+                                      "sync-sounds"],
+                   help="sync-sounds: write the active prompts from the database into the "
+                        "node's sounds folder (run at the node's start in a city)")
     p.add_argument("command", nargs="*", help="for cli: the command, e.g. dialplan show")
     p.add_argument("--node", default="ivr", metavar="NAME",
                    help="this IVR node's name in a cluster: its folder under "
