@@ -91,6 +91,11 @@ def translator(lang: str) -> Callable[..., str]:
     return _
 
 
+def N_(message: str) -> str:
+    """Marks a msgid for extraction where it is translated later, when shown (form errors)."""
+    return message
+
+
 def tr(lang: str, message: str, **variables: Any) -> str:
     """One string in ``lang`` (emails, SMS): ``tr(guardian.language, "Hello %(n)s", n=x)``."""
     return translator(lang)(message, **variables)

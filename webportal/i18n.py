@@ -52,7 +52,8 @@ from renraku.settings import LANGUAGES
 
 HERE = Path(__file__).resolve().parent
 # Outside the portal, texts for people live in the call flows (the absence confirmation
-# email) and in the services (the broadcast emails): their tr()/N_() texts are extracted too.
+# email) and in the services (every email to families and staff, the compose form's errors):
+# their tr()/N_() texts are extracted too.
 CALL_FLOWS = (HERE.parent / "ivr", HERE.parent / "renraku" / "services")
 LANGUAGE_NAMES = {"ja": "日本語", "en": "English", "zh": "中文", "es": "Español"}
 

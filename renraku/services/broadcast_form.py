@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from renraku.i18n import N_
 from renraku.rules import campaign as rules
 from renraku.settings import LANGUAGES
 
@@ -96,14 +97,14 @@ def parse_compose(
     get: Getter, get_all: GetAll, tz: str, defaults: tuple[str, str],
     now: datetime | None = None,
 ) -> CampaignRequest:
-    """Read and check the form. ``errors`` holds message ids for the page (msgids).
+    """Read and check the form. ``errors`` holds msgids (marked N_), translated when shown.
 
     ``now`` (when given) refuses a survey deadline that has already passed.
     """
     req = CampaignRequest()
     req.title = get("title").strip()[:200]
     if not req.title:
-        req.errors.append("Please give the message a title.")
+        req.errors.append(N_("Please give the message a title."))
     req.message = {
         lang: text for lang in LANGUAGES if (text := get(f"message_{lang}").strip())
     }
@@ -112,19 +113,19 @@ def parse_compose(
     req.voice = channel in ("voice", "both")
     req.email = channel in ("email", "both")
     if not req.message.get("ja") and not req.recorded_prompt_key:
-        req.errors.append("Write the message in Japanese or choose a recording.")
+        req.errors.append(N_("Write the message in Japanese or choose a recording."))
     if req.email and not req.message.get("ja"):
-        req.errors.append("An email needs the message written in Japanese.")
+        req.errors.append(N_("An email needs the message written in Japanese."))
     kind = get("target") or "school"
     if kind == "school":
         req.target = {"school": True}
     elif kind in ("grades", "classes", "children"):
         ids = _ints(get_all(kind))
         if not ids:
-            req.errors.append("Choose who receives the message.")
+            req.errors.append(N_("Choose who receives the message."))
         req.target = {kind: ids}
     else:
-        req.errors.append("Choose who receives the message.")
+        req.errors.append(N_("Choose who receives the message."))
     req.questions = parse_questions(get)
     if req.questions:
         for problem in rules.validate_survey(req.questions):
@@ -132,17 +133,17 @@ def parse_compose(
     start = _hhmm(get("window_start"), defaults[0])
     end = _hhmm(get("window_end"), defaults[1])
     if start is None or end is None or rules.parse_hhmm(start) >= rules.parse_hhmm(end):
-        req.errors.append("The calling window must start before it ends.")
+        req.errors.append(N_("The calling window must start before it ends."))
     else:
         req.window_start, req.window_end = start, end
     if get("send") == "later":
         req.scheduled_at = _local(get("scheduled_at"), tz)
         if req.scheduled_at is None:
-            req.errors.append("Give the date and time to send.")
+            req.errors.append(N_("Give the date and time to send."))
     if req.questions and get("closes_at").strip():
         req.closes_at = _local(get("closes_at"), tz)
         if req.closes_at is None:
-            req.errors.append("Give the survey deadline as a date and time.")
+            req.errors.append(N_("Give the survey deadline as a date and time."))
         elif now is not None and req.closes_at <= max(now, req.scheduled_at or now):
-            req.errors.append("The survey deadline must be after the message is sent.")
+            req.errors.append(N_("The survey deadline must be after the message is sent."))
     return req

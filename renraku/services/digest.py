@@ -11,11 +11,11 @@ from sqlalchemy import select
 from models import School, Staff
 from models.enums import StaffRole
 from renraku.app import App
+from renraku.i18n import tr
 from renraku.services import rollcall
 from renraku.services.mail import MailError, send_mail
 from renraku.services.schools import school_now
 from renraku.services.staff import school_classes
-from renraku.services.staffroom_texts import text
 
 log = logging.getLogger(__name__)
 
@@ -32,11 +32,14 @@ async def send_digest(app: App, school: School) -> int:
     sent = 0
     for person in principals:
         lang = person.language
-        lines = [text("digest_line", lang, name=c.name, **vars(c.counts)) for c in summary]
+        lines = [tr(lang, "%(name)s: reported %(reported)s / unexplained %(unexplained)s / "
+                          "present %(present)s / not marked %(unmarked)s",
+                    name=c.name, **vars(c.counts)) for c in summary]
         body = "\n".join([*lines, "", f"{app.settings.base_url}/staff/summary"])
         try:
             await send_mail(app.settings, person.email,
-                            text("digest_subject", lang, school=school.name, day=day.isoformat()),
+                            tr(lang, "%(school)s morning summary %(day)s", school=school.name,
+                               day=day.isoformat()),
                             body)
             sent += 1
         except MailError:

@@ -24,8 +24,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Child, Classroom, Enrolment, Event, EventChange, Guardian, Guardianship, School
 from models.enums import EventStatus
+from renraku.i18n import BABEL_LOCALE, tr
 from renraku.services import family_reach
-from renraku.settings import Settings
+from renraku.settings import LANGUAGES, Settings
 
 log = logging.getLogger(__name__)
 
@@ -153,47 +154,6 @@ async def affected_guardians(session: AsyncSession, event: Event) -> list[Guardi
     return list(dict.fromkeys(rows.unique()))
 
 
-SUBJECT = {
-    "changed": {
-        "ja": "【予定変更】{title}（{school}）",
-        "en": "Event changed: {title} ({school})",
-        "zh": "【日程变更】{title}（{school}）",
-        "es": "Evento modificado: {title} ({school})",
-    },
-    "cancelled": {
-        "ja": "【中止】{title}（{school}）",
-        "en": "Event cancelled: {title} ({school})",
-        "zh": "【已取消】{title}（{school}）",
-        "es": "Evento cancelado: {title} ({school})",
-    },
-}
-INTRO = {
-    "changed": {
-        "ja": "{name} 様\n\n次の予定が変更されました。",
-        "en": "Dear {name},\n\nThe following event has changed.",
-        "zh": "{name} 您好:\n\n以下日程已变更。",
-        "es": "Estimado/a {name}:\n\nEl siguiente evento ha cambiado.",
-    },
-    "cancelled": {
-        "ja": "{name} 様\n\n次の予定は中止になりました。",
-        "en": "Dear {name},\n\nThe following event has been cancelled.",
-        "zh": "{name} 您好:\n\n以下日程已取消。",
-        "es": "Estimado/a {name}:\n\nEl siguiente evento ha sido cancelado.",
-    },
-}
-LABELS = {
-    "ja": {"when": "日時", "place": "場所", "note": "備考", "before": "変更前", "after": "変更後",
-           "outro": "カレンダーでもご確認いただけます: {url}"},
-    "en": {"when": "When", "place": "Place", "note": "Note", "before": "Before", "after": "Now",
-           "outro": "See it on your calendar: {url}"},
-    "zh": {"when": "时间", "place": "地点", "note": "备注", "before": "变更前", "after": "变更后",
-           "outro": "也可以在日历中查看: {url}"},
-    "es": {"when": "Cuándo", "place": "Lugar", "note": "Nota", "before": "Antes",
-           "after": "Ahora", "outro": "Véalo en su calendario: {url}"},
-}
-BABEL_LOCALE = {"ja": "ja", "en": "en", "zh": "zh_Hans", "es": "es"}
-
-
 def when_text(snap: dict[str, Any], lang: str, tz: str) -> str:
     """The date and time of an event snapshot, in the family's language and school time."""
     locale = BABEL_LOCALE.get(lang, "ja")
@@ -215,30 +175,36 @@ def when_text(snap: dict[str, Any], lang: str, tz: str) -> str:
 def change_email(
     change: EventChange, guardian: Guardian, school: School, sender: str, calendar_url: str
 ) -> EmailMessage:
-    lang = guardian.language if guardian.language in LABELS else "ja"
-    labels = LABELS[lang]
+    lang = guardian.language if guardian.language in LANGUAGES else "ja"
     before, after = change.before or {}, change.after or {}
     msg = EmailMessage()
     msg["From"] = sender
     msg["To"] = guardian.email or ""
-    msg["Subject"] = SUBJECT[change.action][lang].format(title=after.get("title", ""),
-                                                         school=school.name)
-    lines = [INTRO[change.action][lang].format(name=guardian.name), "", f"■ {after['title']}"]
-    if change.action == "changed" and when_text(before, lang, school.timezone) != when_text(
-        after, lang, school.timezone
-    ):
-        lines.append(f"{labels['when']}: {when_text(after, lang, school.timezone)}")
-        lines.append(f"  ({labels['before']}: {when_text(before, lang, school.timezone)})")
+    if change.action == "changed":
+        msg["Subject"] = tr(lang, "Event changed: %(title)s (%(school)s)",
+                            title=after.get("title", ""), school=school.name)
+        intro = tr(lang, "Dear %(name)s,\n\nThe following event has changed.",
+                   name=guardian.name)
     else:
-        lines.append(f"{labels['when']}: {when_text(after, lang, school.timezone)}")
+        msg["Subject"] = tr(lang, "Event cancelled: %(title)s (%(school)s)",
+                            title=after.get("title", ""), school=school.name)
+        intro = tr(lang, "Dear %(name)s,\n\nThe following event has been cancelled.",
+                   name=guardian.name)
+    lines = [intro, "", f"■ {after['title']}"]
+    when = when_text(after, lang, school.timezone)
+    lines.append(tr(lang, "When: %(when)s", when=when))
+    if change.action == "changed" and when_text(before, lang, school.timezone) != when:
+        lines.append("  " + tr(lang, "(Before: %(value)s)",
+                               value=when_text(before, lang, school.timezone)))
     if after.get("place"):
         place = after["place"]
         if change.action == "changed" and before.get("place") != place:
-            place += f"  ({labels['before']}: {before.get('place') or '-'})"
-        lines.append(f"{labels['place']}: {place}")
+            place += "  " + tr(lang, "(Before: %(value)s)", value=before.get("place") or "-")
+        lines.append(tr(lang, "Place: %(place)s", place=place))
     if after.get("note"):
-        lines.append(f"{labels['note']}: {after['note']}")
-    lines += ["", labels["outro"].format(url=calendar_url), "", school.name]
+        lines.append(tr(lang, "Note: %(note)s", note=after["note"]))
+    lines += ["", tr(lang, "See it on your calendar: %(url)s", url=calendar_url), "",
+              school.name]
     msg.set_content("\n".join(lines))
     return msg
 

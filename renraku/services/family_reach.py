@@ -37,6 +37,7 @@ from models import (
 from models.enums import AttemptStatus, CampaignStatus
 from prompts.catalog import catalog
 from prompts.phrases import spoken_date, spoken_time
+from renraku.i18n import tr
 from renraku.rules.family_reach import ReachPlan, plan_reach
 from renraku.services import broadcast as bc
 from renraku.settings import LANGUAGES, Settings
@@ -86,8 +87,8 @@ def change_message(change: EventChange, tz: str) -> dict[str, str]:
 
 def notice_text(notice: Notice, lang: str) -> tuple[str, str]:
     """The notice's title and body in ``lang`` where staff gave a translation."""
-    tr = (notice.translations or {}).get(lang) or {}
-    return tr.get("title") or notice.title, tr.get("body") or notice.body
+    translated = (notice.translations or {}).get(lang) or {}
+    return translated.get("title") or notice.title, translated.get("body") or notice.body
 
 
 def notice_message(notice: Notice) -> dict[str, str]:
@@ -195,39 +196,20 @@ async def _queue_safely(
 # ---------------------------------------------------------------------------------------------
 # Important notices
 
-# The notice emails leave from the portal's services, which cannot load its catalogs; like
-# renraku.services.events' change emails, they keep their four languages here.
-NOTICE_SUBJECT = {
-    "ja": "【重要】{title}（{school}）",
-    "en": "Important: {title} ({school})",
-    "zh": "【重要】{title}（{school}）",
-    "es": "Importante: {title} ({school})",
-}
-NOTICE_INTRO = {
-    "ja": "{name} 様\n\n{school}から重要なお知らせです。",
-    "en": "Dear {name},\n\nAn important notice from {school}.",
-    "zh": "{name} 您好:\n\n{school}发来重要通知。",
-    "es": "Estimado/a {name}:\n\nUn aviso importante de {school}.",
-}
-NOTICE_OUTRO = {
-    "ja": "お知らせの一覧: {url}",
-    "en": "All notices: {url}",
-    "zh": "全部通知: {url}",
-    "es": "Todos los avisos: {url}",
-}
-
-
 def notice_email(notice: Notice, guardian: Guardian, school: School, sender: str,
                  url: str) -> EmailMessage:
-    lang = guardian.language if guardian.language in NOTICE_SUBJECT else "ja"
+    lang = guardian.language if guardian.language in LANGUAGES else "ja"
     title, body = notice_text(notice, lang)
     msg = EmailMessage()
     msg["From"] = sender
     msg["To"] = guardian.email or ""
-    msg["Subject"] = NOTICE_SUBJECT[lang].format(title=title, school=school.name)
+    msg["Subject"] = tr(lang, "Important: %(title)s (%(school)s)", title=title,
+                        school=school.name)
     msg.set_content("\n".join([
-        NOTICE_INTRO[lang].format(name=guardian.name, school=school.name), "",
-        f"■ {title}", "", body, "", NOTICE_OUTRO[lang].format(url=url), "", school.name]))
+        tr(lang, "Dear %(name)s,\n\nAn important notice from %(school)s.",
+           name=guardian.name, school=school.name), "",
+        f"■ {title}", "", body, "", tr(lang, "All notices: %(url)s", url=url), "",
+        school.name]))
     return msg
 
 

@@ -41,12 +41,12 @@ from models.enums import (
     StaffRole,
 )
 from renraku.app import App
+from renraku.i18n import tr
 from renraku.rules import campaign as campaign_rules
 from renraku.rules.rollcall import ANSWER_BY_DIGIT, Contact, plan_followup
 from renraku.services import broadcast as bc
 from renraku.services import rollcall
 from renraku.services.mail import MailError, send_mail
-from renraku.services.staffroom_texts import text
 
 log = logging.getLogger(__name__)
 ALERT_DID_NOT_KNOW = "did_not_know"
@@ -135,8 +135,11 @@ async def start(
     for address, lang, child_name in mails:
         fields = {"school": school_name, "child": child_name, "url": app.settings.base_url}
         try:
-            await send_mail(app.settings, address, text("family_subject", lang, **fields),
-                            text("family_body", lang, **fields))
+            await send_mail(
+                app.settings, address,
+                tr(lang, "%(school)s: %(child)s has not arrived at school", **fields),
+                tr(lang, "%(child)s has not arrived at school. If your child is absent today, "
+                         "please report it at %(url)s or call the school.", **fields))
         except MailError:
             log.warning("follow-up email to a family failed")
     return out
@@ -205,8 +208,11 @@ async def email_alerts(app: App, followup_id: int) -> None:
                   "url": f"{app.settings.base_url}/staff/summary"}
         try:
             await send_mail(app.settings, person.email,
-                            text("alert_subject", person.language, **fields),
-                            text("alert_body", person.language, **fields))
+                            tr(person.language, "URGENT: %(child)s's family did not know "
+                                                "about the absence", **fields),
+                            tr(person.language, "On %(school)s's follow-up call, %(child)s's "
+                                                "guardian (%(guardian)s) answered \"did not "
+                                                "know\". Please act now: %(url)s", **fields))
         except MailError:
             log.warning("did-not-know alert email to staff %d failed", person.id)
 

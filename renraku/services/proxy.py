@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Campaign, Child, Guardian, GuardianPhone
+from renraku.i18n import tr
 from renraku.rules.phone import PhoneNumber, normalise
 from renraku.services import broadcast
 from renraku.services.guardians import link_guardian
@@ -100,39 +101,22 @@ async def proxy_register(
     return ProxyResult(guardian, number, reused)
 
 
-COMPLETION = {
-    "ja": ("【{school}】連絡システムへの登録が完了しました",
-           "{name} 様\n\n{child} さんの保護者として、学校が代理で登録しました。\n"
-           "欠席・遅刻・早退の連絡は、登録した電話番号（{phone}）から学校の連絡専用ダイヤルに"
-           "お電話ください。24時間受け付けています。\n\n{school}"),
-    "en": ("[{school}] Your registration is complete",
-           "Dear {name},\n\nThe school has registered you as a guardian of {child}.\n"
-           "To report an absence, late arrival or early leave, call the school's contact line "
-           "from your registered number ({phone}), any time of day.\n\n{school}"),
-    "zh": ("【{school}】联络系统登记完成",
-           "{name} 您好:\n\n学校已代您登记为{child}的监护人。\n"
-           "如需请假、迟到或早退,请用登记的电话号码({phone})拨打学校的联络专线,"
-           "24小时受理。\n\n{school}"),
-    "es": ("[{school}] Su registro está completo",
-           "Estimado/a {name}:\n\nLa escuela le ha registrado como tutor/a de {child}.\n"
-           "Para avisar de una ausencia, llegada tarde o salida temprana, llame a la línea de "
-           "la escuela desde su número registrado ({phone}), a cualquier hora.\n\n{school}"),
-}
-
-
 def completion_email(
     guardian: Guardian, child_name: str, school_name: str, phone: PhoneNumber, sender: str
 ) -> EmailMessage | None:
     if not guardian.email:
         return None
-    subject, body = COMPLETION.get(guardian.language, COMPLETION["ja"])
+    lang = guardian.language if guardian.language in LANGUAGES else "ja"
     values = {"name": guardian.name, "child": child_name, "school": school_name,
               "phone": phone.national}
     msg = EmailMessage()
     msg["From"] = sender
     msg["To"] = guardian.email
-    msg["Subject"] = subject.format(**values)
-    msg.set_content(body.format(**values))
+    msg["Subject"] = tr(lang, "[%(school)s] Your registration is complete", **values)
+    msg.set_content(tr(
+        lang, "Dear %(name)s,\n\nThe school has registered you as a guardian of %(child)s.\n"
+        "To report an absence, late arrival or early leave, call the school's contact line "
+        "from your registered number (%(phone)s), any time of day.\n\n%(school)s", **values))
     return msg
 
 

@@ -26,6 +26,7 @@ from models import (
     StaffMessageRecipient,
 )
 from renraku.app import App
+from renraku.i18n import tr
 from renraku.rules.staffboard import (
     MAX_ATTACHMENT_BYTES,
     MAX_ATTACHMENTS,
@@ -33,7 +34,6 @@ from renraku.rules.staffboard import (
     safe_filename,
 )
 from renraku.services.mail import MailError, send_mail
-from renraku.services.staffroom_texts import text
 from renraku.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -212,8 +212,10 @@ async def email_notices(app: App, message_id: int) -> int:
         fields = {"subject": message.subject, "author": author.name, "url": url}
         try:
             await send_mail(app.settings, person.email,
-                            text("board_subject", person.language, **fields),
-                            text("board_body", person.language, **fields))
+                            tr(person.language, "[Staff board] %(subject)s", **fields),
+                            tr(person.language, "%(author)s posted a message for you on the "
+                                                "staff board. Read it (and any attachments) on "
+                                                "the staff pages: %(url)s", **fields))
             sent += 1
         except MailError:
             log.warning("staff board notice to staff %d failed", person.id)

@@ -28,6 +28,7 @@ from models import Campaign, Child, Classroom, Enrolment, Prompt, School, Survey
 from models.db import transaction
 from prompts import store
 from prompts.store import RecordingError
+from renraku.i18n import N_
 from renraku.rules import campaign as rules
 from renraku.services import broadcast as bc
 from renraku.services import broadcast_mail as bm
@@ -45,22 +46,6 @@ from webportal.templating import render as render_page
 routes = web.RouteTableDef()
 
 
-def N_(message: str) -> str:
-    return message
-
-
-# The compose form's checks (renraku.services.broadcast_form) speak these msgids
-FORM_ERRORS = (
-    N_("Please give the message a title."),
-    N_("Write the message in Japanese or choose a recording."),
-    N_("An email needs the message written in Japanese."),
-    N_("Choose who receives the message."),
-    N_("The calling window must start before it ends."),
-    N_("Give the date and time to send."),
-    N_("Give the survey deadline as a date and time."),
-    N_("The survey deadline must be after the message is sent."),
-    N_("You may only send to your own classes."),
-)
 STATE_KEYS = ("queued", "ringing", "answered", "completed", "left_message", "hung_up",
               "busy", "no_answer", "failed", "retrying")
 
@@ -242,7 +227,7 @@ async def create(request: web.Request) -> web.Response:
             now=app.clock.now(),
         )
         if not req.errors and not await _target_allowed(session, sr, req.target):
-            req.errors.append("You may only send to your own classes.")
+            req.errors.append(N_("You may only send to your own classes."))
         if req.errors:
             return await _compose_page(request, session, sr, form=form,
                                        errors=_error_texts(req, _), status=400)
