@@ -198,10 +198,10 @@ async def main() -> dict[str, object]:
     floor: Floor | None = None
     try:
         if DB == "postgresql":
-            from benchmarks.portal import PG_ADMIN, fresh_pg
+            from benchmarks.portal import PG_ADMIN, PG_DB, fresh_pg
 
-            await fresh_pg("renraku_bench_peak")
-            url = f"{PG_ADMIN}/renraku_bench_peak"
+            await fresh_pg(f"{PG_DB}_peak")
+            url = f"{PG_ADMIN}/{PG_DB}_peak"
         else:
             db = Path(tempfile.mkdtemp(prefix="renraku-bench-peak-")) / "peak.db"
             url = f"sqlite+aiosqlite:///{db}"

@@ -28,7 +28,8 @@ from sqlalchemy import select, text
 from benchmarks.stats import percentile, save, table
 
 PG_ADMIN = os.environ.get("RENRAKU_BENCH_PG", "postgresql+asyncpg://postgres@127.0.0.1:5432")
-PG_DB = "renraku_bench"
+# Database names start with this (several checkouts benchmarking on one server: set apart)
+PG_DB = os.environ.get("RENRAKU_BENCH_PG_DB", "renraku_bench")
 CACHE = Path(os.environ.get("RENRAKU_BENCH_CACHE", Path.home() / ".cache" / "renraku" / "bench"))
 DURATION_S = float(os.environ.get("RENRAKU_BENCH_PORTAL_S", "6"))
 CONCURRENCY = 16
