@@ -26,6 +26,14 @@ async def staff_scope(session: AsyncSession, staff: Staff) -> StaffScope:
     return StaffScope(staff.id, staff.school_id, staff.role, frozenset(class_ids), staff.active)
 
 
+async def staff_with_school(session: AsyncSession, staff_id: int) -> tuple[Staff, School] | None:
+    """A staff member and their school in one statement (every staff page starts here)."""
+    row = (await session.execute(
+        select(Staff, School).join(School, School.id == Staff.school_id)
+        .where(Staff.id == staff_id))).first()
+    return (row[0], row[1]) if row is not None else None
+
+
 async def school_classes(session: AsyncSession, school_id: int) -> list[Classroom]:
     rows = await session.scalars(
         select(Classroom)
