@@ -131,6 +131,17 @@ class DatabaseCpu:
         return sum(cpu - self.start.get(pid, 0.0) for pid, cpu in (await self._backends()).items())
 
 
+def waiting_s(pid: int | None) -> float:
+    """Seconds the process's threads were ready to run but waited for a core
+    (/proc/<pid>/task/*/schedstat, second field): on a loaded machine a process that uses
+    little CPU may be starved rather than idle."""
+    total = 0
+    for stat in Path(f"/proc/{pid}/task").glob("*/schedstat") if pid else ():
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            total += int(stat.read_text().split()[1])
+    return total / 1e9
+
+
 async def cpu_each_second(pid: int | None, seen: list[float]) -> None:
     """The process's CPU (% of one core) in each second of the run, into ``seen``: is one
     FastAGI process the limit? Its average over a run hides the bursts."""
@@ -146,6 +157,7 @@ async def run_level(calls: list[Any], pids: tuple[int | None, ...], paced: bool,
                     db_cpu: DatabaseCpu | None = None) -> dict[str, Any]:
     """One level: the calls at once; CPU seconds per process, timings, failures."""
     cpu0 = [cpu_seconds(pid) for pid in pids]
+    wait0 = waiting_s(pids[0])
     if db_cpu is not None:
         await db_cpu.begin()
     timing = Timing()
@@ -160,7 +172,9 @@ async def run_level(calls: list[Any], pids: tuple[int | None, ...], paced: bool,
         await busiest
     await asyncio.sleep(0.5)  # the last step lines from the server
     cpu = [cpu_seconds(pid) - c0 for pid, c0 in zip(pids, cpu0, strict=True)]
+    waited = waiting_s(pids[0]) - wait0
     return {"wall": wall, "cpu": cpu, "timing": timing, "busiest_pct": max(fastagi_pct),
+            "fastagi_waiting_s": waited,
             "db_cpu_s": await db_cpu.seconds() if db_cpu is not None else 0.0,
             "failed": [r for r in results if isinstance(r, BaseException)]}
 
@@ -271,6 +285,7 @@ async def main() -> dict[str, object]:
                    "cpu_carrier_s": cpu[2], "cpu_driver_s": cpu[3],
                    "fastagi_cpu_pct": 100 * cpu[0] / wall,
                    "fastagi_cpu_busiest_s_pct": got["busiest_pct"],
+                   "fastagi_waiting_for_core_pct": 100 * got["fastagi_waiting_s"] / wall,
                    "confirm_p50_ms": _p([c["ms"] for c in confirms], 50),
                    "confirm_p99_ms": _p([c["ms"] for c in confirms], 99),
                    "confirm_db_p99_ms": _p([c["db_ms"] for c in confirms], 99),
@@ -283,7 +298,8 @@ async def main() -> dict[str, object]:
             print(f"  {pace} N={n} run {k + 1}: {row['completed']}/{n} completed in "
                   f"{wall:.1f} s, step p99 {row['step_p99_ms']:.0f} ms, FastAGI CPU "
                   f"{row['fastagi_cpu_pct']:.0f} % (busiest second "
-                  f"{row['fastagi_cpu_busiest_s_pct']:.0f} %), load {row['load1']:.1f}",
+                  f"{row['fastagi_cpu_busiest_s_pct']:.0f} %, waiting for a core "
+                  f"{row['fastagi_waiting_for_core_pct']:.0f} %), load {row['load1']:.1f}",
                   file=sys.stderr)
             await asyncio.sleep(3)  # let every channel hang up before the next level
             if k == 0 and (pace, n) not in floors:
@@ -319,14 +335,15 @@ async def main() -> dict[str, object]:
                 ["db", "pace", "calls", "run", "done", "failed", "wall s", "1st prompt p99",
                  "step p50", "step p99", "key->prompt p99", "confirm p99", "confirm DB p99",
                  "confirm stmts", "loop lag max", "FastAGI+DB", "IVR Asterisk",
-                 "FastAGI CPU %", "busiest 1 s %"],
+                 "FastAGI CPU %", "busiest 1 s %", "waiting for a core %", "load"],
                 [[r["db"], r["pace"], r["calls"], r["run"], r["completed"], r["failed"],
                   r["wall_s"], r["first_prompt_p99_ms"], r["step_p50_ms"], r["step_p99_ms"],
                   r["key_p99_ms"], r["confirm_p99_ms"], r["confirm_db_p99_ms"],
                   r["confirm_statements"], r["loop_lag_max_ms"],
                   1000 * (r["cpu_fastagi_s"] + r["cpu_db_s"]) / r["calls"],
                   1000 * r["cpu_ivr_s"] / r["calls"], r["fastagi_cpu_pct"],
-                  r["fastagi_cpu_busiest_s_pct"]] for r in runs_out]))
+                  r["fastagi_cpu_busiest_s_pct"], r["fastagi_waiting_for_core_pct"],
+                  r["load1"]] for r in runs_out]))
     print()
     print(table(f"Morning peak, {RUNS} runs a level, against the floor (dialplan-only IVR, "
                 "same Asterisk, same callers)",
