@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient
 
-from models import CalendarChange, Term
+from models import CalendarChange, Child, Term
 from models.db import transaction
 from renraku.services import absences
 from renraku.services import staff as staff_svc
@@ -109,3 +109,36 @@ async def test_month_table_is_unchanged(staff_portal: StaffPortal, world: dict[s
             got = await _table(client, path)
             # The print view shows the same table as the month view.
             assert got == _golden(f"month-{ym}-{lang}.html", got), (view, ym, lang)
+
+
+async def test_month_page_shows_every_change_at_once(
+    staff_portal: StaffPortal, world: dict[str, int], sqlite_db: Database
+) -> None:
+    """Nothing of the month page may be kept between requests: a report, its cancellation,
+    a class closure and a child's new name show on the next view."""
+    client = await staff_portal.client_as_staff("mori@x.jp", "teacher-pass-1")
+    path = f"/staff/classes/{world['room']}/month?ym=2026-11"
+
+    async def row(child: str) -> str:
+        table = await _table(client, path)
+        return table.split(f'<tr data-child="{world[child]}">', 1)[1].split("</tr>", 1)[0]
+
+    before = await row("kid4")
+    assert "欠" not in before
+    async with transaction(sqlite_db.sessions) as s:
+        report = await absences.submit(
+            s, absences.ReportDraft(world["kid4"], date(2026, 11, 17), "absence", "illness"),
+            channel="web", guardian_id=None, now=NOW)
+    assert (await row("kid4")).count("欠") == 1
+    async with transaction(sqlite_db.sessions) as s:
+        await absences.cancel(s, await s.get_one(type(report), report.id), channel="web",
+                              guardian_id=None, now=NOW)
+    assert await row("kid4") == before
+    async with transaction(sqlite_db.sessions) as s:
+        s.add(CalendarChange(school_id=world["school"], start_date=date(2026, 11, 18),
+                             end_date=date(2026, 11, 18), name="学級閉鎖",
+                             class_id=world["room"]))
+        kid = await s.get_one(Child, world["kid4"])
+        kid.name = "江藤 五郎丸"
+    after = await row("kid4")
+    assert after.count("閉") == 1 and "江藤 五郎丸" in after
