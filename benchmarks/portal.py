@@ -245,7 +245,7 @@ async def run_one(backend: str, dataset: str) -> list[dict[str, object]]:
         async with aiohttp.ClientSession(connector=connector,
                                          cookie_jar=aiohttp.CookieJar(unsafe=True)) as guardian, \
                 aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as staff:
-            for _ in range(100):
+            for _ in range(600):  # the workers' start-up: up to 60 s on a loaded machine
                 with contextlib.suppress(aiohttp.ClientError):
                     async with guardian.get(base + "/login") as r:
                         if r.status == 200:

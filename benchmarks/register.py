@@ -51,7 +51,7 @@ async def run_backend(backend: str) -> list[dict[str, object]]:
         connector = aiohttp.TCPConnector(limit=0)  # the steady load may need many at once
         async with aiohttp.ClientSession(connector=connector,
                                          cookie_jar=aiohttp.CookieJar(unsafe=True)) as staff:
-            for _ in range(100):
+            for _ in range(600):  # the workers' start-up: up to 60 s on a loaded machine
                 with contextlib.suppress(aiohttp.ClientError):
                     async with staff.get(base + "/staff/login") as r:
                         if r.status == 200:
