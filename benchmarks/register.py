@@ -11,7 +11,6 @@ gives the register's p99 with the floor's beside it and their ratio, and the loa
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import sys
 import time
@@ -20,15 +19,13 @@ import aiohttp
 
 from benchmarks.portal import (
     DURATION_S,
-    NOW,
-    PASSWORD,
     RATE,
     WORKERS,
-    _free_port,
-    _login,
-    db_url,
     hammer,
+    listening,
+    portal_workers,
     prepare,
+    staff_login,
     steady,
 )
 from benchmarks.stats import save, table
@@ -41,25 +38,13 @@ FLOOR_PATH = "/static/staff.css"
 
 async def run_backend(backend: str) -> list[dict[str, object]]:
     info = await prepare(backend, "city")
-    port = _free_port()
-    procs = [await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "benchmarks.portal", "serve", db_url(backend, "city"), str(port),
-        NOW["city"].isoformat()) for _ in range(WORKERS)]
-    base = f"http://127.0.0.1:{port}"
     rows: list[dict[str, object]] = []
-    try:
+    async with portal_workers(backend, "city") as base:
         connector = aiohttp.TCPConnector(limit=0)  # the steady load may need many at once
         async with aiohttp.ClientSession(connector=connector,
                                          cookie_jar=aiohttp.CookieJar(unsafe=True)) as staff:
-            for _ in range(600):  # the workers' start-up: up to 60 s on a loaded machine
-                with contextlib.suppress(aiohttp.ClientError):
-                    async with staff.get(base + "/staff/login") as r:
-                        if r.status == 200:
-                            break
-                await asyncio.sleep(0.1)
-            await _login(staff, base, "/staff/login", {
-                "email": "bench@example.jp", "password": PASSWORD, "next": "/staff/"},
-                "/staff/")
+            await listening(staff, base + "/staff/login")
+            await staff_login(staff, base)
             month = base + f"/staff/classes/{info['class_id']}/month"
             await hammer(staff, month, 1.0, 4)  # warm-up: templates, caches, connections
             alone = await hammer(staff, month, min(DURATION_S, 3.0), 1)
@@ -78,11 +63,6 @@ async def run_backend(backend: str) -> list[dict[str, object]]:
                 })
                 print(f"  {backend} run {run}: p99 {paced['p99_ms']:.0f} ms "
                       f"(floor {floor['p99_ms']:.0f} ms), load {load:.1f}", file=sys.stderr)
-    finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            await asyncio.wait_for(proc.wait(), 10)
     return rows
 
 

@@ -1,9 +1,10 @@
-"""The month register page (出席簿) byte for byte, and its cache never serving stale data.
+"""The month register page (出席簿) byte for byte, and nothing of it kept between requests.
 
 The golden files under tests/data/register/ were written by the plain Jinja template
 before the page was made cheaper (issue #17): the table must stay exactly what it was, in
-every language, in the month view and the print view alike. ``RENRAKU_WRITE_GOLDEN=1`` writes
-them again after an intended change of the table.
+Japanese and English (its labels translated, its weekday names from babel), in the month
+view and the print view alike. ``RENRAKU_WRITE_GOLDEN=1`` writes them again after an
+intended change of the table.
 """
 
 from __future__ import annotations
@@ -97,7 +98,7 @@ def _golden(name: str, text: str) -> str:
     return path.read_text(encoding="utf-8")
 
 
-@pytest.mark.parametrize("lang", ["ja", "en", "zh", "es"])
+@pytest.mark.parametrize("lang", ["ja", "en"])  # the grid is the same; the labels move
 async def test_month_table_is_unchanged(staff_portal: StaffPortal, world: dict[str, int],
                                         lang: str) -> None:
     client = await staff_portal.client_as_staff("mori@x.jp", "teacher-pass-1")
