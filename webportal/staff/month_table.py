@@ -37,13 +37,12 @@ def month_table(grid: MonthRegister, weekday: Callable[[date], str]) -> MonthTab
         + (f' title="{escape(col.closed)}"' if col.closed else "")
         + f">{col.day.day}<br><small>{escape(weekday(col.day))}</small></th>\n"
         for c, col in zip(cls, days, strict=True))
-    texts: dict[str, str] = {}
+    # A handful of distinct texts ("", 欠, 遅早, 閉…): each escaped once
+    texts = {cell: str(escape(cell)) for cell in {c for row in grid.rows for c in row.cells}}
     rows = []
     for row in grid.rows:
-        cells = "".join(
-            f'      <td class="{c}">'
-            f"{texts.get(cell) or texts.setdefault(cell, str(escape(cell)))}</td>\n"
-            for c, cell in zip(cls, row.cells, strict=True))
+        cells = "".join(f'      <td class="{c}">{texts[cell]}</td>\n'
+                        for c, cell in zip(cls, row.cells, strict=True))
         t = row.totals
         rows.append(
             f'    <tr data-child="{row.child.child_id}">\n'
