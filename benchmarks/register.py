@@ -47,6 +47,9 @@ async def run_backend(backend: str) -> list[dict[str, object]]:
             await staff_login(staff, base)
             month = base + f"/staff/classes/{info['class_id']}/month"
             await hammer(staff, month, 1.0, 4)  # warm-up: templates, caches, connections
+            # and at the measured rate, so that no run pays for the workers' database pools
+            # growing to what random arrivals need (new connections, their statement caches)
+            await steady(staff, month, 2.0, RATE)
             alone = await hammer(staff, month, min(DURATION_S, 3.0), 1)
             for run in range(1, RUNS + 1):
                 load = os.getloadavg()[0]
