@@ -21,6 +21,7 @@ this one, which drives the phones; it also reports where each confirm's time wen
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import statistics
@@ -130,20 +131,50 @@ class DatabaseCpu:
         return sum(cpu - self.start.get(pid, 0.0) for pid, cpu in (await self._backends()).items())
 
 
+def waiting_s(pid: int | None) -> float:
+    """Seconds the process's threads were ready to run but waited for a core
+    (/proc/<pid>/task/*/schedstat, second field): on a loaded machine a process that uses
+    little CPU may be starved rather than idle."""
+    total = 0
+    for stat in Path(f"/proc/{pid}/task").glob("*/schedstat") if pid else ():
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            total += int(stat.read_text().split()[1])
+    return total / 1e9
+
+
+async def cpu_each_second(pid: int | None, seen: list[float]) -> None:
+    """The process's CPU (% of one core) in each second of the run, into ``seen``: is one
+    FastAGI process the limit? Its average over a run hides the bursts."""
+    last, at = cpu_seconds(pid), time.perf_counter()
+    while True:
+        await asyncio.sleep(1.0)
+        now_cpu, now = cpu_seconds(pid), time.perf_counter()
+        seen.append(100 * (now_cpu - last) / (now - at))
+        last, at = now_cpu, now
+
+
 async def run_level(calls: list[Any], pids: tuple[int | None, ...], paced: bool,
                     db_cpu: DatabaseCpu | None = None) -> dict[str, Any]:
     """One level: the calls at once; CPU seconds per process, timings, failures."""
     cpu0 = [cpu_seconds(pid) for pid in pids]
+    wait0 = waiting_s(pids[0])
     if db_cpu is not None:
         await db_cpu.begin()
     timing = Timing()
     started = time.perf_counter()
+    fastagi_pct = [0.0]
+    busiest = asyncio.ensure_future(cpu_each_second(pids[0], fastagi_pct))
     results = await asyncio.gather(*(one_call(phone, timing, paced) for phone in calls),
                                    return_exceptions=True)
     wall = time.perf_counter() - started
+    busiest.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await busiest
     await asyncio.sleep(0.5)  # the last step lines from the server
     cpu = [cpu_seconds(pid) - c0 for pid, c0 in zip(pids, cpu0, strict=True)]
-    return {"wall": wall, "cpu": cpu, "timing": timing,
+    waited = waiting_s(pids[0]) - wait0
+    return {"wall": wall, "cpu": cpu, "timing": timing, "busiest_pct": max(fastagi_pct),
+            "fastagi_waiting_s": waited,
             "db_cpu_s": await db_cpu.seconds() if db_cpu is not None else 0.0,
             "failed": [r for r in results if isinstance(r, BaseException)]}
 
@@ -167,6 +198,9 @@ def summarise(runs: list[dict[str, Any]], floor: dict[str, Any] | None) -> dict[
             1000 * (r["cpu_fastagi_s"] + r["cpu_db_s"]) / n for r in runs),
         "ivr_cpu_ms_per_call": statistics.median(1000 * r["cpu_ivr_s"] / n for r in runs),
         "confirm_p99_worst_ms": max(r["confirm_p99_ms"] for r in runs),
+        "load1_max": max(r.get("load1", 0.0) for r in runs),
+        "fastagi_cpu_pct_max": max(r.get("fastagi_cpu_pct", 0.0) for r in runs),
+        "fastagi_cpu_busiest_s_pct": max(r.get("fastagi_cpu_busiest_s_pct", 0.0) for r in runs),
     })
     if floor is not None:
         row.update({
@@ -198,10 +232,10 @@ async def main() -> dict[str, object]:
     floor: Floor | None = None
     try:
         if DB == "postgresql":
-            from benchmarks.portal import PG_ADMIN, fresh_pg
+            from benchmarks.portal import PG_ADMIN, PG_DB, fresh_pg
 
-            await fresh_pg("renraku_bench_peak")
-            url = f"{PG_ADMIN}/renraku_bench_peak"
+            await fresh_pg(f"{PG_DB}_peak")
+            url = f"{PG_ADMIN}/{PG_DB}_peak"
         else:
             db = Path(tempfile.mkdtemp(prefix="renraku-bench-peak-")) / "peak.db"
             url = f"sqlite+aiosqlite:///{db}"
@@ -239,7 +273,7 @@ async def main() -> dict[str, object]:
                 broken.add(pace)
             wall, cpu, timing = got["wall"], got["cpu"], got["timing"]
             confirms = server.confirms
-            row = {"db": DB, "pace": pace, "calls": n, "run": k + 1,
+            row = {"db": DB, "pace": pace, "calls": n, "run": k + 1, "load1": os.getloadavg()[0],
                    "completed": n - len(got["failed"]), "failed": len(got["failed"]),
                    "reports_written": (written or 0) - (before or 0), "wall_s": wall,
                    **timer.summary(),
@@ -249,6 +283,9 @@ async def main() -> dict[str, object]:
                    "key_p50_ms": _p(timing.key_ms, 50), "key_p99_ms": _p(timing.key_ms, 99),
                    "cpu_fastagi_s": cpu[0], "cpu_db_s": got["db_cpu_s"], "cpu_ivr_s": cpu[1],
                    "cpu_carrier_s": cpu[2], "cpu_driver_s": cpu[3],
+                   "fastagi_cpu_pct": 100 * cpu[0] / wall,
+                   "fastagi_cpu_busiest_s_pct": got["busiest_pct"],
+                   "fastagi_waiting_for_core_pct": 100 * got["fastagi_waiting_s"] / wall,
                    "confirm_p50_ms": _p([c["ms"] for c in confirms], 50),
                    "confirm_p99_ms": _p([c["ms"] for c in confirms], 99),
                    "confirm_db_p99_ms": _p([c["db_ms"] for c in confirms], 99),
@@ -259,7 +296,11 @@ async def main() -> dict[str, object]:
                    "loop_lags_over_50ms": sum(1 for x in server.lags if x > 50)}
             runs_out.append(row)
             print(f"  {pace} N={n} run {k + 1}: {row['completed']}/{n} completed in "
-                  f"{wall:.1f} s, step p99 {row['step_p99_ms']:.0f} ms", file=sys.stderr)
+                  f"{wall:.1f} s, step p99 {row['step_p99_ms']:.0f} ms, FastAGI CPU "
+                  f"{row['fastagi_cpu_pct']:.0f} % (busiest second "
+                  f"{row['fastagi_cpu_busiest_s_pct']:.0f} %, waiting for a core "
+                  f"{row['fastagi_waiting_for_core_pct']:.0f} %), load {row['load1']:.1f}",
+                  file=sys.stderr)
             await asyncio.sleep(3)  # let every channel hang up before the next level
             if k == 0 and (pace, n) not in floors:
                 floor.heard.clear()
@@ -293,13 +334,16 @@ async def main() -> dict[str, object]:
                 "seen by the driver; CPU ms per call)",
                 ["db", "pace", "calls", "run", "done", "failed", "wall s", "1st prompt p99",
                  "step p50", "step p99", "key->prompt p99", "confirm p99", "confirm DB p99",
-                 "confirm stmts", "loop lag max", "FastAGI+DB", "IVR Asterisk"],
+                 "confirm stmts", "loop lag max", "FastAGI+DB", "IVR Asterisk",
+                 "FastAGI CPU %", "busiest 1 s %", "waiting for a core %", "load"],
                 [[r["db"], r["pace"], r["calls"], r["run"], r["completed"], r["failed"],
                   r["wall_s"], r["first_prompt_p99_ms"], r["step_p50_ms"], r["step_p99_ms"],
                   r["key_p99_ms"], r["confirm_p99_ms"], r["confirm_db_p99_ms"],
                   r["confirm_statements"], r["loop_lag_max_ms"],
                   1000 * (r["cpu_fastagi_s"] + r["cpu_db_s"]) / r["calls"],
-                  1000 * r["cpu_ivr_s"] / r["calls"]] for r in runs_out]))
+                  1000 * r["cpu_ivr_s"] / r["calls"], r["fastagi_cpu_pct"],
+                  r["fastagi_cpu_busiest_s_pct"], r["fastagi_waiting_for_core_pct"],
+                  r["load1"]] for r in runs_out]))
     print()
     print(table(f"Morning peak, {RUNS} runs a level, against the floor (dialplan-only IVR, "
                 "same Asterisk, same callers)",
@@ -307,13 +351,14 @@ async def main() -> dict[str, object]:
                  "key->prompt p99 worst", "floor key->prompt p99", "ratio",
                  "1st prompt p99 worst", "floor 1st prompt p99",
                  "FastAGI+DB CPU ms/call", "floor Asterisk CPU ms/call", "ratio",
-                 "IVR Asterisk CPU ms/call (Renraku)"],
+                 "IVR Asterisk CPU ms/call (Renraku)", "FastAGI busiest 1 s %", "load max"],
                 [[r["db"], r["pace"], r["calls"], r["runs"], r["failed"],
                   r["step_p99_median_ms"], r["step_p99_worst_ms"], r["key_p99_worst_ms"],
                   r.get("floor_key_p99_ms", "-"), r.get("key_p99_ratio", "-"),
                   r["first_prompt_p99_worst_ms"], r.get("floor_first_prompt_p99_ms", "-"),
                   r["renraku_cpu_ms_per_call"], r.get("floor_ivr_cpu_ms_per_call", "-"),
-                  r.get("cpu_ratio", "-"), r["ivr_cpu_ms_per_call"]] for r in summary]))
+                  r.get("cpu_ratio", "-"), r["ivr_cpu_ms_per_call"],
+                  r["fastagi_cpu_busiest_s_pct"], r["load1_max"]] for r in summary]))
     for e in errors[:10]:
         print("  failure:", e)
     for r in runs_out:

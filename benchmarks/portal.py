@@ -19,6 +19,7 @@ import re
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -28,7 +29,8 @@ from sqlalchemy import select, text
 from benchmarks.stats import percentile, save, table
 
 PG_ADMIN = os.environ.get("RENRAKU_BENCH_PG", "postgresql+asyncpg://postgres@127.0.0.1:5432")
-PG_DB = "renraku_bench"
+# Database names start with this (several checkouts benchmarking on one server: set apart)
+PG_DB = os.environ.get("RENRAKU_BENCH_PG_DB", "renraku_bench")
 CACHE = Path(os.environ.get("RENRAKU_BENCH_CACHE", Path.home() / ".cache" / "renraku" / "bench"))
 DURATION_S = float(os.environ.get("RENRAKU_BENCH_PORTAL_S", "6"))
 CONCURRENCY = 16
@@ -162,6 +164,38 @@ async def _login(session: aiohttp.ClientSession, base: str, path: str, form: dic
             raise RuntimeError(f"{expect} after login: {r.status}")
 
 
+@contextlib.asynccontextmanager
+async def portal_workers(backend: str, dataset: str) -> AsyncIterator[str]:
+    """``WORKERS`` portal processes on one free port, as ``renraku web`` runs them; yields
+    their base URL and stops them after the block."""
+    port = _free_port()
+    procs = [await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "benchmarks.portal", "serve", db_url(backend, dataset), str(port),
+        NOW[dataset].isoformat()) for _ in range(WORKERS)]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            await asyncio.wait_for(proc.wait(), 10)
+
+
+async def listening(session: aiohttp.ClientSession, url: str) -> None:
+    """Until the workers answer ``url``: up to 60 s (their start-up on a loaded machine)."""
+    for _ in range(600):
+        with contextlib.suppress(aiohttp.ClientError):
+            async with session.get(url) as r:
+                if r.status == 200:
+                    return
+        await asyncio.sleep(0.1)
+
+
+async def staff_login(session: aiohttp.ClientSession, base: str) -> None:
+    await _login(session, base, "/staff/login", {
+        "email": "bench@example.jp", "password": PASSWORD, "next": "/staff/"}, "/staff/")
+
+
 class _Tally:
     """Latencies of the page's good answers (200) and a count of the rest."""
 
@@ -232,30 +266,18 @@ async def run_one(backend: str, dataset: str) -> list[dict[str, object]]:
     t0 = time.perf_counter()
     info = await prepare(backend, dataset)
     setup_s = time.perf_counter() - t0
-    port = _free_port()
-    procs = [await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "benchmarks.portal", "serve", db_url(backend, dataset), str(port),
-        NOW[dataset].isoformat()) for _ in range(WORKERS)]
-    base = f"http://127.0.0.1:{port}"
     rows = []
-    try:
+    async with portal_workers(backend, dataset) as base:
         connector = aiohttp.TCPConnector(limit=0)  # the steady load may need more than 16
         # unsafe=True: keep cookies from an IP-address host (127.0.0.1).
         async with aiohttp.ClientSession(connector=connector,
                                          cookie_jar=aiohttp.CookieJar(unsafe=True)) as guardian, \
                 aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as staff:
-            for _ in range(100):
-                with contextlib.suppress(aiohttp.ClientError):
-                    async with guardian.get(base + "/login") as r:
-                        if r.status == 200:
-                            break
-                await asyncio.sleep(0.1)
+            await listening(guardian, base + "/login")
             await _login(guardian, base, "/login", {
                 "identifier": str(info["guardian_email"]), "password": PASSWORD, "next": "/"},
                 "/")
-            await _login(staff, base, "/staff/login", {
-                "email": "bench@example.jp", "password": PASSWORD, "next": "/staff/"},
-                "/staff/")
+            await staff_login(staff, base)
             month = f"/staff/classes/{info['class_id']}/month"
             async with guardian.get(base + "/home", allow_redirects=False) as r:
                 home = r.headers.get("Location", "/home")  # /home redirects to /c/<child>
@@ -272,11 +294,6 @@ async def run_one(backend: str, dataset: str) -> list[dict[str, object]]:
                              "alone_p99_ms": alone["p99_ms"], "rate": RATE,
                              "rate_p50_ms": paced["p50_ms"], "rate_p99_ms": paced["p99_ms"],
                              "rate_errors": paced["errors"]})
-    finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            await asyncio.wait_for(proc.wait(), 10)
     return rows
 
 

@@ -39,7 +39,9 @@ def machine() -> dict[str, object]:
                 break
     except OSError:
         pass
-    return {"cores": os.cpu_count(), "cpu": cpu, "python": platform.python_version()}
+    # The load when the figures were saved: on a shared machine they mean little without it.
+    return {"cores": os.cpu_count(), "cpu": cpu, "python": platform.python_version(),
+            "loadavg": [round(x, 2) for x in os.getloadavg()]}
 
 
 def table(title: str, header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:

@@ -10,7 +10,7 @@ from benchmarks.__main__ import main
 def test_help_lists_the_benchmarks_and_their_knobs(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--help"]) == 0
     out = capsys.readouterr().out
-    assert "portal|peak|classic|dialer" in out and "RENRAKU_BENCH_DIALER_N" in out
+    assert "portal|register|peak|classic|dialer" in out and "RENRAKU_BENCH_DIALER_N" in out
 
 
 def test_an_unknown_benchmark_is_named_and_nothing_runs(

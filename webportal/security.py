@@ -283,10 +283,14 @@ async def current_staff(request: web.Request) -> Staff | None:
         return None
     async with app_of(request).sessions() as s:
         staff = await s.get(Staff, sid)
-    if (staff is None or not staff.active
-            or session_of(request).get("epoch") != staff.session_epoch):
-        return None
-    return staff
+    return staff if staff_still_signed_in(request, staff) else None
+
+
+def staff_still_signed_in(request: web.Request, staff: Staff | None) -> bool:
+    """The cookie's staff member (``staff``, loaded by the caller) exists, is active and
+    has not changed password or classes since this session signed in."""
+    return (staff is not None and staff.active
+            and session_of(request).get("epoch") == staff.session_epoch)
 
 
 def login_redirect(request: web.Request, path: str = "/login") -> web.HTTPFound:

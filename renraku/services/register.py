@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -133,22 +133,34 @@ async def month_register(
     school = await session.get_one(School, classroom.school_id)
     calendar = await school_calendar(session, school)
     start, end = date(year, month, 1), date(year + month // 12, month % 12 + 1, 1)
-    children = await class_children(session, classroom.id, since=start)
-    facts = await session.execute(
-        select(AbsenceReport.child_id, AbsenceReport.day, AbsenceReport.kind, AbsenceReport.reason)
-        .join(Enrolment, Enrolment.child_id == AbsenceReport.child_id)
-        .where(
-            Enrolment.class_id == classroom.id,
+    # The children (as class_children lists them) and their active reports of the month in
+    # one statement: a child without reports comes once with empty report columns.
+    rows = await session.execute(
+        select(Child.id, Child.name, AbsenceReport.day, AbsenceReport.kind,
+               AbsenceReport.reason)
+        .join(Enrolment, Enrolment.child_id == Child.id)
+        .outerjoin(AbsenceReport, and_(
+            AbsenceReport.child_id == Child.id,
             AbsenceReport.status == ReportStatus.ACTIVE,
             AbsenceReport.day >= start,
             AbsenceReport.day < end,
-        )
+        ))
+        .where(Enrolment.class_id == classroom.id,
+               or_(Child.active.is_(True), Child.left_on >= start))
+        .order_by(Enrolment.number.nulls_last(), Child.reading, Child.name, Child.id)
     )
+    children: dict[int, ChildRow] = {}
+    facts = []
+    for child_id, name, day, kind, reason in rows:
+        if child_id not in children:
+            children[child_id] = ChildRow(child_id, name)
+        if day is not None:
+            facts.append(ReportFact(child_id, day, kind, reason))
     return build_month(
         year,
         month,
-        [ChildRow(c.id, c.name) for c in children],
-        [ReportFact(*row) for row in facts],
+        list(children.values()),
+        facts,
         calendar,
         until=until,
         room=ClassRef(classroom.id, classroom.grade),

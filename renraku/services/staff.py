@@ -26,6 +26,24 @@ async def staff_scope(session: AsyncSession, staff: Staff) -> StaffScope:
     return StaffScope(staff.id, staff.school_id, staff.role, frozenset(class_ids), staff.active)
 
 
+async def staff_school_scope(
+    session: AsyncSession, staff_id: int
+) -> tuple[Staff, School, StaffScope] | None:
+    """A staff member, their school and their scope in one statement (every staff page
+    starts here): one row per class of theirs, or one row without a class."""
+    rows = (await session.execute(
+        select(Staff, School, StaffClass.class_id)
+        .join(School, School.id == Staff.school_id)
+        .outerjoin(StaffClass, StaffClass.staff_id == Staff.id)
+        .where(Staff.id == staff_id))).all()
+    if not rows:
+        return None
+    staff, school = rows[0][0], rows[0][1]
+    class_ids = frozenset(row[2] for row in rows if row[2] is not None)
+    return staff, school, StaffScope(staff.id, staff.school_id, staff.role, class_ids,
+                                     staff.active)
+
+
 async def school_classes(session: AsyncSession, school_id: int) -> list[Classroom]:
     rows = await session.scalars(
         select(Classroom)

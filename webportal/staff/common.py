@@ -8,6 +8,7 @@ teacher cannot even learn which class ids exist elsewhere).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -24,7 +25,7 @@ from renraku.rules.permissions import StaffScope, can_view_class, visible_classe
 from renraku.rules.phone import PhoneNumber
 from renraku.services import audit as audit_log
 from renraku.services.schools import school_now
-from renraku.services.staff import school_classes, staff_scope
+from renraku.services.staff import school_classes, staff_school_scope
 from webportal.staff import fw
 
 BABEL = {"ja": "ja", "en": "en", "zh": "zh_Hans", "es": "es"}
@@ -56,14 +57,15 @@ class StaffRequest:
 
 async def staff_request(request: web.Request, session: AsyncSession) -> StaffRequest:
     """The logged-in, active staff member or an HTTP error (login redirect / 403)."""
-    staff_id = await fw.staff_id(request)
+    staff_id = fw.cookie_staff_id(request)
     if staff_id is None:
         raise fw.login_redirect(request)
-    staff = await session.get(Staff, staff_id)
-    if staff is None or not staff.active:
-        raise web.HTTPForbidden(text="forbidden")
-    school = await session.get_one(School, staff.school_id)
-    scope = await staff_scope(session, staff)
+    # The staff member, their school and scope in one statement, in the page's own session
+    # (this ran before as four statements in two sessions: ~1 ms of Python each).
+    found = await staff_school_scope(session, staff_id)
+    if found is None or not fw.staff_still_signed_in(request, found[0]):
+        raise fw.login_redirect(request)
+    staff, school, scope = found
     return StaffRequest(request, fw.app_of(request), staff, scope, school)
 
 
@@ -98,6 +100,13 @@ def int_param(value: str | None, default: int | None = None) -> int | None:
         raise web.HTTPBadRequest(text="bad number") from exc
 
 
+@functools.cache
+def _weekday_name(locale: str, weekday: int) -> str:
+    """The short weekday name ("EEE"): it depends on the weekday alone, and babel takes
+    ~50 µs a call, 31 calls a month register."""
+    return format_date(date(2024, 1, 1 + weekday), "EEE", locale=locale)  # 1 Jan 2024: Monday
+
+
 def helpers(sr: StaffRequest, lang: str) -> dict[str, Any]:
     """Formatting and label helpers for staff templates (school time, staff's language)."""
     _ = fw.gettext_for(sr.request)
@@ -109,7 +118,7 @@ def helpers(sr: StaffRequest, lang: str) -> dict[str, Any]:
         return format_date(d, "medium", locale=locale) + f" ({weekday(d)})"
 
     def weekday(d: date) -> str:
-        return format_date(d, "EEE", locale=locale)
+        return _weekday_name(locale, d.weekday())
 
     kinds = {"absence": _("Absence"), "late": _("Late"), "early_leave": _("Early leave")}
     reasons = {

@@ -10,6 +10,7 @@ from email.message import EmailMessage
 
 from aiohttp import web
 
+from models import Staff
 from renraku.app import App
 from renraku.services import mail
 from renraku.services.events import Send
@@ -22,6 +23,7 @@ __all__ = [
     "APP_KEY",
     "app_of",
     "app_of_application",
+    "cookie_staff_id",
     "csrf_token",
     "gettext_for",
     "language_of",
@@ -30,6 +32,7 @@ __all__ = [
     "render",
     "send_mail",
     "staff_id",
+    "staff_still_signed_in",
 ]
 
 
@@ -44,6 +47,16 @@ def app_of_application(app: web.Application) -> App:
 async def staff_id(request: web.Request) -> int | None:
     """The signed-in staff member's id (exists, active, password unchanged), else None."""
     return await security.signed_in_staff_id(request)
+
+
+def cookie_staff_id(request: web.Request) -> int | None:
+    """The staff id the session cookie names, not yet checked: load the row, then ask
+    ``staff_still_signed_in``."""
+    return security.staff_id(request)
+
+
+def staff_still_signed_in(request: web.Request, staff: Staff | None) -> bool:
+    return security.staff_still_signed_in(request, staff)
 
 
 def login_redirect(request: web.Request) -> web.HTTPException:

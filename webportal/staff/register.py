@@ -14,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models import AbsenceReport, Enrolment
 from models.db import transaction
 from models.enums import ReportReason, ReportStatus
-from renraku.rules.register import absent_on
 from renraku.rules.schoolday import ClassRef, report_day
 from renraku.rules.schoolyear import academic_year_of
 from renraku.services import followup, live, pdf, proxy_requests, register, rollcall, voicemail
@@ -31,6 +30,7 @@ from webportal.staff.common import (
     render,
     staff_request,
 )
+from webportal.staff.month_table import month_table
 
 routes = web.RouteTableDef()
 BUS_KEY = web.AppKey("staff_change_bus", live.ChangeBus)
@@ -221,7 +221,7 @@ async def month(request: web.Request) -> web.Response:
     await audit(sr, "register.month", class_id=room.id, detail=f"{grid.year}-{grid.month:02d}")
     return render(sr, "staff/month.html", {
         "page_title": _("Attendance register: %(name)s") % {"name": room.name},
-        "room": room, "grid": grid, "absent_on": absent_on,
+        "room": room, "grid": grid, "month_table": month_table,
         "ym": f"{grid.year}-{grid.month:02d}",
         "prev_ym": _shift(grid.year, grid.month, -1), "next_ym": _shift(grid.year, grid.month, 1),
     })
@@ -232,7 +232,7 @@ async def _printed(request: web.Request, action: str) -> tuple[StaffRequest, web
     await audit(sr, action, class_id=room.id, detail=f"{grid.year}-{grid.month:02d}")
     return sr, render(sr, "staff/month_print.html", {
         "page_title": f"{room.name} {grid.year}年{grid.month}月 出席簿",
-        "room": room, "grid": grid, "absent_on": absent_on, "now": sr.now,
+        "room": room, "grid": grid, "month_table": month_table, "now": sr.now,
         "lang": fw.language_of(request),
     })
 
