@@ -113,6 +113,12 @@ class ClusterLines(PhoneLines):
         self.carrier_ami.register_event("Newchannel", self._on_carrier_channel)
         await self.wait_nodes({n: True for n in NODE_HOSTS}, within=15)
 
+    def first_app(self, node: str) -> int:
+        """Index (in APP_HOSTS) of the app node IVR node ``node`` tries first: each node's
+        own (renraku.settings.Settings.fastagi_urls_for), so the nodes' calls spread."""
+        first = self.node_settings[node].fastagi_urls_for(node)[0]
+        return APP_HOSTS.index(first.split("//", 1)[1].rsplit(":", 1)[0])
+
     async def wait_nodes(self, wanted: dict[str, bool], within: float = 10) -> None:
         """Until Kamailio's dispatcher sees each named node up (True) or down (False)."""
         assert self.kamailio is not None
@@ -182,6 +188,7 @@ class ProcessCity(ClusterLines):
         # Per caller (last 9 digits): (monotonic time, node, unique id, sound) of each prompt
         self.heard: dict[str, list[tuple[float, str, str, str]]] = {}
         self.carrier_ended: set[str] = set()  # the carrier's ChannelIds that hung up
+        self.app_voice = "tone"  # tests.city_node's VOICE ("bench" for the benchmarks)
 
     async def start_apps(self) -> list[int]:
         self.app_ports = [free_port() for _ in APP_HOSTS]
@@ -219,7 +226,7 @@ class ProcessCity(ClusterLines):
         settings = self.settings.replace(database_url=self.database_url)
         self.app_procs[i] = await asyncio.to_thread(
             spawn, "app", settings, APP_HOSTS[i], str(self.app_ports[i]), self.now.isoformat(),
-            log=self.log_path(f"app{i + 1}"))
+            self.app_voice, log=self.log_path(f"app{i + 1}"))
 
     def kill_app_process(self, i: int) -> None:
         """SIGKILL app node i's process (its FastAGI connections die with it)."""
