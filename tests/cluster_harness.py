@@ -4,7 +4,8 @@ Every part has its own loopback address, as separate machines would:
 
     carrier simulator 127.0.0.1 ──SIP──► Kamailio 127.0.0.10 ──► IVR node ivr1 127.0.0.11
                                                               └─► IVR node ivr2 127.0.0.12
-    each IVR node ──FastAGI──► app node A 127.0.0.13, else app node B 127.0.0.14
+    ivr1 ──FastAGI──► app node A 127.0.0.13, else app node B 127.0.0.14
+    ivr2 ──FastAGI──► app node B first, else A (each node starts at its own app node)
 
 The app nodes are two FastAGI servers of this process (the flows and the database are the
 test's, as in tests/asterisk_harness.py); "killing" one aborts its connections at once,
