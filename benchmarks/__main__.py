@@ -1,8 +1,10 @@
 """``make bench`` / ``python -m benchmarks [portal|register|peak|classic|dialer …]``
-(``--help``: this text).
+(``--help``: this text); ``python -m benchmarks peak-city``.
 
-Runs the chosen benchmarks (all five by default) one after another; each prints its
-table and writes benchmarks/results/<name>.json. Knobs (environment):
+Runs the chosen benchmarks (the first five by default; peak-city, the morning peak through
+Kamailio on one IVR node and on two, only when named: make bench is near its 25 minutes)
+one after another; each prints its table and writes benchmarks/results/<name>.json.
+Knobs (environment):
 RENRAKU_BENCH_PORTAL_S (seconds per load, 6), RENRAKU_BENCH_PORTAL_RATE (requests/s, 40),
 RENRAKU_BENCH_PORTAL_WORKERS (portal processes, one per core), RENRAKU_BENCH_REGISTER_RUNS
 (month register runs, 3), RENRAKU_BENCH_REGISTER_DB (sqlite,postgresql),
@@ -12,7 +14,8 @@ RENRAKU_BENCH_PEAK_LOCKSTEP (lockstep level, the top one under 300), RENRAKU_BEN
 renraku_bench), RENRAKU_BENCH_CACHE (city databases' folder), RENRAKU_BENCH_CLASSIC_CALLS
 (40), RENRAKU_BENCH_DIALER_C (channel levels, "30,60,120"), RENRAKU_BENCH_DIALER_PER_CHANNEL
 (households per channel at each level, 8), RENRAKU_BENCH_DIALER_N (households per level
-instead), RENRAKU_BENCH_DIALER_TWO_NODES (channels of the two-node run, 60; 0: none).
+instead), RENRAKU_BENCH_DIALER_TWO_NODES (channels of the two-node run, 60; 0: none),
+RENRAKU_BENCH_PEAK_CITY_N (peak-city's calls a run, 100).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import sys
 import time
 
 ALL = ("portal", "register", "peak", "classic", "dialer")
+ON_REQUEST = ("peak-city",)  # not in make bench's default run
 
 
 def main(argv: list[str]) -> int:
@@ -30,9 +34,10 @@ def main(argv: list[str]) -> int:
         print(__doc__)
         return 0
     chosen = argv or list(ALL)
-    unknown = [name for name in chosen if name not in ALL]
+    unknown = [name for name in chosen if name not in ALL + ON_REQUEST]
     if unknown:
-        print(f"unknown benchmark(s) {unknown}; choose from {', '.join(ALL)}", file=sys.stderr)
+        print(f"unknown benchmark(s) {unknown}; choose from {', '.join(ALL + ON_REQUEST)}",
+              file=sys.stderr)
         return 2
     started = time.perf_counter()
     failed = []
@@ -40,7 +45,7 @@ def main(argv: list[str]) -> int:
         t0 = time.perf_counter()
         print(f"==> {name}", flush=True)
         try:
-            asyncio.run(importlib.import_module(f"benchmarks.{name}").main())
+            asyncio.run(importlib.import_module(f"benchmarks.{name.replace('-', '_')}").main())
         except Exception as exc:  # one broken bench must not hide the others' figures
             failed.append(name)
             print(f"!! {name} failed: {type(exc).__name__}: {exc}", flush=True)

@@ -110,12 +110,12 @@ class DatabaseCpu:
     """CPU of the PostgreSQL backends serving the benchmark's database (SQLite runs inside
     the FastAGI process, whose CPU already counts it)."""
 
-    def __init__(self, app: Any) -> None:
-        self.app = app
+    def __init__(self, app: Any, postgresql: bool = DB == "postgresql") -> None:
+        self.app, self.postgresql = app, postgresql
         self.start: dict[int, float] = {}
 
     async def _backends(self) -> dict[int, float]:
-        if DB != "postgresql":
+        if not self.postgresql:
             return {}
         from sqlalchemy import text
 

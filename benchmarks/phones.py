@@ -35,6 +35,28 @@ def cpu_seconds(pid: int | None) -> float:
     return sum(int(x) for x in fields[11:15]) / TICK
 
 
+def tree_cpu_seconds(pid: int | None) -> float:
+    """CPU-seconds of ``pid`` and every live descendant (Kamailio's workers are children
+    that run until it stops, so their time is in no cutime yet); each process's own
+    cutime + cstime adds its children already reaped."""
+    if not pid:
+        return 0.0
+    parent: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone between the listing and the read
+        parent[int(stat.parent.name)] = int(fields[1])
+    tree, todo = {pid}, [pid]
+    while todo:
+        mine = todo.pop()
+        kids = [p for p, pp in parent.items() if pp == mine and p not in tree]
+        tree.update(kids)
+        todo += kids
+    return sum(cpu_seconds(p) for p in tree)
+
+
 async def start_lines():  # type: ignore[no-untyped-def]
     """PhoneLines with wide RTP ranges (patched here, not in the harness)."""
     import tests.asterisk_harness as harness
@@ -140,6 +162,19 @@ async def carrier_ami_pool(lines, size: int = 48):  # type: ignore[no-untyped-de
                             lines.carrier_secret, events="off").start() for _ in range(size)]
 
 
+async def pooled_press(phone, pool, digits: str, gap: float) -> float:  # type: ignore[no-untyped-def]
+    """A phone's key presses through one of the pooled sessions; returns when the first key
+    was played into the call (perf_counter)."""
+    ami = pool[hash(phone.id) % len(pool)]
+    sent = []
+    for digit in digits:
+        await ami.send_action({"Action": "PlayDTMF", "Channel": phone.channel,
+                               "Digit": digit, "Duration": "150"})
+        sent.append(time.perf_counter())
+        await asyncio.sleep(gap)
+    return sent[0]
+
+
 def pooled_phone(lines, number: str, pool, dialled: str = "0120000000"):  # type: ignore[no-untyped-def]
     """A harness VirtualPhone whose key presses go through one of the pooled sessions."""
     from tests.asterisk_harness import VirtualPhone
@@ -148,15 +183,7 @@ def pooled_phone(lines, number: str, pool, dialled: str = "0120000000"):  # type
         context = "listener"  # never plays a sound: no polling dialplan on the carrier
 
         async def press(self, digits: str, gap: float = 0.3) -> float:  # type: ignore[override]
-            """Presses; returns when the first key was played into the call (perf_counter)."""
-            ami = pool[hash(self.id) % len(pool)]
-            sent = []
-            for digit in digits:
-                await ami.send_action({"Action": "PlayDTMF", "Channel": self.channel,
-                                       "Digit": digit, "Duration": "150"})
-                sent.append(time.perf_counter())
-                await asyncio.sleep(gap)
-            return sent[0]
+            return await pooled_press(self, pool, digits, gap)
 
         def heard_at(self, index: int) -> float:
             """When the driver learnt that the ``index``-th sound started (perf_counter)."""

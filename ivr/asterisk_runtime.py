@@ -488,7 +488,7 @@ def ivr_instance(settings: Settings, name: str = "ivr", render_only: bool = Fals
         "ami_port": settings.ami_port,
         "ami_user": settings.ami_user,
         "ami_secret": ensure_secret(settings, "ami_secret"),
-        "fastagi_peers": "&".join(settings.fastagi_urls),
+        "fastagi_peers": "&".join(settings.fastagi_urls_for(name)),
         "ami_permit": [str(net) for net in networks(settings.ami_permit)],
         "ari_port": settings.ari_port,
         "classic_agi": f"{sys.executable},{REPO / 'agi_scripts' / 'absence.py'},{classic}",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -134,6 +135,18 @@ class Settings:
             host = "127.0.0.1" if self.fastagi_host in ("0.0.0.0", "::", "") else self.fastagi_host
             peers = [f"{host}:{self.fastagi_port}"]
         return [f"agi://{p}" for p in peers]
+
+    def fastagi_urls_for(self, node: str) -> list[str]:
+        """The app nodes in the order IVR node ``node`` tries them: node i (its name's
+        trailing number, from 1) starts at peer i mod M and fails over to all the others
+        in turn, so the nodes' calls spread over the app nodes instead of all landing on
+        the first. A node name without a number (a single IVR) keeps the listed order."""
+        urls = self.fastagi_urls
+        digits = re.search(r"(\d+)$", node)
+        if digits is None:
+            return urls
+        first = (int(digits.group(1)) - 1) % len(urls)
+        return urls[first:] + urls[:first]
 
     @property
     def sounds_dir(self) -> Path:

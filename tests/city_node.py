@@ -1,8 +1,9 @@
 """A city's app-node processes for the cluster tests: killed with SIGKILL like real ones.
 
-``python -m tests.city_node app SETTINGS HOST PORT NOW``: an app node's FastAGI server (the
-absence flow with its clock at NOW, ISO; the broadcast flow on the system clock) on the
-database of ``settings.database_url``, with short tones for voices.
+``python -m tests.city_node app SETTINGS HOST PORT NOW [VOICE]``: an app node's FastAGI
+server (the absence flow with its clock at NOW, ISO; the broadcast flow on the system clock)
+on the database of ``settings.database_url``, with short tones for voices (VOICE "bench":
+one tone per prompt key, as the peak benchmarks use).
 
 ``python -m tests.city_node dialer SETTINGS CONFIG``: the broadcast dialer of an app node,
 wired as ``renraku dialer`` wires it (an AMI client to ``settings.ami_host:ami_port`` that
@@ -53,8 +54,10 @@ def spawn(kind: str, settings: Settings, *args: str,
     return proc
 
 
-async def app_node(settings: Settings, host: str, port: int, now: datetime) -> None:
+async def app_node(settings: Settings, host: str, port: int, now: datetime,
+                   voice: str = "tone") -> None:
     from benchmarks.dialer import Voice
+    from benchmarks.phones import bench_voice
     from ivr import absence_flow
     from ivr.broadcast_flow import BroadcastCall
     from ivr.fastagi import AGIChannel, FastAGIServer, Hangup
@@ -67,7 +70,10 @@ async def app_node(settings: Settings, host: str, port: int, now: datetime) -> N
     sessions = session_factory(engine)
     absence_app = App(settings, FakeClock(now), engine, sessions)
     campaign_app = App(settings, SystemClock(), engine, sessions)
-    absence_voice, campaign_voice = ToneVoice(settings), Voice(settings.sounds_dir)
+    # "bench": one tone per prompt key, whatever its fields (benchmarks.phones.bench_voice),
+    # so a benchmark's calls do not run sox for every child's name in the middle of the peak
+    absence_voice = bench_voice(settings) if voice == "bench" else ToneVoice(settings)
+    campaign_voice = Voice(settings.sounds_dir)
     await absence_flow.warm_up(absence_app)
     server = FastAGIServer("127.0.0.0/8")  # the IVR nodes' loopback addresses
 
@@ -107,7 +113,8 @@ def main(argv: list[str]) -> None:
                         format="%(asctime)s %(process)d %(name)s %(message)s")
     kind, settings = argv[0], pickle.loads(base64.b64decode(argv[1]))
     if kind == "app":
-        asyncio.run(app_node(settings, argv[2], int(argv[3]), datetime.fromisoformat(argv[4])))
+        asyncio.run(app_node(settings, argv[2], int(argv[3]), datetime.fromisoformat(argv[4]),
+                             *argv[5:6]))
     elif kind == "dialer":
         asyncio.run(dialer_node(settings, json.loads(argv[2])))
     else:

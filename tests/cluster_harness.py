@@ -1,10 +1,18 @@
 """A city on one machine (ivr.city): Kamailio in front of two IVR Asterisk nodes, and two
 app nodes that are FastAGI servers of this process.
 
-The flows and the database are the test's, as in tests/asterisk_harness.py; "killing" an
-app node aborts its connections at once, which is what Asterisk sees of a process killed
-with SIGKILL. The IVR nodes share one data folder (one machine): their local sounds are
-the same files (the app nodes' sounds reach them by URL when a test sets sounds_url).
+Every part has its own loopback address, as separate machines would:
+
+    carrier simulator 127.0.0.1 ──SIP──► Kamailio 127.0.0.10 ──► IVR node ivr1 127.0.0.11
+                                                              └─► IVR node ivr2 127.0.0.12
+    ivr1 ──FastAGI──► app node A 127.0.0.13, else app node B 127.0.0.14
+    ivr2 ──FastAGI──► app node B first, else A (each node starts at its own app node)
+
+The app nodes are two FastAGI servers of this process (the flows and the database are the
+test's, as in tests/asterisk_harness.py); "killing" one aborts its connections at once,
+which is what Asterisk sees of a process killed with SIGKILL. The IVR nodes share one data
+folder (one machine): their local sounds are the same files (the app nodes' sounds reach
+them by URL when a test sets sounds_url).
 """
 
 from __future__ import annotations
@@ -91,6 +99,12 @@ class ClusterLines(PhoneLines):
         self.carrier_ami.register_event("Newchannel", self._on_carrier_channel)
         await self.wait_nodes({n: True for n in NODE_HOSTS}, within=15)
 
+    def first_app(self, node: str) -> int:
+        """Index (in APP_HOSTS) of the app node IVR node ``node`` tries first: each node's
+        own (renraku.settings.Settings.fastagi_urls_for), so the nodes' calls spread."""
+        first = self.node_settings[node].fastagi_urls_for(node)[0]
+        return APP_HOSTS.index(first.split("//", 1)[1].rsplit(":", 1)[0])
+
     async def wait_nodes(self, wanted: dict[str, bool], within: float = 10) -> None:
         """Until Kamailio's dispatcher sees each named node up (True) or down (False)."""
         await asyncio.to_thread(self.town.wait_nodes, wanted, within)
@@ -151,6 +165,7 @@ class ProcessCity(ClusterLines):
         # Per caller (last 9 digits): (monotonic time, node, unique id, sound) of each prompt
         self.heard: dict[str, list[tuple[float, str, str, str]]] = {}
         self.carrier_ended: set[str] = set()  # the carrier's ChannelIds that hung up
+        self.app_voice = "tone"  # tests.city_node's VOICE ("bench" for the benchmarks)
 
     async def start_apps(self) -> list[int]:
         self.app_ports = [free_port() for _ in APP_HOSTS]
@@ -188,7 +203,7 @@ class ProcessCity(ClusterLines):
         settings = self.settings.replace(database_url=self.database_url)
         self.app_procs[i] = await asyncio.to_thread(
             spawn, "app", settings, APP_HOSTS[i], str(self.app_ports[i]), self.now.isoformat(),
-            log=self.log_path(f"app{i + 1}"))
+            self.app_voice, log=self.log_path(f"app{i + 1}"))
 
     def kill_app_process(self, i: int) -> None:
         """SIGKILL app node i's process (its FastAGI connections die with it)."""

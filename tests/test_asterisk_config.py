@@ -204,6 +204,22 @@ def test_rtp_and_dialplan_globals_follow_the_settings(rendered: tuple[Settings, 
     assert re.search(r"(?m)^#include\s+dialplans/\*\.conf\s*$", extensions)
 
 
+def test_each_node_starts_at_its_own_app_node_and_fails_over_to_all(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(rt, "_modules_dir", lambda _root: MODULES)
+    settings = _settings(tmp_path, fastagi_peers="10.0.0.1:4573,10.0.0.2:4573,10.0.0.3:4573")
+    a, b, c = (f"agi://10.0.0.{i}:4573" for i in (1, 2, 3))
+    # node i starts at peer i mod M (M = 3 here); a name without a number keeps the list
+    wanted = {"ivr1": [a, b, c], "ivr2": [b, c, a], "ivr3": [c, a, b], "ivr4": [a, b, c],
+              "ivr": [a, b, c]}
+    for node, order in wanted.items():
+        assert settings.fastagi_urls_for(node) == order
+        extensions = (rt.ivr_instance(settings, name=node, render_only=True).etc
+                      / "extensions.conf").read_text()
+        assert f"FASTAGI_PEERS = {'&'.join(order)}" in extensions, node
+
+
 def test_dialplans_route_every_line_to_its_fastagi_script() -> None:
     text = "\n".join(p.read_text() for p in sorted(rt.DIALPLANS.glob("*.conf")))
     contexts = set(re.findall(r"(?m)^\[([^\]]+)\]", text))

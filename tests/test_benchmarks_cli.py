@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from benchmarks.__main__ import main
+from tests.db_fixtures import Databases
 
 
 def test_help_lists_the_benchmarks_and_their_knobs(capsys: pytest.CaptureFixture[str]) -> None:
@@ -40,3 +41,40 @@ def test_peak_levels_report_median_and_worst_of_their_runs_against_the_floor() -
 def test_help_names_the_peak_runs_knob(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--help"]) == 0
     assert "RENRAKU_BENCH_PEAK_RUNS" in capsys.readouterr().out
+
+
+def test_peak_city_is_run_only_when_named(capsys: pytest.CaptureFixture[str]) -> None:
+    from benchmarks.__main__ import ALL, ON_REQUEST
+
+    assert "peak-city" in ON_REQUEST and "peak-city" not in ALL  # make bench stays < 25 min
+    assert main(["--help"]) == 0
+    assert "RENRAKU_BENCH_PEAK_CITY_N" in capsys.readouterr().out
+
+
+@pytest.mark.asterisk
+async def test_peak_city_tiny_one_node_then_two(databases: Databases) -> None:
+    """The bench run tiny (4 calls a phase) through Kamailio, on PostgreSQL: every call of
+    both phases makes its report; one node takes all the first phase's calls, round robin
+    spreads the second's, and each IVR node's own app node does its calls' work."""
+    from benchmarks.peak_city import run, show
+
+    db = await databases.get("postgresql")
+    result = await run(4, url=db.url)
+    one, two = result["one_node"], result["two_nodes"]
+    for phase in (one, two):
+        assert (phase["completed"], phase["failed"], phase["reports_written"]) == (4, 0, 4), \
+            phase["failures"]
+        assert phase["setup_p99_ms"] > 0 and phase["step_p99_ms"] >= phase["step_p50_ms"]
+        assert phase["cpu_s"]["asterisk ivr1"] > 0 and phase["cpu_s"]["app 1"] > 0
+        # PostgreSQL's share is read too, but 4 calls' ~3 ms is under /proc's 10 ms tick
+        assert phase["cpu_s"]["postgresql"] >= 0
+    assert one["calls_per_node"] == {"ivr1": 4}
+    assert set(two["calls_per_node"]) == {"ivr1", "ivr2"}  # Kamailio's round robin
+    assert sum(two["calls_per_node"].values()) == 4
+    # ivr2 starts at app node 2 (its own FastAGI peer order): both app nodes work
+    assert two["cpu_s"]["app 2"] > 0 and two["cpu_s"]["asterisk ivr2"] > 0
+    ratio = result["ratio_two_over_one"]
+    assert ratio["completed"] == 1.0 and ratio["wall_s"] == two["wall_s"] / one["wall_s"]
+    assert ratio["asterisk ms/call"] == (two["parts_ms_per_call"]["asterisk"]
+                                         / one["parts_ms_per_call"]["asterisk"])
+    assert "two ÷ one" in show(result)

@@ -21,6 +21,9 @@ def renraku(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]
 def test_each_node_renders_from_the_same_templates_with_its_own_identity(tmp_path: Path) -> None:
     env = {"RENRAKU_DATA_DIR": str(tmp_path), "RENRAKU_SIP_HOST": "127.0.0.12",
            "RENRAKU_FASTAGI_PEERS": "127.0.0.13:4573, 127.0.0.14:4573"}
+    # Each node tries its own app node first (node i: peer i mod M), then all the others.
+    first = {"ivr1": "agi://127.0.0.13:4573&agi://127.0.0.14:4573",
+             "ivr2": "agi://127.0.0.14:4573&agi://127.0.0.13:4573"}
     for node in ("ivr1", "ivr2"):
         out = renraku("asterisk", "render", "--node", node, env=env)
         assert out.returncode == 0, out.stderr
@@ -29,7 +32,7 @@ def test_each_node_renders_from_the_same_templates_with_its_own_identity(tmp_pat
         assert re.search(rf"(?m)^systemname = {node}$", (etc / "asterisk.conf").read_text())
         ext = (etc / "extensions.conf").read_text()
         # Asterisk reaches the app nodes at their addresses, never a bind-all address.
-        assert "FASTAGI_PEERS = agi://127.0.0.13:4573&agi://127.0.0.14:4573" in ext
+        assert f"FASTAGI_PEERS = {first[node]}" in ext
         assert "bind = 127.0.0.12:" in (etc / "pjsip.conf").read_text()
 
 
