@@ -45,7 +45,7 @@ lint: $(VENV_STAMP)
 	$(VENV)/bin/ruff check .
 
 test: setup lint
-	$(PY) -m pytest -p no:cacheprovider -ra
+	$(PY) -m pytest -p no:cacheprovider -ra --durations=20
 
 run: setup
 	$(RENRAKU) db upgrade
