@@ -8,7 +8,6 @@ survey it answers.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -35,11 +34,10 @@ from renraku.rules import campaign as rules
 from renraku.services import broadcast as bc
 from renraku.services import broadcast_reads as reads
 from renraku.services import surveys
+from renraku.services.mail import Send
 from renraku.settings import LANGUAGES, Settings
 
 log = logging.getLogger(__name__)
-
-Send = Callable[[EmailMessage], Awaitable[None]]
 
 # Every text of the email is in the translation catalogs (webportal/locale), like the portal's.
 
@@ -185,17 +183,23 @@ class SurveyLink:
     timezone: str  # the school's
 
 
+async def _delivery(s: AsyncSession, token: str, now: datetime) -> EmailDelivery:
+    """The email a link came from; :class:`LinkError` if unknown or expired."""
+    delivery = await s.scalar(select(EmailDelivery).where(EmailDelivery.token == token))
+    if delivery is None:
+        raise LinkError("unknown")
+    if delivery.token_expires_at <= now:
+        raise LinkError("expired")
+    return delivery
+
+
 async def read_by_link(s: AsyncSession, token: str, now: datetime) -> Campaign:
     """The email's link was followed: the guardian's families in the broadcast have read it.
 
     The survey link counts too (its page shows the message). Returns the campaign whose
     message the page shows. Unknown or expired tokens raise :class:`LinkError`.
     """
-    delivery = await s.scalar(select(EmailDelivery).where(EmailDelivery.token == token))
-    if delivery is None:
-        raise LinkError("unknown")
-    if delivery.token_expires_at <= now:
-        raise LinkError("expired")
+    delivery = await _delivery(s, token, now)
     campaign = await s.get_one(Campaign, delivery.campaign_id)
     children = await reads.guardian_children(s, campaign, delivery.guardian_id)
     await reads.mark_campaign_read(s, campaign, children, "email", delivery.guardian_id, now)
@@ -203,11 +207,7 @@ async def read_by_link(s: AsyncSession, token: str, now: datetime) -> Campaign:
 
 
 async def resolve_link(s: AsyncSession, token: str, now: datetime) -> SurveyLink:
-    delivery = await s.scalar(select(EmailDelivery).where(EmailDelivery.token == token))
-    if delivery is None:
-        raise LinkError("unknown")
-    if delivery.token_expires_at <= now:
-        raise LinkError("expired")
+    delivery = await _delivery(s, token, now)
     campaign = await s.get(Campaign, delivery.campaign_id)
     guardian = await s.get(Guardian, delivery.guardian_id)
     assert campaign is not None and guardian is not None

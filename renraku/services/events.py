@@ -11,7 +11,6 @@ email get one automated call each in the same transaction (renraku.services.fami
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
@@ -26,11 +25,11 @@ from models import Child, Classroom, Enrolment, Event, EventChange, Guardian, Gu
 from models.enums import EventStatus
 from renraku.i18n import BABEL_LOCALE, tr
 from renraku.services import family_reach
+from renraku.services.mail import Send
 from renraku.settings import LANGUAGES, Settings
 
 log = logging.getLogger(__name__)
 
-Send = Callable[[EmailMessage], Awaitable[None]]
 EVENT_FIELDS = ("title", "starts_at", "ends_at", "all_day", "place", "note", "class_id")
 
 

@@ -14,7 +14,6 @@ staff see: households emailed, called, reached (answered and heard the message).
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
@@ -40,11 +39,10 @@ from prompts.phrases import spoken_date, spoken_time
 from renraku.i18n import tr
 from renraku.rules.family_reach import ReachPlan, plan_reach
 from renraku.services import broadcast as bc
+from renraku.services.mail import Send
 from renraku.settings import LANGUAGES, Settings
 
 log = logging.getLogger(__name__)
-
-Send = Callable[[EmailMessage], Awaitable[None]]
 
 
 # ---------------------------------------------------------------------------------------------
