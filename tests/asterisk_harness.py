@@ -322,6 +322,28 @@ class VirtualPhone:
         await asyncio.wait_for(self.record.ended.wait(), within)
 
 
+async def rerecord_by_phone(phone: VirtualPhone, number: int) -> int:
+    """On the admin line (8000), from the PIN prompt to "saved": prompt ``number`` (Japanese)
+    re-recorded with four seconds of the caller's "voice" (PIN 1234). Returns the position
+    of "saved" among the prompts played, for waiting on what comes after it."""
+    seen = await phone.wait_prompt("admin.enter_pin")
+    await phone.press("1234#")
+    seen = await phone.wait_prompt("admin.choose_language", after=seen)
+    await phone.press("1")
+    seen = await phone.wait_prompt("admin.enter_number", after=seen)
+    await phone.press(f"{number}#")
+    seen = await phone.wait_prompt("admin.prompt_menu", after=seen)
+    await phone.press("1")
+    await phone.lines.wait_for(
+        lambda: any(c.startswith("RECORD FILE") for _t, c, _r in phone.agi.log))
+    await phone.play("greeting")  # four seconds of "voice" from the caller
+    await asyncio.sleep(4.5)
+    await phone.press("#")
+    seen = await phone.wait_prompt("admin.review_keys", after=seen)
+    await phone.press("1")
+    return await phone.wait_prompt("admin.saved", after=seen)
+
+
 @pytest.fixture(scope="session")
 async def phone_lines(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[PhoneLines]:
     """The running IVR + carrier pair; tests share it and must use their own numbers."""

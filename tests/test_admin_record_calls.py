@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -23,7 +22,7 @@ from renraku.rules.school_settings import parse_school_settings
 from renraku.services import staff as staff_svc
 from renraku.services.schools import create_school
 from tests.absence_fakes import ToneVoice
-from tests.asterisk_harness import PhoneLines
+from tests.asterisk_harness import PhoneLines, rerecord_by_phone
 from tests.db_fixtures import Database
 
 pytestmark = pytest.mark.asterisk
@@ -87,21 +86,7 @@ async def test_admin_records_a_prompt_and_rolls_it_back(
 
     phone = lines.phone(ADMIN, dialled="8000")
     await phone.call()
-    seen = await phone.wait_prompt("admin.enter_pin")
-    await phone.press("1234#")
-    seen = await phone.wait_prompt("admin.choose_language", after=seen)
-    await phone.press("1")
-    seen = await phone.wait_prompt("admin.enter_number", after=seen)
-    await phone.press(f"{number}#")
-    seen = await phone.wait_prompt("admin.prompt_menu", after=seen)
-    await phone.press("1")
-    await lines.wait_for(lambda: any(c.startswith("RECORD FILE") for _t, c, _r in phone.agi.log))
-    await phone.play("greeting")  # four seconds of "voice" from the caller
-    await asyncio.sleep(4.5)
-    await phone.press("#")
-    seen = await phone.wait_prompt("admin.review_keys", after=seen)
-    await phone.press("1")
-    seen = await phone.wait_prompt("admin.saved", after=seen)
+    seen = await rerecord_by_phone(phone, number)
     # Back at the language menu: choose the same prompt again and roll back (menu key 3).
     seen = await phone.wait_prompt("admin.choose_language", after=seen)
     async with app.sessions() as s:

@@ -37,7 +37,7 @@ from renraku.commands.asterisk import sync_sounds
 from renraku.services import staff as staff_svc
 from renraku.settings import ensure_secret
 from tests.absence_fakes import ToneVoice
-from tests.asterisk_harness import _STARTED, free_port
+from tests.asterisk_harness import _STARTED, free_port, rerecord_by_phone
 from tests.cluster_harness import APP_HOSTS, ClusterLines
 from tests.db_fixtures import Databases
 from tests.factories import make_school
@@ -162,21 +162,7 @@ async def test_a_recording_made_on_the_admin_line_goes_from_the_node_to_every_no
         b.app, ToneVoice(city.settings)))  # the cues: tones in the nodes' own folder
     phone = city.phone(admin_phone, dialled="8000")
     await phone.call(within=20)
-    seen = await phone.wait_prompt("admin.enter_pin")
-    await phone.press("1234#")
-    seen = await phone.wait_prompt("admin.choose_language", after=seen)
-    await phone.press("1")
-    seen = await phone.wait_prompt("admin.enter_number", after=seen)
-    await phone.press(f"{catalog()[key].number}#")
-    seen = await phone.wait_prompt("admin.prompt_menu", after=seen)
-    await phone.press("1")
-    await city.wait_for(lambda: any(c.startswith("RECORD FILE") for _t, c, _r in phone.agi.log))
-    await phone.play("greeting")  # four seconds of "voice" from the caller
-    await asyncio.sleep(4.5)
-    await phone.press("#")
-    seen = await phone.wait_prompt("admin.review_keys", after=seen)
-    await phone.press("1")
-    await phone.wait_prompt("admin.saved", after=seen)
+    await rerecord_by_phone(phone, catalog()[key].number)
     await phone.hang_up()
     await phone.wait_end()
     recorded_on = phone.agi.uniqueid.split("-")[0]
