@@ -19,6 +19,7 @@ from renraku.app import App
 from renraku.clock import FakeClock
 from renraku.services import broadcast as bc
 from renraku.services import broadcast_mail as bm
+from renraku.services import mail
 from renraku.settings import Settings
 from tests.db_fixtures import Database
 from tests.factories import make_child, make_guardian, make_school
@@ -79,7 +80,7 @@ async def test_emails_links_and_tally(sqlite_db: Database, smtp: tuple[Inbox, in
         calls["n"] += 1
         if calls["n"] == 1:
             raise ConnectionRefusedError("down")
-        await bm.smtp_sender(settings)(msg)
+        await mail.sender(settings)(msg)
 
     assert await bm.send_due_emails(app, camp, flaky) == 1
     async with app.sessions() as s:

@@ -4,17 +4,21 @@ Event change, important notice and proxy-registration emails used to keep per-la
 tables in their modules; their texts now live in webportal/locale. These expectations are
 the emails those tables rendered, so a msgid edited in the code without its catalog entry
 (gettext would fall back to the English msgid) or a translation changed by accident fails
-here. Rendered with the testing catalogs: a missing string would show as ⟦msgid⟧.
+here. Rendered with the testing catalogs: a missing string would show as ⟦msgid⟧. The
+broadcast email is pinned as it was before it was built by renraku.services.mail.build.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
-from models import EventChange, Guardian, Notice, School
+from models import Campaign, EmailDelivery, EventChange, Guardian, Notice, School
 from renraku import i18n
 from renraku.rules.phone import PhoneNumber
-from renraku.services import events, family_reach, proxy
+from renraku.services import broadcast_mail, events, family_reach, proxy
+from renraku.settings import Settings
 
 
 @pytest.fixture(autouse=True)
@@ -25,6 +29,7 @@ def marked_catalogs():
 
 
 SCHOOL = School(name="Sakura School", timezone="Asia/Tokyo")
+NOW = datetime(2026, 11, 30, 0, 0, tzinfo=UTC)
 BEFORE = {"title": "Old", "starts_at": "2026-12-01T01:00:00+00:00",
           "ends_at": "2026-12-01T02:00:00+00:00", "place": "Gym", "note": "n"}
 
@@ -69,19 +74,21 @@ def test_event_change_email_in_every_language() -> None:
     }
     for lang, (subject, body) in expected.items():
         msg = events.change_email(moved_change(), guardian(lang), SCHOOL, "s@example.org",
-                                  "https://x/calendar")
+                                  "https://x/calendar", NOW)
         assert (msg["Subject"], msg.get_content()) == (subject, body), lang
 
 
 def test_event_cancelled_email_and_unknown_language_falls_back_to_japanese() -> None:
     cancelled = EventChange(action="cancelled", before=BEFORE,
                             after=dict(BEFORE, title="Sports day", place="", note=""))
-    msg = events.change_email(cancelled, guardian("es"), SCHOOL, "s", "https://x/calendar")
+    msg = events.change_email(cancelled, guardian("es"), SCHOOL, "s", "https://x/calendar",
+                              NOW)
     assert msg["Subject"] == "Evento cancelado: Sports day (Sakura School)"
     assert msg.get_content().startswith(
         "Estimado/a Tanaka:\n\nEl siguiente evento ha sido cancelado.\n")
     assert "Lugar" not in msg.get_content() and "Nota" not in msg.get_content()
-    msg = events.change_email(cancelled, guardian("fr"), SCHOOL, "s", "https://x/calendar")
+    msg = events.change_email(cancelled, guardian("fr"), SCHOOL, "s", "https://x/calendar",
+                              NOW)
     assert msg["Subject"] == "【中止】Sports day（Sakura School）"
     assert msg.get_content().startswith("Tanaka 様\n\n次の予定は中止になりました。\n")
 
@@ -101,7 +108,8 @@ def test_important_notice_email_in_every_language() -> None:
                "Todos los avisos: https://x/n"),
     }
     for lang, (subject, intro, outro) in expected.items():
-        msg = family_reach.notice_email(notice, guardian(lang), SCHOOL, "s", "https://x/n")
+        msg = family_reach.notice_email(notice, guardian(lang), SCHOOL, "s", "https://x/n",
+                                        NOW)
         title = "Closed" if lang == "en" else "Closure"
         assert msg["Subject"] == subject, lang
         assert msg.get_content() == (
@@ -129,8 +137,30 @@ def test_proxy_completion_email_in_every_language() -> None:
                "\n\nSakura\n"),
     }
     for lang, (subject, body) in expected.items():
-        msg = proxy.completion_email(guardian(lang), "Ken", "Sakura", phone, "s")
+        msg = proxy.completion_email(guardian(lang), "Ken", "Sakura", phone, "s", NOW)
         assert msg is not None
         assert (msg["Subject"], msg.get_content()) == (subject, body), lang
     no_email = Guardian(name="Tanaka", language="ja", email=None)
-    assert proxy.completion_email(no_email, "Ken", "Sakura", phone, "s") is None
+    assert proxy.completion_email(no_email, "Ken", "Sakura", phone, "s", NOW) is None
+
+
+def test_broadcast_email_with_survey_and_read_link() -> None:
+    settings = Settings(public_url="https://x", smtp_from="school@sakura.test")
+    campaign = Campaign(title="Trip", message={"ja": "明日は遠足です", "en": "Trip tomorrow"})
+    delivery = EmailDelivery(address="a@example.org", token="tok",
+                             token_expires_at=datetime(2026, 12, 14, 1, 0, tzinfo=UTC))
+    msg = broadcast_mail.compose(settings, campaign, SCHOOL, guardian("en"), delivery, True,
+                                 NOW, closes_at=datetime(2026, 12, 10, 8, 0, tzinfo=UTC))
+    assert (msg["Subject"], msg.get_content()) == (
+        "Message from Sakura School: Trip",
+        "Trip tomorrow\n\n明日は遠足です\n\n"
+        "Please answer the survey (no login needed): https://x/s/tok\n\n"
+        "Answers are accepted until 2026-12-10 17:00 (JST).\n\n"
+        "This link works until 2026-12-14 01:00 UTC.\n")
+    msg = broadcast_mail.compose(settings, campaign, SCHOOL, guardian("ja"), delivery, False,
+                                 NOW)
+    assert (msg["Subject"], msg.get_content()) == (
+        "Sakura Schoolからのお知らせ: Trip",
+        "明日は遠足です\n\n"
+        "お読みになったら、このリンクを開いて学校にお知らせください: https://x/m/tok\n\n"
+        "このリンクの有効期限: 2026-12-14 01:00 UTC\n")

@@ -152,11 +152,12 @@ async def test_proxy_registration_landline(db: Database) -> None:
         mailable = await proxy.proxy_register(s, proxy.ProxyForm(
             kid.id, "Wang Fang", "", "母", "090-1000-0003", "zh", "Wang@Example.cn"))
         msg = proxy.completion_email(mailable.guardian, "小明", "第一小学校", mailable.number,
-                                     "s@x")
+                                     "s@x", NOW)
         assert msg is not None and msg["To"] == "wang@example.cn" and "090-1000-0003" in str(
             msg.get_content())
         sent.append(msg)
-        assert proxy.completion_email(result.guardian, "", "", result.number, "s@x") is None
+        assert proxy.completion_email(result.guardian, "", "", result.number, "s@x",
+                                      NOW) is None
         await proxy.proxy_register(s, proxy.ProxyForm(kid.id, "三人目", "", "", "090-1000-0008"))
         with pytest.raises(GuardianLimitReached):
             await proxy.proxy_register(s, proxy.ProxyForm(kid.id, "四", "", "", "090-1000-0007"))

@@ -142,7 +142,7 @@ async def forgot_submit(request: web.Request) -> web.Response:
                              guardian.language)
         subject = tr(guardian.language, "Resetting your password")
         try:
-            await send_mail(app.settings, email, subject, text)
+            await send_mail(app.settings, email, subject, text, now=app.clock.now())
         except MailError:
             return render(request, "password_forgot.html", {"error": _(
                 "We could not send the email just now. Please try again later.")}, status=503)

@@ -33,32 +33,13 @@ from renraku.i18n import tr
 from renraku.rules import campaign as rules
 from renraku.services import broadcast as bc
 from renraku.services import broadcast_reads as reads
-from renraku.services import surveys
+from renraku.services import mail, surveys
 from renraku.services.mail import Send
 from renraku.settings import LANGUAGES, Settings
 
 log = logging.getLogger(__name__)
 
 # Every text of the email is in the translation catalogs (webportal/locale), like the portal's.
-
-
-def smtp_sender(settings: Settings) -> Send:
-    """Send through the configured SMTP server (aiosmtplib)."""
-
-    async def send(msg: EmailMessage) -> None:
-        import aiosmtplib
-
-        await aiosmtplib.send(
-            msg,
-            hostname=settings.smtp_host,
-            port=settings.smtp_port,
-            username=settings.smtp_user or None,
-            password=settings.smtp_password or None,
-            start_tls=settings.smtp_starttls,
-            timeout=20,
-        )
-
-    return send
 
 
 def survey_url(settings: Settings, token: str) -> str:
@@ -72,14 +53,10 @@ def read_url(settings: Settings, token: str) -> str:
 
 def compose(
     settings: Settings, campaign: Campaign, school: School, guardian: Guardian,
-    delivery: EmailDelivery, with_survey: bool, closes_at: datetime | None = None,
+    delivery: EmailDelivery, with_survey: bool, now: datetime,
+    closes_at: datetime | None = None,
 ) -> EmailMessage:
     lang = guardian.language if guardian.language in LANGUAGES else "ja"
-    msg = EmailMessage()
-    msg["From"] = settings.smtp_from
-    msg["To"] = delivery.address
-    msg["Subject"] = tr(lang, "Message from %(school)s: %(title)s", school=school.name,
-                        title=campaign.title)
     parts = []
     text_lang = rules.pick_language(campaign.message, lang)
     parts.append(campaign.message.get(text_lang, ""))
@@ -97,13 +74,15 @@ def compose(
                               "the message: %(url)s", url=read_url(settings, delivery.token)))
     parts.append(tr(lang, "This link works until %(when)s.",
                     when=delivery.token_expires_at.strftime("%Y-%m-%d %H:%M UTC")))
-    msg.set_content("\n\n".join(p for p in parts if p) + "\n")
-    return msg
+    subject = tr(lang, "Message from %(school)s: %(title)s", school=school.name,
+                 title=campaign.title)
+    return mail.build(settings.smtp_from, delivery.address, subject,
+                      "\n\n".join(p for p in parts if p) + "\n", now=now)
 
 
 async def send_due_emails(app: App, campaign: Campaign, send: Send | None = None) -> int:
     """Send every due email of the campaign once; failures are retried later. Returns sent."""
-    send = send or smtp_sender(app.settings)
+    send = send or mail.sender(app.settings)
     now = app.clock.now()
     async with app.sessions() as s:
         due = list(
@@ -128,7 +107,8 @@ async def send_due_emails(app: App, campaign: Campaign, send: Send | None = None
     sent = 0
     for d in due:
         msg = compose(app.settings, campaign, school, guardians[d.guardian_id], d,
-                      d.guardian_id in primaries, survey.closes_at if survey else None)
+                      d.guardian_id in primaries, app.clock.now(),
+                      survey.closes_at if survey else None)
         error = ""
         try:
             await send(msg)

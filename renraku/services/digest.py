@@ -40,7 +40,7 @@ async def send_digest(app: App, school: School) -> int:
             await send_mail(app.settings, person.email,
                             tr(lang, "%(school)s morning summary %(day)s", school=school.name,
                                day=day.isoformat()),
-                            body)
+                            body, now=app.clock.now())
             sent += 1
         except MailError:
             log.warning("digest email to staff %d failed", person.id)

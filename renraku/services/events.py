@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models import Child, Classroom, Enrolment, Event, EventChange, Guardian, Guardianship, School
 from models.enums import EventStatus
 from renraku.i18n import BABEL_LOCALE, tr
-from renraku.services import family_reach
+from renraku.services import family_reach, mail
 from renraku.services.mail import Send
 from renraku.settings import LANGUAGES, Settings
 
@@ -172,21 +172,19 @@ def when_text(snap: dict[str, Any], lang: str, tz: str) -> str:
 
 
 def change_email(
-    change: EventChange, guardian: Guardian, school: School, sender: str, calendar_url: str
+    change: EventChange, guardian: Guardian, school: School, sender: str, calendar_url: str,
+    now: datetime,
 ) -> EmailMessage:
     lang = guardian.language if guardian.language in LANGUAGES else "ja"
     before, after = change.before or {}, change.after or {}
-    msg = EmailMessage()
-    msg["From"] = sender
-    msg["To"] = guardian.email or ""
     if change.action == "changed":
-        msg["Subject"] = tr(lang, "Event changed: %(title)s (%(school)s)",
-                            title=after.get("title", ""), school=school.name)
+        subject = tr(lang, "Event changed: %(title)s (%(school)s)",
+                     title=after.get("title", ""), school=school.name)
         intro = tr(lang, "Dear %(name)s,\n\nThe following event has changed.",
                    name=guardian.name)
     else:
-        msg["Subject"] = tr(lang, "Event cancelled: %(title)s (%(school)s)",
-                            title=after.get("title", ""), school=school.name)
+        subject = tr(lang, "Event cancelled: %(title)s (%(school)s)",
+                     title=after.get("title", ""), school=school.name)
         intro = tr(lang, "Dear %(name)s,\n\nThe following event has been cancelled.",
                    name=guardian.name)
     lines = [intro, "", f"■ {after['title']}"]
@@ -204,8 +202,7 @@ def change_email(
         lines.append(tr(lang, "Note: %(note)s", note=after["note"]))
     lines += ["", tr(lang, "See it on your calendar: %(url)s", url=calendar_url), "",
               school.name]
-    msg.set_content("\n".join(lines))
-    return msg
+    return mail.build(sender, guardian.email or "", subject, "\n".join(lines), now=now)
 
 
 async def notify_pending(
@@ -241,7 +238,7 @@ async def notify_pending(
                 if not guardian.email:
                     continue  # households without email are called (family_reach)
                 await send(change_email(change, guardian, school, sender,
-                                        f"{base_url}/calendar"))
+                                        f"{base_url}/calendar", now))
                 sent += 1
         except Exception:  # any SMTP trouble: keep the change for a retry
             log.exception("event change %s: email failed; will retry", change.id)

@@ -39,6 +39,7 @@ from prompts.phrases import spoken_date, spoken_time
 from renraku.i18n import tr
 from renraku.rules.family_reach import ReachPlan, plan_reach
 from renraku.services import broadcast as bc
+from renraku.services import mail
 from renraku.services.mail import Send
 from renraku.settings import LANGUAGES, Settings
 
@@ -195,20 +196,16 @@ async def _queue_safely(
 # Important notices
 
 def notice_email(notice: Notice, guardian: Guardian, school: School, sender: str,
-                 url: str) -> EmailMessage:
+                 url: str, now: datetime) -> EmailMessage:
     lang = guardian.language if guardian.language in LANGUAGES else "ja"
     title, body = notice_text(notice, lang)
-    msg = EmailMessage()
-    msg["From"] = sender
-    msg["To"] = guardian.email or ""
-    msg["Subject"] = tr(lang, "Important: %(title)s (%(school)s)", title=title,
-                        school=school.name)
-    msg.set_content("\n".join([
+    subject = tr(lang, "Important: %(title)s (%(school)s)", title=title, school=school.name)
+    text = "\n".join([
         tr(lang, "Dear %(name)s,\n\nAn important notice from %(school)s.",
            name=guardian.name, school=school.name), "",
         f"■ {title}", "", body, "", tr(lang, "All notices: %(url)s", url=url), "",
-        school.name]))
-    return msg
+        school.name])
+    return mail.build(sender, guardian.email or "", subject, text, now=now)
 
 
 async def notify_important(
@@ -239,7 +236,7 @@ async def notify_important(
             for gid in sorted(guardians):
                 if guardians[gid].email:
                     await send(notice_email(notice, guardians[gid], school, sender,
-                                            f"{base_url}/notices"))
+                                            f"{base_url}/notices", now))
         except Exception:  # SMTP trouble: tell this notice on the next run
             log.exception("important notice %s: email failed; will retry", notice.id)
             continue

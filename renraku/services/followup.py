@@ -139,7 +139,8 @@ async def start(
                 app.settings, address,
                 tr(lang, "%(school)s: %(child)s has not arrived at school", **fields),
                 tr(lang, "%(child)s has not arrived at school. If your child is absent today, "
-                         "please report it at %(url)s or call the school.", **fields))
+                         "please report it at %(url)s or call the school.", **fields),
+                now=app.clock.now())
         except MailError:
             log.warning("follow-up email to a family failed")
     return out
@@ -212,7 +213,8 @@ async def email_alerts(app: App, followup_id: int) -> None:
                                                 "about the absence", **fields),
                             tr(person.language, "On %(school)s's follow-up call, %(child)s's "
                                                 "guardian (%(guardian)s) answered \"did not "
-                                                "know\". Please act now: %(url)s", **fields))
+                                                "know\". Please act now: %(url)s", **fields),
+                            now=app.clock.now())
         except MailError:
             log.warning("did-not-know alert email to staff %d failed", person.id)
 

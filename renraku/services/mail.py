@@ -1,5 +1,8 @@
 """Outgoing email over SMTP (aiosmtplib), plain text with an optional HTML part.
 
+Every email is built by :func:`build`, so each carries the same headers (a Date from the
+caller's clock and a Message-ID: spam filters mark mail without them).
+
 A failure is logged with the recipient and raised as MailError: the caller decides what
 the person sees ("we could not send the email, try again"); nothing fails silently.
 """
@@ -8,11 +11,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from email.message import EmailMessage
-from email.utils import make_msgid
+from email.utils import format_datetime, make_msgid, parseaddr
 
 import aiosmtplib
 
+from renraku.clock import SystemClock
 from renraku.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -23,13 +28,16 @@ class MailError(Exception):
     """The SMTP server refused the message or could not be reached."""
 
 
-def build(settings: Settings, to: str, subject: str, text: str,
-          html: str | None = None) -> EmailMessage:
+def build(sender: str, to: str, subject: str, text: str, html: str | None = None, *,
+          now: datetime) -> EmailMessage:
+    """``sender`` is the From (settings.smtp_from); ``now`` (timezone-aware) the Date."""
     msg = EmailMessage()
-    msg["From"] = settings.smtp_from
+    msg["From"] = sender
     msg["To"] = to
     msg["Subject"] = subject
-    msg["Message-ID"] = make_msgid(domain=settings.smtp_from.rpartition("@")[2] or None)
+    msg["Date"] = format_datetime(now)
+    # The sender's domain, also behind a display name ("School <a@b>")
+    msg["Message-ID"] = make_msgid(domain=parseaddr(sender)[1].rpartition("@")[2] or None)
     msg.set_content(text)
     if html is not None:
         msg.add_alternative(html, subtype="html")
@@ -54,16 +62,16 @@ async def send_message(settings: Settings, msg: EmailMessage) -> None:
 
 
 async def send_mail(settings: Settings, to: str, subject: str, text: str,
-                    html: str | None = None) -> None:
-    await send_message(settings, build(settings, to, subject, text, html))
+                    html: str | None = None, *, now: datetime | None = None) -> None:
+    """``now`` is the caller's clock; without it (the IVR's confirmation email) the system's."""
+    await send_message(settings, build(settings.smtp_from, to, subject, text, html,
+                                       now=now or SystemClock().now()))
 
 
 def sender(settings: Settings) -> Send:
     """A ``Send`` callable (as renraku.services.events expects) bound to these settings."""
 
     async def send(msg: EmailMessage) -> None:
-        if not msg.get("From"):
-            msg["From"] = settings.smtp_from
         await send_message(settings, msg)
 
     return send

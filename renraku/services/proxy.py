@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models import Campaign, Child, Guardian, GuardianPhone
 from renraku.i18n import tr
 from renraku.rules.phone import PhoneNumber, normalise
-from renraku.services import broadcast
+from renraku.services import broadcast, mail
 from renraku.services.guardians import link_guardian
 from renraku.settings import LANGUAGES, Settings
 
@@ -102,22 +102,21 @@ async def proxy_register(
 
 
 def completion_email(
-    guardian: Guardian, child_name: str, school_name: str, phone: PhoneNumber, sender: str
+    guardian: Guardian, child_name: str, school_name: str, phone: PhoneNumber, sender: str,
+    now: datetime,
 ) -> EmailMessage | None:
     if not guardian.email:
         return None
     lang = guardian.language if guardian.language in LANGUAGES else "ja"
     values = {"name": guardian.name, "child": child_name, "school": school_name,
               "phone": phone.national}
-    msg = EmailMessage()
-    msg["From"] = sender
-    msg["To"] = guardian.email
-    msg["Subject"] = tr(lang, "[%(school)s] Your registration is complete", **values)
-    msg.set_content(tr(
-        lang, "Dear %(name)s,\n\nThe school has registered you as a guardian of %(child)s.\n"
-        "To report an absence, late arrival or early leave, call the school's contact line "
-        "from your registered number (%(phone)s), any time of day.\n\n%(school)s", **values))
-    return msg
+    return mail.build(
+        sender, guardian.email, tr(lang, "[%(school)s] Your registration is complete", **values),
+        tr(lang, "Dear %(name)s,\n\nThe school has registered you as a guardian of %(child)s.\n"
+           "To report an absence, late arrival or early leave, call the school's contact line "
+           "from your registered number (%(phone)s), any time of day.\n\n%(school)s",
+           **values),
+        now=now)
 
 
 async def queue_completion_call(

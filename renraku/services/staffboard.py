@@ -215,7 +215,8 @@ async def email_notices(app: App, message_id: int) -> int:
                             tr(person.language, "[Staff board] %(subject)s", **fields),
                             tr(person.language, "%(author)s posted a message for you on the "
                                                 "staff board. Read it (and any attachments) on "
-                                                "the staff pages: %(url)s", **fields))
+                                                "the staff pages: %(url)s", **fields),
+                            now=app.clock.now())
             sent += 1
         except MailError:
             log.warning("staff board notice to staff %d failed", person.id)

@@ -235,7 +235,8 @@ async def send_email_code(request: web.Request, guardian: Guardian, email: str) 
                                                    "link": link}, guardian.language)
     try:
         await send_mail(app.settings, email,
-                        tr(guardian.language, "Please confirm your email address"), text)
+                        tr(guardian.language, "Please confirm your email address"), text,
+                        now=app.clock.now())
     except MailError:
         return False
     return True

@@ -184,7 +184,8 @@ async def proxy_submit(request: web.Request) -> web.Response:
                                           app.clock.now())
             child = await session.get_one(Child, child_id)
             message = proxy.completion_email(result.guardian, child.name, sr.school.name,
-                                             result.number, app.settings.smtp_from)
+                                             result.number, app.settings.smtp_from,
+                                             app.clock.now())
             called = message is None  # no email: the dialer says it on the phone instead
             if called:
                 await proxy.queue_completion_call(
