@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 import weakref
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import event
+from sqlalchemy.exc import DBAPIError, InvalidatePoolError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -56,11 +58,70 @@ def create_engine(url: str, pool_size: int | None = None, **kwargs: Any) -> Asyn
             conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
         return engine
-    kwargs.setdefault("pool_pre_ping", True)
     if pool_size is not None and kwargs.get("poolclass") is None:
         kwargs.setdefault("pool_size", pool_size)
         kwargs.setdefault("max_overflow", pool_size)
-    return create_async_engine(url, **kwargs)
+    engine = create_async_engine(url, **kwargs)
+    event.listen(engine.sync_engine, "checkin", _note_checkin)
+    event.listen(engine.sync_engine, "checkout", functools.partial(_ping_if_idle, engine.dialect))
+    return engine
+
+
+# Liveness of pooled PostgreSQL connections. SQLAlchemy's pool_pre_ping costs three round
+# trips on asyncpg at every checkout (BEGIN, an empty query, ROLLBACK: 6 of a register
+# page's 14). A connection back from use a moment ago is all but certainly alive; one that
+# sat idle may have been closed under us (a server restart in the night, an idle timeout,
+# a firewall), so only that one is pinged, in one round trip. One that died in the
+# moment since its last use shows as a disconnect at its first statement: SQLAlchemy
+# then drops every older connection of the pool, and a read that may run twice retries
+# (``retry_on_disconnect``). Not pool_recycle: an age limit would still hand out a
+# connection the server closed a second ago, and reconnect live ones for nothing.
+IDLE_PING_S = 2.0
+_CHECKED_IN = "renraku_checked_in"
+
+
+def _note_checkin(_dbapi_conn: Any, record: Any) -> None:
+    if record is not None:
+        record.info[_CHECKED_IN] = time.monotonic()
+
+
+def _ping_if_idle(dialect: Any, dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+    since = record.info.get(_CHECKED_IN)  # none yet: a new connection, alive
+    if since is None or time.monotonic() - since < IDLE_PING_S:
+        return
+    try:  # the simple-query protocol: no statement to prepare, no transaction
+        dbapi_conn.run_async(lambda driver: driver.execute("SELECT 1"))
+    except Exception as exc:
+        if not dialect.is_disconnect(exc, dbapi_conn, None):
+            raise
+        # A dead idle connection: the server most likely restarted, and every connection
+        # older than this one is dead too. The pool reconnects and checks out again.
+        raise InvalidatePoolError(f"pooled connection found dead: {exc!r}") from exc
+
+
+async def retry_on_disconnect(work: Callable[[], Awaitable[T]]) -> T:
+    """``work``, a unit of work that may run twice (a page's reads and its audit entry,
+    committed together), run once more if a connection died under it (see IDLE_PING_S):
+    the second try has a new connection. An outage still raises."""
+    try:
+        return await work()
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+        _log.info("database connection lost; the work tried again once")
+    return await work()
+
+
+def joins_reads(session: AsyncSession) -> bool:
+    """Whether a plain ``factory()`` session that has read may also write and commit.
+
+    PostgreSQL: yes (rows are locked, not the database), which spares a page a second
+    session and transaction. SQLite: no; a deferred transaction that read cannot take the
+    write lock once another writer has committed (SQLITE_BUSY at once): write through
+    ``transaction()``.
+    """
+    bind = session.bind
+    return isinstance(bind, AsyncEngine) and bind.dialect.name != "sqlite"
 
 
 WRITE = "renraku_write"
@@ -116,8 +177,6 @@ _SQLITE_TRANSIENT = ("database is locked", "disk i/o error", "unable to open dat
 def is_outage(exc: BaseException) -> bool:
     """The database unreachable (server stopped or restarting, connection cut), as opposed to
     a statement it refused: only an outage is worth waiting for."""
-    from sqlalchemy.exc import DBAPIError
-
     if isinstance(exc, OSError):
         return True  # asyncpg's refused connect comes through unwrapped
     if not isinstance(exc, DBAPIError):

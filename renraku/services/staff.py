@@ -27,21 +27,26 @@ async def staff_scope(session: AsyncSession, staff: Staff) -> StaffScope:
 
 
 async def staff_school_scope(
-    session: AsyncSession, staff_id: int
-) -> tuple[Staff, School, StaffScope] | None:
+    session: AsyncSession, staff_id: int, class_id: int | None = None
+) -> tuple[Staff, School, StaffScope, Classroom | None] | None:
     """A staff member, their school and their scope in one statement (every staff page
-    starts here): one row per class of theirs, or one row without a class."""
-    rows = (await session.execute(
-        select(Staff, School, StaffClass.class_id)
-        .join(School, School.id == Staff.school_id)
-        .outerjoin(StaffClass, StaffClass.staff_id == Staff.id)
-        .where(Staff.id == staff_id))).all()
+    starts here): one row per class of theirs, or one row without a class. With
+    ``class_id``, the page's class comes in the same statement (None if no such class;
+    whether they may see it is for the caller)."""
+    query = (select(Staff, School, StaffClass.class_id)
+             .join(School, School.id == Staff.school_id)
+             .outerjoin(StaffClass, StaffClass.staff_id == Staff.id)
+             .where(Staff.id == staff_id))
+    if class_id is not None:
+        query = query.add_columns(Classroom).outerjoin(Classroom, Classroom.id == class_id)
+    rows = (await session.execute(query)).all()
     if not rows:
         return None
     staff, school = rows[0][0], rows[0][1]
     class_ids = frozenset(row[2] for row in rows if row[2] is not None)
+    room = rows[0][3] if class_id is not None else None
     return staff, school, StaffScope(staff.id, staff.school_id, staff.role, class_ids,
-                                     staff.active)
+                                     staff.active), room
 
 
 async def school_classes(session: AsyncSession, school_id: int) -> list[Classroom]:
