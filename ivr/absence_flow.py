@@ -56,7 +56,15 @@ CALLER_KEY_MAX = 32  # the dialplan's ${VM_CALLER:0:32}
 
 
 class CallChannel(Protocol):
-    """What a transport offers (FastAGI connection, or pyst2 behind an adapter)."""
+    """What a transport offers (FastAGI connection, or pyst2 behind an adapter): the caller
+    ID, its presentation and the channel's unique id from the AGI environment, and commands."""
+
+    @property
+    def caller(self) -> str: ...
+    @property
+    def uniqueid(self) -> str: ...
+    @property
+    def withheld(self) -> bool: ...
 
     async def answer(self) -> Any: ...
     async def get_variable(self, name: str) -> str | None: ...
@@ -275,10 +283,9 @@ class AbsenceCall:
         self.outcome = "hung_up"
         try:
             await self.agi.answer()
-            raw = (await self.agi.get_variable("CALLERID(num)") or "").strip()
-            pres = (await self.agi.get_variable("CALLERID(num-pres)") or "").lower()
-            uniqueid = await self.agi.get_variable("UNIQUEID") or ""
-            if is_withheld(raw) or pres.startswith("prohib"):
+            # From the AGI environment Asterisk sent with the call: no round trips.
+            raw, uniqueid = self.agi.caller.strip(), self.agi.uniqueid
+            if is_withheld(raw) or self.agi.withheld:
                 self.outcome = "withheld"
                 for lang in LANGUAGES:  # nobody to look up: say it in every language
                     await self.say("absence.withheld", lang)

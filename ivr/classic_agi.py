@@ -24,6 +24,7 @@ from typing import IO, Any, TypeVar
 from asterisk.agi import AGI, AGIAppError, AGIHangup, AGIUnknownError
 
 from ivr.keypad import KEYS_VARIABLE, read_args
+from renraku.rules.phone import presentation_restricted
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,18 @@ class ClassicAgiChannel:
             raise
         except (BrokenPipeError, EOFError) as exc:
             raise ClassicHangup(str(exc)) from exc
+
+    @property
+    def caller(self) -> str:
+        return self.env.get("agi_callerid", "")
+
+    @property
+    def uniqueid(self) -> str:
+        return self.env.get("agi_uniqueid", "")
+
+    @property
+    def withheld(self) -> bool:
+        return presentation_restricted(self.env.get("agi_callingpres"))
 
     async def answer(self) -> None:
         self._call(self.agi.answer)

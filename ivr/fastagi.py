@@ -26,6 +26,7 @@ from urllib.parse import parse_qsl, urlsplit
 from ivr.keypad import KEYS_VARIABLE, read_args, read_sounds
 from renraku.call_logging import CALL_ID, install
 from renraku.rules.addresses import allowed, networks
+from renraku.rules.phone import presentation_restricted
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +139,10 @@ class AGIChannel:
     @property
     def caller(self) -> str:
         return self.headers.get("agi_callerid", "")
+
+    @property
+    def withheld(self) -> bool:
+        return presentation_restricted(self.headers.get("agi_callingpres"))
 
     async def command(self, cmd: str) -> Reply:
         # One at a time: tried with Asterisk 22, a second command written before the first's

@@ -36,6 +36,16 @@ class ScriptedChannel:
         self.queued: list[str] = []
         self.hung_up = False
 
+    @property
+    def caller(self) -> str:
+        return self.variables.get("CALLERID(num)", "")
+
+    @property
+    def uniqueid(self) -> str:
+        return self.variables.get("UNIQUEID", "")
+
+    withheld = False
+
     async def answer(self) -> None:
         pass
 
