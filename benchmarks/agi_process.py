@@ -26,7 +26,7 @@ from sqlalchemy import event
 
 from benchmarks.phones import NOW, StepTimer, bench_voice
 from ivr import absence_flow
-from ivr.fastagi import AGIChannel, FastAGIServer, played_name
+from ivr.fastagi import AGIChannel, FastAGIServer, played_names
 from models.db import create_engine, session_factory
 from renraku.app import App
 from renraku.clock import FakeClock
@@ -47,8 +47,9 @@ def mirror(kind: str, agi: AGIChannel, detail: str) -> None:
         emit(k="start", id=agi.uniqueid, caller=agi.caller)
     elif kind == "end":
         emit(k="end", id=agi.uniqueid)
-    elif (name := played_name(detail)) is not None:
-        emit(k="play", id=agi.uniqueid, name=name)
+    else:
+        for name in played_names(detail):
+            emit(k="play", id=agi.uniqueid, name=name)
 
 
 class ConfirmProfile:

@@ -1,8 +1,8 @@
 """The absence line call (FastAGI ``/absence`` and the classic script ``agi_scripts/absence.py``).
 
 One flow, two transports: anything with the async channel methods used here (``answer``,
-``stream_file``, ``wait_for_digit``, ``get_variable``, ``set_variable``, ``hangup``) can
-run it, and raises its hang-up exception when the caller is gone.
+``stream_file``, ``read_keys``, ``get_variable``, ``set_variable``, ``hangup``) can run
+it, and raises its hang-up exception when the caller is gone.
 
 The menus themselves are the pure state machine in :mod:`ivr.absence_menu`; this module
 only plays prompts, reads keys and talks to the database through the services. The only
@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import importlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import Any, Protocol
@@ -44,8 +44,7 @@ from renraku.settings import LANGUAGES, Settings, load_settings
 log = logging.getLogger(__name__)
 
 FLOW = "absence"
-DIGIT_TIMEOUT_MS = 5000  # silence after a menu before it counts as "no input"
-INTERDIGIT_TIMEOUT_MS = 3000  # between the digits of a time
+DIGIT_TIMEOUT_MS = 5000  # silence after a menu (or between a time's digits): "no input"
 HOOK_TIMEOUT_S = 20.0
 # The dialplan's voicemail fallback speaks this channel variable's language, else the one
 # kept in AstDB under LANGUAGE_DB/<caller digits> (so it knows the caller's language even
@@ -57,13 +56,22 @@ CALLER_KEY_MAX = 32  # the dialplan's ${VM_CALLER:0:32}
 
 
 class CallChannel(Protocol):
-    """What a transport offers (FastAGI connection, or pyst2 behind an adapter)."""
+    """What a transport offers (FastAGI connection, or pyst2 behind an adapter): the caller
+    ID, its presentation and the channel's unique id from the AGI environment, and commands."""
+
+    @property
+    def caller(self) -> str: ...
+    @property
+    def uniqueid(self) -> str: ...
+    @property
+    def withheld(self) -> bool: ...
 
     async def answer(self) -> Any: ...
     async def get_variable(self, name: str) -> str | None: ...
     async def set_variable(self, name: str, value: str) -> Any: ...
     async def stream_file(self, name: str, escape_digits: str = "") -> str: ...
-    async def wait_for_digit(self, timeout_ms: int) -> str: ...
+    async def read_keys(self, sounds: Sequence[tuple[str, str]], channel_lang: str,
+                        max_digits: int, timeout_ms: int) -> str: ...
     async def hangup(self) -> Any: ...
 
 
@@ -247,33 +255,14 @@ class AbsenceCall:
         self.pending.append(await self.p(key, **fmt))
 
     async def ask(self, sounds: list[tuple[str, str]], max_digits: int = 1) -> m.Input:
-        """Play (lang, sound) pairs, any key interrupting; then wait; → one menu input."""
-        pressed = ""
+        """Play (lang, sound) pairs, any key interrupting, and wait: one menu input.
+
+        One AGI command (ivr.keypad): a key pressed between two sounds reaches the flow.
+        """
         sounds, self.pending = [*self.pending, *sounds], []
-        for lang, sound in sounds:
-            await self.set_language(lang)
-            pressed = await self.agi.stream_file(sound, m.ESCAPE_DIGITS)
-            if pressed:
-                break
         await self.set_language(self.lang)
-        if not pressed:
-            pressed = await self.agi.wait_for_digit(DIGIT_TIMEOUT_MS)
-            if not pressed:
-                return m.Timeout()
-        if max_digits == 1 or pressed == m.BACK:
-            return m.Press(pressed)
-        digits = ""
-        while True:  # a time: digits until "#", four digits, or a pause
-            if pressed == "#":
-                return m.Press(digits)
-            if not pressed.isdigit():
-                return m.Invalid()
-            digits += pressed
-            if len(digits) >= max_digits:
-                return m.Press(digits)
-            pressed = await self.agi.wait_for_digit(INTERDIGIT_TIMEOUT_MS)
-            if not pressed:
-                return m.Press(digits)
+        keys = await self.agi.read_keys(sounds, self.lang, max_digits, DIGIT_TIMEOUT_MS)
+        return m.keys_input(keys, max_digits)
 
     async def _flush(self) -> None:
         for lang, sound in self.pending:
@@ -294,10 +283,9 @@ class AbsenceCall:
         self.outcome = "hung_up"
         try:
             await self.agi.answer()
-            raw = (await self.agi.get_variable("CALLERID(num)") or "").strip()
-            pres = (await self.agi.get_variable("CALLERID(num-pres)") or "").lower()
-            uniqueid = await self.agi.get_variable("UNIQUEID") or ""
-            if is_withheld(raw) or pres.startswith("prohib"):
+            # From the AGI environment Asterisk sent with the call: no round trips.
+            raw, uniqueid = self.agi.caller.strip(), self.agi.uniqueid
+            if is_withheld(raw) or self.agi.withheld:
                 self.outcome = "withheld"
                 for lang in LANGUAGES:  # nobody to look up: say it in every language
                     await self.say("absence.withheld", lang)

@@ -82,6 +82,19 @@ class Invalid:
 Input = Press | Timeout | Invalid
 
 
+def keys_input(keys: str, max_digits: int = 1) -> Input:
+    """What a menu's ``Read`` returned (ivr.keypad) → one input. Nothing is a timeout; on a
+    menu any one key is pressed as it is; for a time, a lone ``#`` is "no time" and a lone
+    ``*`` goes back."""
+    if not keys:
+        return Timeout()
+    if max_digits == 1 or keys == BACK:
+        return Press(keys)
+    if keys == SKIP:
+        return Press("")
+    return Press(keys) if keys.isdigit() else Invalid()
+
+
 # Effects ----------------------------------------------------------------------------------
 
 

@@ -1,8 +1,10 @@
 """Calls and step latency of a FastAGI server, into :mod:`renraku.metrics`.
 
-A step is the time from the reply that carried a caller's key ("200 result=49") reaching
-the server to the flow writing its next command: the app's share of what the caller
-waits for. The benchmarks time steps the same way (benchmarks/phones.py).
+A step is the time from the reply that carried a caller's key reaching the server to the
+flow writing its next command: the app's share of what the caller waits for. The key comes
+as STREAM FILE's or WAIT FOR DIGIT's "200 result=49" (its ASCII code), or for a menu read
+by ``Read`` (ivr.keypad) as the value of the GET VARIABLE sent with it. The benchmarks time
+steps the same way (benchmarks/phones.py).
 """
 
 from __future__ import annotations
@@ -10,20 +12,34 @@ from __future__ import annotations
 import asyncio
 import time
 
-from ivr.fastagi import AGIChannel, FastAGIServer
+from ivr.fastagi import AGIChannel, AGIError, FastAGIServer, Hangup, parse_reply
+from ivr.keypad import KEYS_VARIABLE
 from renraku import metrics
 
 KEY_COMMANDS = ("STREAM FILE", "WAIT FOR DIGIT")
+READ_KEYS = f'GET VARIABLE "{KEYS_VARIABLE}"'
+
+
+def carried_key(command: str, reply: str) -> bool:
+    """Whether ``reply`` to ``command`` brought a key the caller pressed."""
+    if command.startswith(READ_KEYS):
+        try:
+            return bool(parse_reply(reply).data)
+        except (AGIError, Hangup):
+            return False
+    if not command.startswith(KEY_COMMANDS):
+        return False
+    value = reply.split("result=", 1)[-1].split(" ", 1)[0].strip()
+    return value.isdigit() and int(value) > 0  # 0 is none, -1 a hang-up
 
 
 class TimedReader:
-    """When each reply line arrived, and whether it carried a key ("200 result=49": the
-    key's ASCII code; 0 is none, -1 a hang-up); "100 Trying" lines are skipped."""
+    """When the last reply line arrived, and what it said ("100 Trying" lines skipped)."""
 
     def __init__(self, reader: asyncio.StreamReader) -> None:
         self.reader = reader
         self.at = 0.0
-        self.key = False
+        self.reply = ""
         self.command = ""  # the command this reply answers
         self.step: tuple[float, bool] | None = None  # the last step, for every listener
 
@@ -32,8 +48,7 @@ class TimedReader:
         self.at = time.monotonic()
         text = raw.decode("latin-1")
         if text.startswith("200 "):
-            value = text.split("result=", 1)[-1].split(" ", 1)[0].strip()
-            self.key = value.isdigit() and int(value) > 0
+            self.reply = text
         return raw
 
     def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
@@ -56,7 +71,7 @@ def step_ms(agi: AGIChannel, next_command: str) -> tuple[float, bool] | None:
     reader.step = None
     if reader.at:
         reader.step = ((time.monotonic() - reader.at) * 1000,
-                       reader.key and reader.command.startswith(KEY_COMMANDS))
+                       carried_key(reader.command, reader.reply))
     reader.command, reader.at = next_command, 0.0
     return reader.step
 

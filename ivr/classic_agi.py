@@ -18,10 +18,13 @@ import asyncio
 import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import IO, Any, TypeVar
 
 from asterisk.agi import AGI, AGIAppError, AGIHangup, AGIUnknownError
+
+from ivr.keypad import KEYS_VARIABLE, read_args
+from renraku.rules.phone import presentation_restricted
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +70,18 @@ class ClassicAgiChannel:
         except (BrokenPipeError, EOFError) as exc:
             raise ClassicHangup(str(exc)) from exc
 
+    @property
+    def caller(self) -> str:
+        return self.env.get("agi_callerid", "")
+
+    @property
+    def uniqueid(self) -> str:
+        return self.env.get("agi_uniqueid", "")
+
+    @property
+    def withheld(self) -> bool:
+        return presentation_restricted(self.env.get("agi_callingpres"))
+
     async def answer(self) -> None:
         self._call(self.agi.answer)
 
@@ -87,6 +102,13 @@ class ClassicAgiChannel:
 
     async def exec(self, app: str, args: str = "") -> str:
         return self._call(self.agi.appexec, app, args)
+
+    async def read_keys(self, sounds: Sequence[tuple[str, str]], channel_lang: str,
+                        max_digits: int, timeout_ms: int) -> str:
+        """Play (language, sound) pairs and read keys in one command (see ivr.keypad)."""
+        self._call(self.agi.appexec, "Read", read_args(sounds, channel_lang, max_digits,
+                                                       timeout_ms))
+        return self._call(self.agi.get_variable, KEYS_VARIABLE) or ""
 
     async def hangup(self) -> None:
         self._call(self.agi.hangup)

@@ -19,12 +19,14 @@ import contextlib
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlsplit
 
+from ivr.keypad import KEYS_VARIABLE, read_args, read_sounds
 from renraku.call_logging import CALL_ID, install
 from renraku.rules.addresses import allowed, networks
+from renraku.rules.phone import presentation_restricted
 
 log = logging.getLogger(__name__)
 
@@ -84,12 +86,15 @@ def parse_reply(line: str) -> Reply:
     return Reply(code, result.group(1), result.group(2) or "", endpos, text)
 
 
-def played_name(cmd: str) -> str | None:
-    """The sound a STREAM FILE / GET DATA command plays, None for other commands."""
-    parts = cmd.split('"')
-    if cmd.startswith(("STREAM FILE", "GET DATA")) and len(parts) > 1:
-        return parts[1]
-    return None
+def played_names(cmd: str) -> list[str]:
+    """The sounds a STREAM FILE, GET DATA or ``EXEC Read`` command plays ([] for others);
+    the argument quoted (as sent here) or not (as pyst2 sends a file name)."""
+    words = 2 if cmd.startswith(("STREAM FILE", "GET DATA", "EXEC Read ")) else 0
+    rest = cmd.split(None, words)[-1] if words else ""
+    arg = rest.split('"')[1] if rest.startswith('"') else rest.split(" ", 1)[0]
+    if not arg:
+        return []
+    return read_sounds(arg) if cmd.startswith("EXEC") else [arg]
 
 
 def _quote(arg: str) -> str:
@@ -135,7 +140,14 @@ class AGIChannel:
     def caller(self) -> str:
         return self.headers.get("agi_callerid", "")
 
+    @property
+    def withheld(self) -> bool:
+        return presentation_restricted(self.headers.get("agi_callingpres"))
+
     async def command(self, cmd: str) -> Reply:
+        # One at a time: tried with Asterisk 22, a second command written before the first's
+        # reply was never answered (res_agi reads lines through a stdio buffer, then polls
+        # the socket, which has nothing new).
         self.log.append((time.monotonic(), cmd, ""))
         if self.on_command is not None:
             self.on_command(self, cmd)
@@ -167,8 +179,8 @@ class AGIChannel:
 
     @property
     def streamed(self) -> list[str]:
-        """Names given to STREAM FILE / GET DATA, in order: what the caller heard."""
-        return [name for _t, cmd, _reply in self.log if (name := played_name(cmd)) is not None]
+        """Sounds given to STREAM FILE / GET DATA / Read, in order: what the caller heard."""
+        return [name for _t, cmd, _reply in self.log for name in played_names(cmd)]
 
     async def answer(self) -> None:
         await self.command("ANSWER")
@@ -198,6 +210,12 @@ class AGIChannel:
     async def get_data(self, name: str, timeout_ms: int = 5000, max_digits: int = 1) -> str:
         reply = await self.command(f"GET DATA {_quote(name)} {int(timeout_ms)} {int(max_digits)}")
         return reply.result if set(reply.result) <= DTMF_KEYS else ""
+
+    async def read_keys(self, sounds: Sequence[tuple[str, str]], channel_lang: str,
+                        max_digits: int, timeout_ms: int) -> str:
+        """Play (language, sound) pairs and read keys in one command (see ivr.keypad)."""
+        await self.exec("Read", read_args(sounds, channel_lang, max_digits, timeout_ms))
+        return await self.get_variable(KEYS_VARIABLE) or ""
 
     async def record_file(
         self,

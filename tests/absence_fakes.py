@@ -21,7 +21,8 @@ class ScriptedChannel:
     """Plays nothing; answers prompts from a script.
 
     ``script`` is a list of (sound-name prefix, keys): when a streamed sound starts with the
-    prefix, the first key interrupts it and the rest come from WAIT FOR DIGIT, one by one.
+    prefix, the first key interrupts it and the rest come from WAIT FOR DIGIT, one by one
+    (or, for a menu's Read, all of them at once).
     ``hang_up_at`` raises the hang-up exception when a sound with that prefix would play.
     Unscripted prompts time out.
     """
@@ -35,6 +36,16 @@ class ScriptedChannel:
         self.queued: list[str] = []
         self.hung_up = False
 
+    @property
+    def caller(self) -> str:
+        return self.variables.get("CALLERID(num)", "")
+
+    @property
+    def uniqueid(self) -> str:
+        return self.variables.get("UNIQUEID", "")
+
+    withheld = False
+
     async def answer(self) -> None:
         pass
 
@@ -45,12 +56,15 @@ class ScriptedChannel:
         self.variables[name] = value
 
     async def stream_file(self, name: str, escape_digits: str = "") -> str:
+        return self._play(self.variables.get("CHANNEL(language)", ""), name, escape_digits)
+
+    def _play(self, lang: str, name: str, escape_digits: str) -> str:
         if self.hung_up:
             raise FakeHangup()
         if self.hang_up_at and name.startswith(self.hang_up_at):
             self.hung_up = True
             raise FakeHangup()
-        self.played.append((self.variables.get("CHANNEL(language)", ""), name))
+        self.played.append((lang, name))
         if self.script and name.startswith(self.script[0][0]):
             keys = self.script.pop(0)[1]
             if keys:
@@ -62,6 +76,22 @@ class ScriptedChannel:
         if self.hung_up:
             raise FakeHangup()
         return self.queued.pop(0) if self.queued else ""
+
+    async def read_keys(self, sounds: list[tuple[str, str]], channel_lang: str,
+                        max_digits: int, timeout_ms: int) -> str:
+        """Asterisk's Read as ivr.keypad uses it: the first scripted key interrupts the
+        sounds; a number ends at # or * (alone, they are the result)."""
+        keys = ""
+        for lang, name in sounds:
+            if keys := self._play(lang, name, "0123456789*#"):
+                break
+        keys, self.queued = keys + "".join(self.queued), []
+        if max_digits == 1:
+            return keys[:1]
+        for i, key in enumerate(keys[:max_digits]):
+            if key in "#*":
+                return keys[:i] or key
+        return keys[:max_digits]
 
     async def hangup(self) -> None:
         self.hung_up = True

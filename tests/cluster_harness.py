@@ -36,7 +36,7 @@ from ivr import asterisk_runtime as rt
 from ivr import call_metrics
 from ivr.ami import AMIClient
 from ivr.city import APP_HOSTS, NODE_HOSTS, PROBE_S, City, CityPlan
-from ivr.fastagi import AGIChannel, FastAGIServer, played_name
+from ivr.fastagi import AGIChannel, FastAGIServer, played_names
 from ivr.kamailio_runtime import Kamailio
 from renraku.settings import Settings, ensure_secret
 from tests.asterisk_harness import (
@@ -181,12 +181,12 @@ class ProcessCity(ClusterLines):
         self.carrier_ami.register_event("Hangup", self._on_carrier_hangup)
 
     def _on_exec(self, node: str, event: Any) -> None:
-        name = played_name(event.get("Command", ""))
-        if name is None:
+        names = played_names(event.get("Command", ""))
+        if not names:
             return
         tail = event.get("CallerIDNum", "").lstrip("+")[-9:]
-        self.heard.setdefault(tail, []).append(
-            (time.monotonic(), node, event.get("Uniqueid", ""), name))
+        self.heard.setdefault(tail, []).extend(
+            (time.monotonic(), node, event.get("Uniqueid", ""), name) for name in names)
         self._changed()
 
     def _on_carrier_hangup(self, _manager: Any, event: Any) -> None:

@@ -22,13 +22,14 @@ import pytest
 from sqlalchemy import select
 
 from ivr import absence_flow
-from ivr.fastagi import AGIChannel
+from ivr.fastagi import AGIChannel, played_names
 from models import AbsenceReport, AbsenceReportChange, CallLog, Guardian
 from models.db import create_engine, session_factory, transaction
 from models.migrate import upgrade
 from renraku.app import App
 from renraku.clock import FakeClock
 from renraku.services import absences, school_calendar
+from renraku.settings import LANGUAGES
 from tests.absence_fakes import ToneVoice
 from tests.asterisk_harness import PhoneLines, VirtualPhone
 from tests.db_fixtures import Database
@@ -120,7 +121,9 @@ async def until(predicate: Any, within: float = 10.0) -> Any:
 
 
 def heard(agi: AGIChannel) -> list[tuple[str, str]]:
-    """(channel language, sound) for every STREAM FILE, from the call's AGI command log."""
+    """(language, sound) for every STREAM FILE that played and every sound of a menu's
+    Read, from the call's AGI command log (a Read names another language's sound by its
+    folder: ``en/renraku/…``)."""
     lang, out = "", []
     for _t, cmd, reply in agi.log:
         parts = cmd.split('"')
@@ -128,6 +131,10 @@ def heard(agi: AGIChannel) -> list[tuple[str, str]]:
             lang = parts[3]
         elif cmd.startswith("STREAM FILE") and "endpos=" in reply:
             out.append((lang, parts[1]))
+        elif cmd.startswith("EXEC Read"):
+            for name in played_names(cmd):
+                folder, _, rest = name.partition("/")
+                out.append((folder, rest) if folder in LANGUAGES else (lang, name))
     return out
 
 
@@ -279,7 +286,8 @@ async def test_language_menu_switches_and_is_remembered(line: Line) -> None:
     played = heard(phone.agi)
     options = [lang for lang, name in played if "absence.language_option" in name]
     assert options == ["ja", "en", "zh", "es"]  # each offered in its own language
-    assert played[-1] == ("en", "renraku/absence.main_menu")
+    assert played[-2:] == [("en", "renraku/absence.main_menu"),  # the menu, now in English
+                           ("en", "renraku/absence.language_key")]
     async with line.app.sessions() as s:
         assert (await s.get(Guardian, guardian)).language == "en"  # type: ignore[union-attr]
 
@@ -386,8 +394,8 @@ class ClassicPhone:
 
     @property
     def played(self) -> list[str]:
-        return [e.get("Command", "").split()[2] for e in self._events("AGIExecStart")
-                if e.get("Command", "").startswith("STREAM FILE")]
+        return [name for e in self._events("AGIExecStart")
+                for name in played_names(e.get("Command", ""))]
 
     async def follow(self, steps: list[tuple[str, str]]) -> None:
         after = 0

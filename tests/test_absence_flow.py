@@ -266,11 +266,12 @@ async def test_call_cancelled_at_shutdown_writes_no_report(sqlite_db: Database) 
     reached = asyncio.Event()
 
     class Stuck(ScriptedChannel):
-        async def stream_file(self, name: str, escape_digits: str = "") -> str:
-            if name.startswith("absence.confirm_keys"):
+        async def read_keys(self, sounds: list[tuple[str, str]], channel_lang: str,
+                            max_digits: int, timeout_ms: int) -> str:
+            if any(name.startswith("absence.confirm_keys") for _lang, name in sounds):
                 reached.set()
                 await asyncio.Event().wait()  # the caller never presses anything
-            return await super().stream_file(name, escape_digits)
+            return await super().read_keys(sounds, channel_lang, max_digits, timeout_ms)
 
     agi = Stuck(MOM, [("absence.main_menu", "1"), ("absence.child_option", "1"),
                       ("absence.kind_menu", "1"), ("absence.reason_menu", "1")])

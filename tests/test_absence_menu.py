@@ -15,6 +15,7 @@ from ivr.absence_menu import (
     Press,
     Screen,
     Timeout,
+    keys_input,
     parse_time,
     step,
 )
@@ -166,3 +167,18 @@ def test_a_closed_class_is_told_not_asked() -> None:
     assert effects[-1] == Effect.CLASS_CLOSED and menu.screen == Screen.MAIN
     menu, effects = run(menu, "1", "1", "1", "1", "#", "1")  # # skips the symptom
     assert effects[-1] == Effect.SUBMIT and menu.child == 0
+
+
+@pytest.mark.parametrize(("keys", "max_digits", "expected"), [
+    ("", 1, Timeout()),
+    ("", 4, Timeout()),
+    ("1", 1, Press("1")),
+    ("#", 1, Press("#")),  # on a menu # is a key like the others (the symptom menu's skip)
+    ("*", 1, Press("*")),
+    ("930", 4, Press("930")),
+    ("#", 4, Press("")),  # a lone # is "no time"
+    ("*", 4, Press("*")),  # a lone * goes back
+    ("9A", 4, Invalid()),
+])
+def test_what_read_returned_is_one_input(keys: str, max_digits: int, expected: object) -> None:
+    assert keys_input(keys, max_digits) == expected

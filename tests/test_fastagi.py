@@ -7,7 +7,7 @@ import contextlib
 
 import pytest
 
-from ivr.fastagi import AGIChannel, AGIError, FastAGIServer, Hangup, parse_reply, played_name
+from ivr.fastagi import AGIChannel, AGIError, FastAGIServer, Hangup, parse_reply, played_names
 
 HEADER = (
     "agi_network: yes\nagi_network_script: absence\nagi_request: agi://127.0.0.1/absence\n"
@@ -153,9 +153,14 @@ async def test_a_slow_call_does_not_block_others_and_shutdown_waits() -> None:
     assert finished == ["09012345678", "slow"]
 
 
-def test_played_name_is_the_sound_of_stream_file_and_get_data_only() -> None:
-    assert played_name('STREAM FILE "renraku/absence.welcome" "0123456789*#"') == (
-        "renraku/absence.welcome")
-    assert played_name('GET DATA "renraku/absence.pin" 5000 4') == "renraku/absence.pin"
-    assert played_name('SET VARIABLE "CHANNEL(language)" "en"') is None
-    assert played_name("WAIT FOR DIGIT 5000") is None
+def test_played_names_are_the_sounds_of_stream_file_get_data_and_read_only() -> None:
+    assert played_names('STREAM FILE "renraku/absence.welcome" "0123456789*#"') == [
+        "renraku/absence.welcome"]
+    assert played_names('GET DATA "renraku/absence.pin" 5000 4') == ["renraku/absence.pin"]
+    assert played_names('STREAM FILE renraku/absence.goodbye "" 0') == [  # pyst2's way
+        "renraku/absence.goodbye"]
+    assert played_names('EXEC Read "RENRAKU_KEYS,renraku/a&en/renraku/b,1,t(),1,5"') == [
+        "renraku/a", "en/renraku/b"]
+    assert played_names('EXEC Playback "renraku/a"') == []
+    assert played_names('SET VARIABLE "CHANNEL(language)" "en"') == []
+    assert played_names("WAIT FOR DIGIT 5000") == []

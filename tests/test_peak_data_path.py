@@ -169,6 +169,11 @@ async def test_confirmation_email_leaves_after_the_call(
             await asyncio.sleep(0.05)
             return await super().stream_file(name, escape_digits)
 
+        async def read_keys(self, sounds: list[tuple[str, str]], channel_lang: str,
+                            max_digits: int, timeout_ms: int) -> str:
+            await asyncio.sleep(0.05)
+            return await super().read_keys(sounds, channel_lang, max_digits, timeout_ms)
+
     agi = Listening("090-1111-2222", [
         ("absence.main_menu", "1"), ("absence.kind_menu", "1"), ("absence.reason_menu", "1"),
         ("absence.confirm_keys", "1"), ("absence.recorded", "2"),

@@ -9,6 +9,7 @@ from renraku.rules.phone import (
     is_withheld,
     may_self_register,
     normalise,
+    presentation_restricted,
     try_normalise,
 )
 
@@ -59,3 +60,13 @@ def test_only_mobiles_self_register(raw: str, allowed: bool) -> None:
 
 def test_national_format_for_display() -> None:
     assert normalise("+819012345678").national == "090-1234-5678"
+
+
+@pytest.mark.parametrize(("callingpres", "withheld"), [
+    ("0", False), ("1", False), ("3", False),  # allowed (screening variants)
+    ("32", True), ("35", True),  # restricted
+    ("67", False),  # unavailable: no number to show, but not withheld by the caller
+    ("", False), (None, False), ("x", False),
+])
+def test_presentation_restricted(callingpres: str | None, withheld: bool) -> None:
+    assert presentation_restricted(callingpres) is withheld

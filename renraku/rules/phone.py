@@ -31,6 +31,15 @@ def is_withheld(raw: str | None) -> bool:
     return (raw or "").strip().lower() in WITHHELD
 
 
+def presentation_restricted(callingpres: str | None) -> bool:
+    """Asterisk's numeric caller presentation (AGI's ``agi_callingpres``) says "withheld":
+    the 0x60 bits are 0x20 (restricted); 0x00 allowed, 0x40 unavailable."""
+    try:
+        return int(callingpres or "0") & 0x60 == 0x20
+    except ValueError:
+        return False
+
+
 def shown_caller(raw: str) -> str:
     """A caller ID as it may be stored and shown: printable characters only, at most 40.
 

@@ -1,0 +1,54 @@
+"""A menu's sounds and the caller's keys as one AGI command: Asterisk's ``Read`` application.
+
+Why not STREAM FILE per sound, then WAIT FOR DIGIT: between two AGI commands res_agi reads
+the channel's frames and drops them (``run_agi``), so a key pressed after one sound ends and
+before the app's next command arrives is lost. At the morning peak the app's event loop
+lags by up to seconds, and that gap was the main cause of calls ending in "too many
+failures" while the caller had pressed every key. ``Read`` plays the whole ``&`` list and
+waits for the key inside Asterisk: the only gaps left are between screens, after the key
+was taken.
+
+What ``Read`` gives and how a menu uses it (Asterisk 22's app_read, checked against real
+calls in ``tests/test_keypad_asterisk.py``):
+- every file is looked up in the channel's language; a sound of another language (the
+  language menu's options) is named by its language's folder, ``<lang>/<name>``, which
+  Asterisk finds under ``sounds/`` after trying the channel language's folder;
+- a menu reads one key with no terminator (``t()``), so ``#`` and ``*`` are keys like the
+  others;
+- a number reads up to ``max_digits``; ``#`` ends it, and alone it is the result (option
+  ``e``: "no time"). ``*`` cannot end it too: with two terminators, ``e`` gives both
+  (``#*``) whichever was pressed (tried), so ``*`` ("back") is read as a key and ends at the
+  timeout;
+- nothing pressed within the timeout leaves the variable empty; ``Read`` has one timeout
+  for the first key and between keys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+KEYS_VARIABLE = "RENRAKU_KEYS"
+NUMBER_END = "#"
+
+
+def in_language(name: str, lang: str, channel_lang: str) -> str:
+    """``name`` as Asterisk finds it in ``lang`` on a channel speaking ``channel_lang``."""
+    if lang == channel_lang or not lang or "://" in name or name.startswith("/"):
+        return name  # a URL or a path names its language already
+    return f"{lang}/{name}"
+
+
+def read_args(sounds: Sequence[tuple[str, str]], channel_lang: str, max_digits: int,
+              timeout_ms: int) -> str:
+    """``Read``'s arguments for (language, sound) pairs and up to ``max_digits`` keys."""
+    files = "&".join(in_language(name, lang, channel_lang) for lang, name in sounds)
+    if any(c in files for c in ',"\n'):
+        raise ValueError(f"a sound name Read cannot take: {files!r}")
+    options = "t()" if max_digits == 1 else f"t({NUMBER_END})e"
+    return f"{KEYS_VARIABLE},{files},{int(max_digits)},{options},1,{timeout_ms / 1000:g}"
+
+
+def read_sounds(args: str) -> list[str]:
+    """The sounds a ``Read`` with these arguments plays (what the caller hears), in order."""
+    parts = args.split(",")
+    return [name for name in parts[1].split("&") if name] if len(parts) > 1 else []
