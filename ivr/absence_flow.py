@@ -618,7 +618,8 @@ async def _confirmation_email(app: App, report_id: int) -> None:
     lang = guardian.language
     text = tr(lang, EMAIL_BODY[report.kind], name=child.shown_name,
               date=format_date(report.day, lang))
-    await mail.send_mail(app.settings, guardian.email, tr(lang, EMAIL_SUBJECT), text + "\n")
+    await mail.send_mail(app.settings, guardian.email, tr(lang, EMAIL_SUBJECT), text + "\n",
+                         now=app.clock.now())
 
 
 def make_voice(settings: Settings) -> Voice:

@@ -180,7 +180,8 @@ async def test_confirmation_email_leaves_after_the_call(
     ])
     sent: list[tuple[str, bool]] = []
 
-    async def fake_send(_settings: Settings, to: str, _subject: str, _text: str) -> None:
+    async def fake_send(_settings: Settings, to: str, _subject: str, _text: str,
+                        *, now: datetime) -> None:
         sent.append((to, agi.hung_up))
 
     monkeypatch.setattr(mail, "send_mail", fake_send)

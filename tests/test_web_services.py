@@ -120,11 +120,12 @@ async def test_sms_misconfigured_is_recorded_not_dropped(sqlite_db: Database) ->
 async def test_mail_failure_raises() -> None:
     settings = Settings(smtp_host="127.0.0.1", smtp_port=free_port())
     with pytest.raises(MailError):
-        await send_mail(settings, "x@example.jp", "subject", "body")
+        await send_mail(settings, "x@example.jp", "subject", "body", now=PORTAL_NOW)
 
 
 async def test_mail_plain_and_html(portal: Portal) -> None:
-    await send_mail(portal.app.settings, "x@example.jp", "件名", "本文", "<p>本文</p>")
+    await send_mail(portal.app.settings, "x@example.jp", "件名", "本文", "<p>本文</p>",
+                    now=portal.app.clock.now())
     msg = await portal.mailbox.wait_for("x@example.jp")
     assert msg["Subject"] == "件名" and msg["From"] == "school@renraku.test"
     assert portal.mailbox.text(msg).strip() == "本文"

@@ -17,7 +17,6 @@ from email.utils import format_datetime, make_msgid, parseaddr
 
 import aiosmtplib
 
-from renraku.clock import SystemClock
 from renraku.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -62,10 +61,9 @@ async def send_message(settings: Settings, msg: EmailMessage) -> None:
 
 
 async def send_mail(settings: Settings, to: str, subject: str, text: str,
-                    html: str | None = None, *, now: datetime | None = None) -> None:
-    """``now`` is the caller's clock; without it (the IVR's confirmation email) the system's."""
-    await send_message(settings, build(settings.smtp_from, to, subject, text, html,
-                                       now=now or SystemClock().now()))
+                    html: str | None = None, *, now: datetime) -> None:
+    """``now``: the caller's clock, for the Date header."""
+    await send_message(settings, build(settings.smtp_from, to, subject, text, html, now=now))
 
 
 def sender(settings: Settings) -> Send:
