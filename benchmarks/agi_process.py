@@ -47,9 +47,8 @@ def mirror(kind: str, agi: AGIChannel, detail: str) -> None:
         emit(k="start", id=agi.uniqueid, caller=agi.caller)
     elif kind == "end":
         emit(k="end", id=agi.uniqueid)
-    else:
-        for name in played_names(detail):
-            emit(k="play", id=agi.uniqueid, name=name)
+    elif names := played_names(detail):  # a menu's Read: its sounds in one line
+        emit(k="play", id=agi.uniqueid, names=names)
 
 
 class ConfirmProfile:
@@ -207,8 +206,8 @@ class AgiProcess:
                 self.calls[m["id"]] = _Mirror(m["caller"])
             call = self.calls[m["id"]]
             if kind == "play":
-                call.streamed.append(m["name"])
-                call.heard.append(time.perf_counter())
+                call.streamed += m["names"]
+                call.heard += [time.perf_counter()] * len(m["names"])
             self.lines._on_agi("command" if kind == "play" else kind, call, "")
             if kind == "end":
                 del self.calls[m["id"]]
