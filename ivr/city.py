@@ -190,9 +190,12 @@ class City:
         yield from self.nodes.items()
 
     def stop(self) -> None:
-        for _name, part in self.parts():
-            with contextlib.suppress(Exception):
-                part.stop()
+        for part in (self.carrier, self.kamailio):
+            if part is not None:
+                with contextlib.suppress(Exception):
+                    part.stop()
+        with contextlib.suppress(Exception):
+            rt.stop_all(self.nodes.values())  # they share one data folder
 
 
 def stop_process(proc: subprocess.Popen[bytes], timeout_s: float = 15) -> None:
