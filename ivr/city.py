@@ -216,4 +216,10 @@ def alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    # An exited process its parent has not reaped yet (a zombie) still answers kill(0):
+    # `renraku cluster down` would wait out its timeout for an `up` that has ended.
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False  # it ended meanwhile
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
