@@ -48,15 +48,16 @@ QUESTION = [{"text": {"ja": "参加しますか", "en": "Will you come?"},
                          {"digit": 2, "label": {"ja": "いいえ"}}]}]
 
 
-def quick(digit: int) -> str:
+def quick(digit: int, wait_s: float = 5.5) -> str:
     """A household that answers ``digit`` without waiting out the flow's pauses (a call of
-    ~9.5 s instead of ~15 s). After the carrier's answer: hello 0.5 s, AMD's 0.8 s silence,
-    the message until ~3.7 s, its "press 0 to hear again" wait until ~6.5 s. The household
-    presses 9 at 6 s: a key other than 0 ends that wait at once (a flow ahead of this hears
-    it in the survey's intro, ignored, or in the question: "not an option", asked again; one
-    up to 2.5 s behind still takes it in that wait). The answer 1.35 s later lands in the
-    question, and 1 another 1.35 s later in "1 keeps it" (or that wait's 2.5 s run out)."""
-    return f"answer:5.5:9ww{digit}ww1"
+    ~9.5 s instead of ~15 s with this module's voice). After the carrier's answer: hello
+    0.5 s, AMD's 0.8 s silence, the message until ~3.7 s, its "press 0 to hear again" wait
+    until ~6.5 s. The household presses 9 at 0.5 + ``wait_s`` s, late in that wait: a key
+    other than 0 ends it at once (a flow ahead of this hears it in the survey's intro,
+    ignored, or in the question: "not an option", asked again; one up to 2.5 s behind
+    still takes it in that wait). The answer 1.35 s later lands in the question, and 1
+    another 1.35 s later in "1 keeps it" (or that wait's 2.5 s run out)."""
+    return f"answer:{wait_s:g}:9ww{digit}ww1"
 
 
 class ToneVoice:

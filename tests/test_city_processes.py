@@ -31,23 +31,18 @@ from tests.asterisk_harness import _guard
 from tests.cluster_harness import HeardPhone, ProcessCity
 from tests.db_fixtures import Database, Databases
 from tests.test_absence_calls import QUICK_ABSENCE, THU, family, follow, jst, reports
-from tests.test_broadcast_asterisk import _campaign
+from tests.test_broadcast_asterisk import _campaign, quick
 
 pytestmark = pytest.mark.asterisk
 
 NOW = jst(THU, 7, 30)  # the absence line's clock, in the app node processes too
 CAP = 4
 HOUSEHOLDS = 40
-# Each household answers and keys as a family in a hurry would (ANSWER); with 0.3 s tones a
-# call lasts about 7.5 s, so 40 calls on 4 channels take about 75 s.
-# The flow's timeline after the carrier's answer (its hello 0.5 s, AMD's 0.8 s of silence,
-# then 0.3 s tones): the message ~1.6-2.2 s, its "press 0 to hear again" waits until ~4.7 s,
-# the survey's intro, the question from ~5 s. The household presses 9 at 4 s: a key other
-# than 0 ends that wait at once (a flow up to 0.7 s ahead hears it in the question: "not an
-# option", asked again). Its answer 1.35 s later lands in the question (a flow up to 2 s
-# behind still takes the 9 in that wait), and 1 another 1.35 s later in "1 keeps it" (else
-# that wait's 2.5 s run out: the answer is the same).
-ANSWER = "answer:3.5:9ww{digit}ww1"
+# Each household answers 1 or 2 keying through the call (test_broadcast_asterisk.quick); with
+# the app nodes' 0.3 s tones the message ends at ~2.2 s and its "press 0 to hear again" wait
+# at ~4.7 s, so the 9 goes at 4 s (a flow up to 2 s behind still takes it in that wait). A
+# call lasts about 8 s, so 40 calls on 4 channels take about 80 s.
+WAIT_S = 3.5
 DIALER = {"ring_timeout_s": 8, "answer_grace_s": 1.0, "reconcile_after_s": 5.0,
           # A dead node's channels are freed this long after their call started (the
           # default 120 s / 30 min would hold the trunk longer than this test runs).
@@ -99,7 +94,7 @@ async def _dial_campaign(city: ProcessCity, db: Database, prefix: str,
                          kill_halfway: bool) -> None:
     app = _campaign_app(city, db)
     numbers = [f"{prefix}{i:04d}" for i in range(HOUSEHOLDS)]
-    plans = {n: ANSWER.format(digit=1 + i % 2) for i, n in enumerate(numbers)}
+    plans = {n: quick(1 + i % 2, WAIT_S) for i, n in enumerate(numbers)}
     cid = await _campaign(app, plans, city)
     settings = {"dialer_max_channels": CAP, "dialer_originates_per_second": 4.0,
                 "dialer_retry_delay_s": 1, "dialer_max_attempts": 3}
