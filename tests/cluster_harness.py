@@ -143,8 +143,8 @@ class ClusterLines(PhoneLines):
         await self.apps[1].stop(grace_s=1)
         if self.kamailio is not None:
             await asyncio.to_thread(self.kamailio.stop)
+        await asyncio.to_thread(rt.stop_all, self.nodes.values())
         for node in self.nodes.values():
-            await asyncio.to_thread(node.stop)
             with contextlib.suppress(ValueError):
                 _STARTED.remove(node)
         await super().stop()

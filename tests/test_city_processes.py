@@ -31,15 +31,18 @@ from tests.asterisk_harness import _guard
 from tests.cluster_harness import HeardPhone, ProcessCity
 from tests.db_fixtures import Database, Databases
 from tests.test_absence_calls import QUICK_ABSENCE, THU, family, follow, jst, reports
-from tests.test_broadcast_asterisk import _campaign
+from tests.test_broadcast_asterisk import _campaign, quick
 
 pytestmark = pytest.mark.asterisk
 
 NOW = jst(THU, 7, 30)  # the absence line's clock, in the app node processes too
 CAP = 4
 HOUSEHOLDS = 40
-# Each household answers, listens 5 s and presses 1 or 2 in the survey question; with 0.3 s
-# tones a call lasts about 10 s, so 40 calls on 4 channels take about 100 s.
+# Each household answers 1 or 2 keying through the call (test_broadcast_asterisk.quick); with
+# the app nodes' 0.3 s tones the message ends at ~2.2 s and its "press 0 to hear again" wait
+# at ~4.7 s, so the 9 goes at 4 s (a flow up to 2 s behind still takes it in that wait). A
+# call lasts about 8 s, so 40 calls on 4 channels take about 80 s.
+WAIT_S = 3.5
 DIALER = {"ring_timeout_s": 8, "answer_grace_s": 1.0, "reconcile_after_s": 5.0,
           # A dead node's channels are freed this long after their call started (the
           # default 120 s / 30 min would hold the trunk longer than this test runs).
@@ -91,7 +94,7 @@ async def _dial_campaign(city: ProcessCity, db: Database, prefix: str,
                          kill_halfway: bool) -> None:
     app = _campaign_app(city, db)
     numbers = [f"{prefix}{i:04d}" for i in range(HOUSEHOLDS)]
-    plans = {n: f"answer:5:{1 + i % 2}" for i, n in enumerate(numbers)}
+    plans = {n: quick(1 + i % 2, WAIT_S) for i, n in enumerate(numbers)}
     cid = await _campaign(app, plans, city)
     settings = {"dialer_max_channels": CAP, "dialer_originates_per_second": 4.0,
                 "dialer_retry_delay_s": 1, "dialer_max_attempts": 3}

@@ -34,6 +34,7 @@ from tests.test_broadcast_asterisk import (
     _numbers,
     _route,
     _wait_done,
+    quick,
 )
 from tests.test_faults_dialer import dialer_on_own_ami
 
@@ -72,7 +73,7 @@ async def test_asterisk_restarted_mid_campaign_dialer_reconnects_and_reconciles(
     lines = own_lines
     app = _app(lines, sqlite_db, channels=3)
     _route(lines, app)
-    plans = dict.fromkeys(_numbers("3500", 8), "answer:10:1")
+    plans = dict.fromkeys(_numbers("3500", 8), quick(1))
     cid = await _campaign(app, plans, lines)
     manager, dialer = await dialer_on_own_ami(app, app.settings.ami_port)
     stop = asyncio.Event()

@@ -31,6 +31,7 @@ from tests.test_broadcast_asterisk import (
     _numbers,
     _route,
     _wait_done,
+    quick,
 )
 
 pytestmark = pytest.mark.asterisk
@@ -89,7 +90,7 @@ async def test_ami_cut_mid_campaign_dialer_reconnects_and_reconciles(
         lines: PhoneLines, sqlite_db: Database) -> None:
     app = _app(lines, sqlite_db, channels=3)
     _route(lines, app)
-    plans = dict.fromkeys(_numbers("3300", 8), "answer:10:1")  # 1 lands in the question
+    plans = dict.fromkeys(_numbers("3300", 8), quick(1))
     cid = await _campaign(app, plans, lines)
     relay = Relay(app.settings.ami_port)
     await relay.start()
