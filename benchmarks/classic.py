@@ -26,6 +26,7 @@ from benchmarks.phones import (
     start_lines,
 )
 from benchmarks.stats import failures, percentile, save, table
+from ivr.fastagi import played_names
 
 CALLS = int(os.environ.get("RENRAKU_BENCH_CLASSIC_CALLS", "40"))
 CONCURRENCY = int(os.environ.get("RENRAKU_BENCH_CLASSIC_C", "10"))
@@ -60,8 +61,8 @@ class ClassicCaller:
                 if e.get("Event") == kind and e.get("CallerIDNum", "").endswith(self.number[-9:])]
 
     def played(self) -> list[str]:
-        return [e.get("Command", "").split()[2] for e in self._mine("AGIExecStart")
-                if e.get("Command", "").startswith("STREAM FILE")]
+        return [name for e in self._mine("AGIExecStart")
+                for name in played_names(e.get("Command", ""))]
 
     async def run(self) -> float:
         t0 = time.perf_counter()
@@ -188,7 +189,7 @@ async def main() -> dict[str, object]:
         / (fast["cpu_asterisk_s_per_call"] + fast["cpu_fastagi_s_per_call"]),  # type: ignore[operator]
     }
     print(table(f"FastAGI vs classic AGI: {CALLS} full absence reports each, {CONCURRENCY} at a "
-                "time (first prompt = Originate -> first STREAM FILE)",
+                "time (first prompt = Originate -> the first command that plays a sound)",
                 ["mode", "done", "failed", "calls/s", "first prompt p50 ms", "p99 ms",
                  "CPU this process s/call", "CPU Asterisk+children s/call"],
                 [[r["mode"], r["completed"], r["failed"], r["calls_per_s"],

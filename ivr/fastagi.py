@@ -31,6 +31,7 @@ from renraku.rules.phone import presentation_restricted
 log = logging.getLogger(__name__)
 
 MAX_HEADER_LINES = 200
+BACKLOG = 1024  # connections waiting to be accepted (the kernel caps it at somaxconn)
 HEADER_TIMEOUT_S = 5.0
 REPLY_RE = re.compile(r"^(\d{3})(?:[ -](.*))?$")
 # GET DATA answers with the keys themselves ("result=1*2"), so * and # belong in a result;
@@ -268,7 +269,11 @@ class FastAGIServer:
                 log.exception("FastAGI listener failed")
 
     async def start(self, host: str, port: int) -> int:
-        self._server = await asyncio.start_server(self._connection, host, port)
+        # The morning's calls arrive together, and while the loop lags none is accepted:
+        # asyncio's default backlog (100) is smaller than such a burst (at 300 calls, 5 never
+        # reached a flow and went to voicemail).
+        self._server = await asyncio.start_server(self._connection, host, port,
+                                                  backlog=BACKLOG)
         return self._server.sockets[0].getsockname()[1]
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
