@@ -22,15 +22,13 @@ READ_KEYS = f'GET VARIABLE "{KEYS_VARIABLE}"'
 
 def carried_key(command: str, reply: str) -> bool:
     """Whether ``reply`` to ``command`` brought a key the caller pressed."""
-    if command.startswith(READ_KEYS):
-        try:
-            return bool(parse_reply(reply).data)
-        except (AGIError, Hangup):
-            return False
-    if not command.startswith(KEY_COMMANDS):
+    try:
+        parsed = parse_reply(reply)
+    except (AGIError, Hangup):  # no reply yet, or the caller is gone
         return False
-    value = reply.split("result=", 1)[-1].split(" ", 1)[0].strip()
-    return value.isdigit() and int(value) > 0  # 0 is none, -1 a hang-up
+    if command.startswith(READ_KEYS):
+        return bool(parsed.data)
+    return command.startswith(KEY_COMMANDS) and bool(parsed.digit)  # 0: none, -1: hang-up
 
 
 class TimedReader:

@@ -23,8 +23,8 @@ from typing import IO, Any, TypeVar
 
 from asterisk.agi import AGI, AGIAppError, AGIHangup, AGIUnknownError
 
+from ivr.fastagi import CallerFacts
 from ivr.keypad import KEYS_VARIABLE, read_args
-from renraku.rules.phone import presentation_restricted
 
 log = logging.getLogger(__name__)
 
@@ -45,14 +45,14 @@ class ClassicHangup(_hangup_base()):  # type: ignore[misc]
     """The caller hung up (SIGHUP, ``result=-1`` or ``511`` dead channel)."""
 
 
-class ClassicAgiChannel:
+class ClassicAgiChannel(CallerFacts):
     """Async channel methods on top of a pyst2 :class:`asterisk.agi.AGI`."""
 
     Hangup = ClassicHangup
 
     def __init__(self, agi: AGI) -> None:
         self.agi = agi
-        self.env: dict[str, str] = dict(agi.env)
+        self.headers: dict[str, str] = dict(agi.env)
 
     def _call(self, fn: Callable[..., T], *args: Any) -> T:
         try:
@@ -69,18 +69,6 @@ class ClassicAgiChannel:
             raise
         except (BrokenPipeError, EOFError) as exc:
             raise ClassicHangup(str(exc)) from exc
-
-    @property
-    def caller(self) -> str:
-        return self.env.get("agi_callerid", "")
-
-    @property
-    def uniqueid(self) -> str:
-        return self.env.get("agi_uniqueid", "")
-
-    @property
-    def withheld(self) -> bool:
-        return presentation_restricted(self.env.get("agi_callingpres"))
 
     async def answer(self) -> None:
         self._call(self.agi.answer)

@@ -121,17 +121,11 @@ async def read_headers(reader: asyncio.StreamReader) -> dict[str, str]:
     raise ValueError("AGI header too long")
 
 
-@dataclass
-class AGIChannel:
-    """One call's AGI conversation; every method raises Hangup once the caller is gone."""
+class CallerFacts:
+    """The call as Asterisk describes it in the AGI environment (the ``agi_*`` lines it sends
+    first), the same for both transports: known without a command."""
 
     headers: dict[str, str]
-    reader: asyncio.StreamReader
-    writer: asyncio.StreamWriter
-    args: dict[str, str] = field(default_factory=dict)
-    log: list[tuple[float, str, str]] = field(default_factory=list)  # (t, command, reply)
-    on_command: Callable[[AGIChannel, str], None] | None = None
-    Hangup = Hangup
 
     @property
     def uniqueid(self) -> str:
@@ -144,6 +138,19 @@ class AGIChannel:
     @property
     def withheld(self) -> bool:
         return presentation_restricted(self.headers.get("agi_callingpres"))
+
+
+@dataclass
+class AGIChannel(CallerFacts):
+    """One call's AGI conversation; every method raises Hangup once the caller is gone."""
+
+    headers: dict[str, str]
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+    args: dict[str, str] = field(default_factory=dict)
+    log: list[tuple[float, str, str]] = field(default_factory=list)  # (t, command, reply)
+    on_command: Callable[[AGIChannel, str], None] | None = None
+    Hangup = Hangup
 
     async def command(self, cmd: str) -> Reply:
         # One at a time: tried with Asterisk 22, a second command written before the first's

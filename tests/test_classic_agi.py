@@ -20,7 +20,7 @@ def channel(*responses: str) -> tuple[object, io.StringIO]:
 async def test_commands_and_results() -> None:
     ch, out = channel("200 result=1 (09011112222)", "200 result=0", "200 result=49 endpos=100",
                       "200 result=42", "200 result=0", "200 result=1")
-    assert ch.env["agi_callerid"] == "09011112222"  # type: ignore[attr-defined]
+    assert ch.headers["agi_callerid"] == "09011112222"  # type: ignore[attr-defined]
     assert await ch.get_variable("CALLERID(num)") == "09011112222"  # type: ignore[attr-defined]
     await ch.set_variable("CHANNEL(language)", "en")  # type: ignore[attr-defined]
     assert await ch.stream_file("renraku/absence.welcome", "0123456789*#") == "1"  # type: ignore[attr-defined]
