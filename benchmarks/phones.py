@@ -24,15 +24,17 @@ TICK = os.sysconf("SC_CLK_TCK")
 WIDE_RTP = itertools.cycle([(10000, 14998), (15000, 19998)])
 
 
-def cpu_seconds(pid: int | None) -> float:
-    """utime + stime + children's (cutime + cstime) from /proc/<pid>/stat (0 if gone)."""
+def cpu_seconds(pid: int | None, kernel_only: bool = False) -> float:
+    """utime + stime + children's (cutime + cstime) from /proc/<pid>/stat (0 if gone);
+    ``kernel_only``: stime + cstime, the time spent in system calls (sockets, wake-ups)."""
     if not pid:
         return 0.0
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return 0.0
-    return sum(int(x) for x in fields[11:15]) / TICK
+    wanted = fields[12:15:2] if kernel_only else fields[11:15]
+    return sum(int(x) for x in wanted) / TICK
 
 
 def tree_cpu_seconds(pid: int | None) -> float:
