@@ -140,14 +140,17 @@ def bench_voice(settings):  # type: ignore[no-untyped-def]
     from tests.absence_fakes import ToneVoice, _tone
 
     locks: dict[object, asyncio.Lock] = {}
+    made: set[tuple[str, str]] = set()  # no stat() per phrase: that would be the bench's CPU
 
     class BenchVoice(ToneVoice):
         async def phrase(self, key: str, lang: str, **fmt: object) -> str:
             name = f"renraku/dyn/{key}" if fmt else f"renraku/{key}"
-            path = self.sounds / lang / f"{name}.wav"
-            if not path.exists():
-                async with locks.setdefault(path, asyncio.Lock()):
-                    await asyncio.to_thread(_tone, path)
+            if (lang, name) not in made:
+                path = self.sounds / lang / f"{name}.wav"
+                if not path.exists():
+                    async with locks.setdefault(path, asyncio.Lock()):
+                        await asyncio.to_thread(_tone, path)
+                made.add((lang, name))
             return name
 
     return BenchVoice(settings)
