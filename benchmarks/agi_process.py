@@ -9,6 +9,9 @@ stdin closes.
 
 ``python -m benchmarks.agi_process SETTINGS DATABASE_URL``: SETTINGS is the pickled,
 base64-encoded Settings of the IVR Asterisk (its FastAGI port and sounds).
+RENRAKU_BENCH_PEAK_PROFILE=0 leaves out the confirm's timers and the loop-lag ticker (to
+weigh their CPU); RENRAKU_BENCH_PROFILE=<path> writes a cProfile of the server's thread to
+<path>.<pid>.
 """
 
 from __future__ import annotations
@@ -128,7 +131,9 @@ async def serve(settings: Any, url: str) -> None:
     if os.environ.get("RENRAKU_BENCH_WRITE_LOOP", "1") != "0":  # "0": before/after figures
         app.start_write_loop()  # as `renraku run` does
     engines = [engine] + ([app.writer.engine] if app.writer is not None else [])
-    profile = ConfirmProfile(*engines)
+    # "0": without the confirm's timers and the lag ticker, to weigh what they cost
+    profile = ConfirmProfile(*engines) if os.environ.get(
+        "RENRAKU_BENCH_PEAK_PROFILE", "1") != "0" else None
     voice = bench_voice(settings)
     server = FastAGIServer()
 
@@ -140,7 +145,7 @@ async def serve(settings: Any, url: str) -> None:
     server.listeners += [MirroredSteps().listener, mirror]
     await server.start("127.0.0.1", settings.fastagi_port)
     emit(k="ready")
-    ticker = asyncio.ensure_future(profile.tick())
+    ticker = asyncio.ensure_future(profile.tick() if profile else asyncio.sleep(0))
     loop = asyncio.get_running_loop()
     # Blocks a worker thread until the driver closes our stdin
     await loop.run_in_executor(None, sys.stdin.buffer.read)
@@ -224,4 +229,9 @@ class AgiProcess:
 
 
 if __name__ == "__main__":
-    asyncio.run(serve(pickle.loads(base64.b64decode(sys.argv[1])), sys.argv[2]))
+    main = serve(pickle.loads(base64.b64decode(sys.argv[1])), sys.argv[2])
+    if out := os.environ.get("RENRAKU_BENCH_PROFILE"):
+        import cProfile
+        cProfile.run("asyncio.run(main)", f"{out}.{os.getpid()}")
+    else:
+        asyncio.run(main)

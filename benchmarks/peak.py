@@ -157,6 +157,7 @@ async def run_level(calls: list[Any], pids: tuple[int | None, ...], paced: bool,
                     db_cpu: DatabaseCpu | None = None) -> dict[str, Any]:
     """One level: the calls at once; CPU seconds per process, timings, failures."""
     cpu0 = [cpu_seconds(pid) for pid in pids]
+    kernel0 = cpu_seconds(pids[0], kernel_only=True)
     wait0 = waiting_s(pids[0])
     if db_cpu is not None:
         await db_cpu.begin()
@@ -174,6 +175,7 @@ async def run_level(calls: list[Any], pids: tuple[int | None, ...], paced: bool,
     cpu = [cpu_seconds(pid) - c0 for pid, c0 in zip(pids, cpu0, strict=True)]
     waited = waiting_s(pids[0]) - wait0
     return {"wall": wall, "cpu": cpu, "timing": timing, "busiest_pct": max(fastagi_pct),
+            "fastagi_kernel_s": cpu_seconds(pids[0], kernel_only=True) - kernel0,
             "fastagi_waiting_s": waited,
             "db_cpu_s": await db_cpu.seconds() if db_cpu is not None else 0.0,
             "failed": [r for r in results if isinstance(r, BaseException)]}
@@ -196,6 +198,8 @@ def summarise(runs: list[dict[str, Any]], floor: dict[str, Any] | None) -> dict[
         "first_prompt_p99_worst_ms": max(r["first_prompt_p99_ms"] for r in runs),
         "renraku_cpu_ms_per_call": statistics.median(
             1000 * (r["cpu_fastagi_s"] + r["cpu_db_s"]) / n for r in runs),
+        "fastagi_kernel_cpu_ms_per_call": statistics.median(
+            1000 * r["cpu_fastagi_kernel_s"] / n for r in runs),
         "ivr_cpu_ms_per_call": statistics.median(1000 * r["cpu_ivr_s"] / n for r in runs),
         "confirm_p99_worst_ms": max(r["confirm_p99_ms"] for r in runs),
         "load1_max": max(r.get("load1", 0.0) for r in runs),
@@ -281,7 +285,8 @@ async def main() -> dict[str, object]:
                    "first_prompt_p50_ms": _p(timing.first_prompt_ms, 50),
                    "first_prompt_p99_ms": _p(timing.first_prompt_ms, 99),
                    "key_p50_ms": _p(timing.key_ms, 50), "key_p99_ms": _p(timing.key_ms, 99),
-                   "cpu_fastagi_s": cpu[0], "cpu_db_s": got["db_cpu_s"], "cpu_ivr_s": cpu[1],
+                   "cpu_fastagi_s": cpu[0], "cpu_fastagi_kernel_s": got["fastagi_kernel_s"],
+                   "cpu_db_s": got["db_cpu_s"], "cpu_ivr_s": cpu[1],
                    "cpu_carrier_s": cpu[2], "cpu_driver_s": cpu[3],
                    "fastagi_cpu_pct": 100 * cpu[0] / wall,
                    "fastagi_cpu_busiest_s_pct": got["busiest_pct"],
@@ -350,13 +355,15 @@ async def main() -> dict[str, object]:
                 ["db", "pace", "calls", "runs", "failed", "step p99 median", "step p99 worst",
                  "key->prompt p99 worst", "floor key->prompt p99", "ratio",
                  "1st prompt p99 worst", "floor 1st prompt p99",
-                 "FastAGI+DB CPU ms/call", "floor Asterisk CPU ms/call", "ratio",
+                 "FastAGI+DB CPU ms/call", "of it FastAGI in the kernel",
+                 "floor Asterisk CPU ms/call", "ratio",
                  "IVR Asterisk CPU ms/call (Renraku)", "FastAGI busiest 1 s %", "load max"],
                 [[r["db"], r["pace"], r["calls"], r["runs"], r["failed"],
                   r["step_p99_median_ms"], r["step_p99_worst_ms"], r["key_p99_worst_ms"],
                   r.get("floor_key_p99_ms", "-"), r.get("key_p99_ratio", "-"),
                   r["first_prompt_p99_worst_ms"], r.get("floor_first_prompt_p99_ms", "-"),
-                  r["renraku_cpu_ms_per_call"], r.get("floor_ivr_cpu_ms_per_call", "-"),
+                  r["renraku_cpu_ms_per_call"], r["fastagi_kernel_cpu_ms_per_call"],
+                  r.get("floor_ivr_cpu_ms_per_call", "-"),
                   r.get("cpu_ratio", "-"), r["ivr_cpu_ms_per_call"],
                   r["fastagi_cpu_busiest_s_pct"], r["load1_max"]] for r in summary]))
     for e in errors[:10]:

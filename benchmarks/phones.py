@@ -24,15 +24,17 @@ TICK = os.sysconf("SC_CLK_TCK")
 WIDE_RTP = itertools.cycle([(10000, 14998), (15000, 19998)])
 
 
-def cpu_seconds(pid: int | None) -> float:
-    """utime + stime + children's (cutime + cstime) from /proc/<pid>/stat (0 if gone)."""
+def cpu_seconds(pid: int | None, kernel_only: bool = False) -> float:
+    """utime + stime + children's (cutime + cstime) from /proc/<pid>/stat (0 if gone);
+    ``kernel_only``: stime + cstime, the time spent in system calls (sockets, wake-ups)."""
     if not pid:
         return 0.0
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return 0.0
-    return sum(int(x) for x in fields[11:15]) / TICK
+    wanted = fields[12:15:2] if kernel_only else fields[11:15]
+    return sum(int(x) for x in wanted) / TICK
 
 
 def tree_cpu_seconds(pid: int | None) -> float:
@@ -138,14 +140,17 @@ def bench_voice(settings):  # type: ignore[no-untyped-def]
     from tests.absence_fakes import ToneVoice, _tone
 
     locks: dict[object, asyncio.Lock] = {}
+    made: set[tuple[str, str]] = set()  # no stat() per phrase: that would be the bench's CPU
 
     class BenchVoice(ToneVoice):
         async def phrase(self, key: str, lang: str, **fmt: object) -> str:
             name = f"renraku/dyn/{key}" if fmt else f"renraku/{key}"
-            path = self.sounds / lang / f"{name}.wav"
-            if not path.exists():
-                async with locks.setdefault(path, asyncio.Lock()):
-                    await asyncio.to_thread(_tone, path)
+            if (lang, name) not in made:
+                path = self.sounds / lang / f"{name}.wav"
+                if not path.exists():
+                    async with locks.setdefault(path, asyncio.Lock()):
+                        await asyncio.to_thread(_tone, path)
+                made.add((lang, name))
             return name
 
     return BenchVoice(settings)

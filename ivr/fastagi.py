@@ -139,6 +139,18 @@ class CallerFacts:
     def withheld(self) -> bool:
         return presentation_restricted(self.headers.get("agi_callingpres"))
 
+    @property
+    def language(self) -> str:
+        """The channel's language when the call reached the app."""
+        return self.headers.get("agi_language", "")
+
+    @property
+    def kept_language(self) -> str:
+        """The caller's language the dialplan found kept in AstDB, passed on the AGI URL
+        (``…/absence?kept=en``, dialplans/inbound.conf); "" when none was."""
+        query = urlsplit(self.headers.get("agi_request", "")).query
+        return dict(parse_qsl(query)).get("kept", "")
+
 
 @dataclass
 class AGIChannel(CallerFacts):

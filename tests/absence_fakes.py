@@ -45,9 +45,8 @@ class ScriptedChannel:
         return self.variables.get("UNIQUEID", "")
 
     withheld = False
-
-    async def answer(self) -> None:
-        pass
+    language = ""  # the channel's, from the AGI environment: not known to the flow here
+    kept_language = ""
 
     async def get_variable(self, name: str) -> str | None:
         return self.variables.get(name)

@@ -124,7 +124,7 @@ def heard(agi: AGIChannel) -> list[tuple[str, str]]:
     """(language, sound) for every STREAM FILE that played and every sound of a menu's
     Read, from the call's AGI command log (a Read names another language's sound by its
     folder: ``en/renraku/…``)."""
-    lang, out = "", []
+    lang, out = agi.language, []
     for _t, cmd, reply in agi.log:
         parts = cmd.split('"')
         if cmd.startswith('SET VARIABLE "CHANNEL(language)"'):
@@ -290,6 +290,33 @@ async def test_language_menu_switches_and_is_remembered(line: Line) -> None:
                            ("en", "renraku/absence.language_key")]
     async with line.app.sessions() as s:
         assert (await s.get(Guardian, guardian)).language == "en"  # type: ignore[union-attr]
+
+
+async def test_a_known_callers_language_costs_no_command(line: Line) -> None:
+    """The dialplan answers and starts the channel in the language kept in AstDB: a caller
+    whose language has not changed reaches the first menu with no command before it."""
+    _, guardian = await family(line.app, "09020000011", lang="en")
+
+    async def before_first_menu() -> tuple[list[str], set[str]]:
+        phone = line.phone("09020000011")
+        await phone.call()
+        await follow(phone, [("absence.main_menu", "")])
+        await phone.hang_up()
+        await phone.wait_end()
+        commands = [cmd for _t, cmd, _reply in phone.agi.log]
+        first_menu = next(i for i, c in enumerate(commands) if c.startswith("EXEC Read"))
+        return commands[:first_menu], {lang for lang, _ in heard(phone.agi)}
+
+    assert await before_first_menu() == ([  # first call: kept, and set on the channel
+        'SET VARIABLE "DB(renraku_lang/09020000011)" "en"',
+        'SET VARIABLE "CHANNEL(language)" "en"'], {"en"})
+    assert await before_first_menu() == ([], {"en"})  # the channel was already in English
+    async with transaction(line.app.sessions) as s:  # changed on the web portal
+        (await s.get(Guardian, guardian)).language = "es"  # type: ignore[union-attr]
+    assert await before_first_menu() == ([
+        'SET VARIABLE "DB(renraku_lang/09020000011)" "es"',
+        'SET VARIABLE "CHANNEL(language)" "es"'], {"es"})
+    assert await before_first_menu() == ([], {"es"})
 
 
 async def test_a_closed_class_is_told_and_a_sibling_still_reports(line: Line) -> None:

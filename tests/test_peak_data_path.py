@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, time
 import pytest
 from sqlalchemy import event, func, insert, select
 
+from ivr import absence_flow
 from ivr.absence_flow import AbsenceCall, load_caller
 from models import AbsenceReport, CalendarChange, CallLog, School, Term
 from models.db import transaction
@@ -66,6 +67,16 @@ async def test_caller_in_two_statements_once_calendars_are_cached(db: Database) 
     assert [k.id for k in caller.kids] == [taro.id, jiro.id]
     assert len(caller.guardian_ids) == 2 and caller.language == "en"  # the first guardian's
     assert [k.day for k in caller.kids] == [THU, THU]
+
+
+async def test_warm_up_leaves_the_loaded_program_out_of_the_collectors_passes(
+        db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    frozen: list[int] = []  # how many objects the collector tracked when frozen
+    monkeypatch.setattr(absence_flow.gc, "freeze",
+                        lambda: frozen.append(len(absence_flow.gc.get_objects())))
+    app = App(Settings(), FakeClock(NOW, frozen=True), db.engine, db.sessions)
+    await absence_flow.warm_up(app)
+    assert len(frozen) == 1 and frozen[0] > 50_000  # the modules, mappers, statements
 
 
 async def test_cached_calendar_follows_every_kind_of_school_rules_change(db: Database) -> None:
