@@ -30,7 +30,7 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
@@ -57,7 +57,8 @@ class Agi(Protocol):
     async def get_variable(self, name: str) -> str | None: ...
     async def stream_file(self, name: str, escape_digits: str = "") -> str: ...
     async def get_data(self, name: str, timeout_ms: int = ..., max_digits: int = ...) -> str: ...
-    async def wait_for_digit(self, timeout_ms: int) -> str: ...
+    async def read_keys(self, sounds: Sequence[tuple[str, str]], channel_lang: str,
+                        max_digits: int, timeout_ms: int) -> str: ...
     async def hangup(self) -> None: ...
 
 
@@ -268,13 +269,10 @@ class BroadcastCall:
         tries = 0
         while tries < MAX_TRIES:
             tries += 1
-            pressed = ""
-            for sound in sounds:
-                pressed = await self.agi.stream_file(sound, "0123456789")
-                if pressed:
-                    break
-            if not pressed:
-                pressed = await self.agi.wait_for_digit(DIGIT_TIMEOUT_MS)
+            # One command (ivr.keypad): a key pressed between two options is not lost.
+            # Dynamic sounds are in every language's folder: all play on the channel's.
+            pressed = await self.agi.read_keys([(lang, s) for s in sounds], lang, 1,
+                                               DIGIT_TIMEOUT_MS)
             if pressed == "0" or not pressed:
                 continue  # hear the question again
             option = digits.get(pressed)

@@ -24,7 +24,7 @@ from typing import IO, Any, TypeVar
 from asterisk.agi import AGI, AGIAppError, AGIHangup, AGIUnknownError
 
 from ivr.fastagi import CallerFacts
-from ivr.keypad import KEYS_VARIABLE, read_args
+from ivr.keypad import HUNG_UP, KEYS_VARIABLE, STATUS_VARIABLE, read_args
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,10 @@ class ClassicAgiChannel(CallerFacts):
         """Play (language, sound) pairs and read keys in one command (see ivr.keypad)."""
         self._call(self.agi.appexec, "Read", read_args(sounds, channel_lang, max_digits,
                                                        timeout_ms))
-        return self._call(self.agi.get_variable, KEYS_VARIABLE) or ""
+        keys = self._call(self.agi.get_variable, KEYS_VARIABLE) or ""
+        if not keys and self._call(self.agi.get_variable, STATUS_VARIABLE) == HUNG_UP:
+            raise ClassicHangup("hung up during Read")
+        return keys
 
     async def hangup(self) -> None:
         self._call(self.agi.hangup)

@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlsplit
 
-from ivr.keypad import KEYS_VARIABLE, read_args, read_sounds
+from ivr.keypad import HUNG_UP, KEYS_VARIABLE, STATUS_VARIABLE, read_args, read_sounds
 from renraku.call_logging import CALL_ID, install
 from renraku.rules.addresses import allowed, networks
 from renraku.rules.phone import presentation_restricted
@@ -235,7 +235,10 @@ class AGIChannel(CallerFacts):
                         max_digits: int, timeout_ms: int) -> str:
         """Play (language, sound) pairs and read keys in one command (see ivr.keypad)."""
         await self.exec("Read", read_args(sounds, channel_lang, max_digits, timeout_ms))
-        return await self.get_variable(KEYS_VARIABLE) or ""
+        keys = await self.get_variable(KEYS_VARIABLE) or ""
+        if not keys and await self.get_variable(STATUS_VARIABLE) == HUNG_UP:
+            raise Hangup("hung up during Read")
+        return keys
 
     async def record_file(
         self,

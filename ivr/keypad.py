@@ -20,7 +20,11 @@ calls in ``tests/test_keypad_asterisk.py``):
   (``#*``) whichever was pressed (tried), so ``*`` ("back") is read as a key and ends at the
   timeout;
 - nothing pressed within the timeout leaves the variable empty; ``Read`` has one timeout
-  for the first key and between keys.
+  for the first key and between keys;
+- a caller hanging up during ``Read`` does not fail the command (``200 result=0``, the
+  variable empty): only ``READSTATUS`` says ``HANGUP``. Taken for silence, a menu asked again
+  at once, three times over, then carried on as if the caller were there; so an empty read
+  looks at the status.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 KEYS_VARIABLE = "RENRAKU_KEYS"
+STATUS_VARIABLE = "READSTATUS"
+HUNG_UP = "HANGUP"  # READSTATUS when the caller hung up during Read
 NUMBER_END = "#"
 
 

@@ -28,10 +28,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
+from ivr import broadcast_flow
 from ivr.broadcast_flow import BroadcastCall
 from ivr.dialer import Dialer, DialerConfig, PanoramiskPort
 from ivr.fastagi import AGIChannel, Hangup
-from models import CallAttempt, Campaign, CampaignHousehold, SurveyResponse
+from models import CallAttempt, Campaign, CampaignHousehold, SurveyOption, SurveyResponse
 from models.db import transaction
 from models.enums import AttemptStatus as S
 from renraku.app import App
@@ -328,3 +329,109 @@ async def test_calling_window_stops_at_20_and_continues_next_morning(
     assert starts[0] < datetime(2026, 12, 4, 20, 0, tzinfo=TOKYO)
     assert all(datetime(2026, 12, 5, 8, 0, tzinfo=TOKYO) <= t for t in starts[1:])
     assert all(a.status == S.LEFT_MESSAGE for a in attempts)
+
+
+async def _answered_by_phone(lines: PhoneLines, app: App, number: str,
+                             lag_s: float = 0.0) -> tuple[Any, int]:
+    """A family on the line (a call into the IVR) answering its campaign's attempt: the
+    broadcast flow runs on that call, each of its sounds followed by ``lag_s`` of the app
+    busy before the next command (as its loop lags at a morning's peak). The phone, and
+    the attempt."""
+    cid = await _campaign(app, {f"81{number[1:]}": "busy"}, lines)
+    async with transaction(app.sessions) as s:
+        household = (await bc.due_households(s, cid, app.clock.now(), 1))[0]
+        attempt = await bc.start_attempt(s, household.id, app.clock.now())
+        assert attempt is not None
+        attempt_id = attempt.id
+    voice = ToneVoice(app.settings.sounds_dir)
+
+    async def handler(agi: AGIChannel) -> None:
+        await agi.set_variable("RENRAKU_ATTEMPT", str(attempt_id))
+        command = agi.command
+
+        async def lagging(cmd: str) -> Any:
+            reply = await command(cmd)
+            if cmd.startswith(("STREAM FILE", "EXEC", "GET DATA")):
+                await asyncio.sleep(lag_s)
+            return reply
+
+        agi.command = lagging  # type: ignore[method-assign]
+        await BroadcastCall(agi, app, voice, Hangup).run()
+
+    lines.route("absence", handler)
+    phone = lines.phone(number)
+    await phone.call()
+    return phone, attempt_id
+
+
+async def _answers(app: App) -> list[int]:
+    """The digits of the survey answers written so far."""
+    async with app.sessions() as s:
+        return list(await s.scalars(select(SurveyOption.digit).join(
+            SurveyResponse, SurveyResponse.option_id == SurveyOption.id)))
+
+
+async def test_a_key_pressed_while_the_app_lags_between_question_sounds_is_kept(
+    lines: PhoneLines, sqlite_db: Database
+) -> None:
+    """The question and its options are one Read: with the app a second behind after each
+    sound, a key pressed half a second after the question's number (0.3 s) is kept. One
+    STREAM FILE per sound lost it: it fell between two commands, where Asterisk drops the
+    caller's keys (tests/test_keypad_asterisk.py shows that loss)."""
+    app = _app(lines, sqlite_db)
+    phone, attempt_id = await _answered_by_phone(lines, app, "09031110001", lag_s=1.0)
+    await phone.wait_prompt("broadcast_question", within=20)
+    await asyncio.sleep(0.3 + 0.5)
+    await phone.press("1")
+    await phone.wait_prompt("broadcast_you_chose", within=10)
+    assert await _answers(app) == [1]  # written at once, before the read-back
+    assert phone.played.count("bt/broadcast_question-ja") == 1  # asked once
+    await phone.hang_up()
+    await phone.wait_end()
+    async with app.sessions() as s:
+        assert (await s.get_one(CallAttempt, attempt_id)).status == S.COMPLETED
+
+
+async def test_a_family_hears_again_with_0_and_is_told_an_invalid_key(
+    lines: PhoneLines, sqlite_db: Database
+) -> None:
+    app = _app(lines, sqlite_db)
+    phone, _attempt = await _answered_by_phone(lines, app, "09031110002")
+    seen = await phone.wait_prompt("broadcast_question", within=20)
+    await phone.press("7")  # not an option
+    seen = await phone.wait_prompt("broadcast_invalid", after=seen)
+    seen = await phone.wait_prompt("broadcast_question", after=seen)
+    await phone.press("0")  # hear it again
+    seen = await phone.wait_prompt("broadcast_question", after=seen)
+    assert await _answers(app) == []
+    await phone.press("2")
+    await phone.wait_prompt("broadcast_you_chose", after=seen)
+    assert await _answers(app) == [2]
+    await phone.wait_end()  # nothing pressed at "1 keeps it": kept, goodbye
+    assert [n.split("/")[-1] for n in phone.played if "question" in n or "invalid" in n] == [
+        "broadcast_question-ja", "broadcast_invalid-ja", "broadcast_question-ja",
+        "broadcast_question-ja"]
+    assert phone.played[-2:] == ["bt/broadcast_answer_recorded-ja", "bt/broadcast_goodbye-ja"]
+
+
+async def test_silence_asks_three_times_and_hanging_up_mid_question_ends_the_call(
+    lines: PhoneLines, sqlite_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(broadcast_flow, "DIGIT_TIMEOUT_MS", 1000)
+    app = _app(lines, sqlite_db)
+    silent, _attempt = await _answered_by_phone(lines, app, "09031110003")
+    await silent.wait_end(within=40)
+    assert silent.played.count("bt/broadcast_question-ja") == broadcast_flow.MAX_TRIES
+    assert silent.played[-1] == "bt/broadcast_goodbye-ja"
+    assert [c.split()[0] for _t, c, _r in silent.agi.log].count("EXEC") == 3  # a Read each
+
+    gone, attempt_id = await _answered_by_phone(lines, app, "09031110004")
+    await gone.wait_prompt("broadcast_question", within=20)
+    await asyncio.sleep(0.5)
+    await gone.hang_up()
+    await gone.wait_end()
+    assert gone.played.count("bt/broadcast_question-ja") == 1
+    assert "bt/broadcast_goodbye-ja" not in gone.played
+    assert await _answers(app) == []
+    async with app.sessions() as s:  # the message was heard: the family is reached
+        assert (await s.get_one(CallAttempt, attempt_id)).status == S.COMPLETED

@@ -62,7 +62,11 @@ class FakeAgi:
     async def get_data(self, name: str, timeout_ms: int = 0, max_digits: int = 1) -> str:
         return self._play(name)
 
-    async def wait_for_digit(self, timeout_ms: int) -> str:
+    async def read_keys(self, sounds: list[tuple[str, str]], channel_lang: str,
+                        max_digits: int, timeout_ms: int) -> str:
+        for _lang, name in sounds:
+            if digit := self._play(name):
+                return digit
         return ""
 
     async def hangup(self) -> None:

@@ -63,6 +63,11 @@ class Agi:
     async def wait_for_digit(self, timeout_ms: int) -> str:
         return "1"
 
+    async def read_keys(self, sounds: list[tuple[str, str]], channel_lang: str,
+                        max_digits: int, timeout_ms: int) -> str:
+        self.played += [name for _lang, name in sounds]
+        return "1"
+
     async def hangup(self) -> None:
         pass
 
