@@ -11,13 +11,14 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
 
 from ivr.dialer import Dialer
 from models import (
     BroadcastRead,
     Campaign,
     CampaignHousehold,
+    Child,
     EmailDelivery,
     Notice,
     NoticeRead,
@@ -340,6 +341,9 @@ async def test_a_call_heard_marks_every_child_reached_on_the_number(db: Database
         jiro = await make_child(s, school, "次郎", "じろう", room)
         await make_guardian(s, "母", "090-4444-0001", "ja", (jiro,))
         await make_guardian(s, "父", "090-4444-0002", "ja", (ichiro, jiro))
+        for i in range(20):  # the rest of the class, each family on its own number
+            other = await make_child(s, school, f"児童{i}", f"じどう{i}", room)
+            await make_guardian(s, f"保護者{i}", f"090-4445-{i:04d}", "ja", (other,))
         survey = await bc.create_survey(s, school.id, "q", [
             {"text": {"ja": "参加しますか"}, "options": [
                 {"digit": 1, "label": {"ja": "はい"}}, {"digit": 2, "label": {"ja": "いいえ"}}]}],
@@ -353,8 +357,21 @@ async def test_a_call_heard_marks_every_child_reached_on_the_number(db: Database
         assert dad is not None and dad.survey and dad.child_ids == [ichiro.id]
         attempt = await bc.start_attempt(s, dad.id, NOW)
         assert attempt is not None
-        assert sorted(await reads.mark_heard(s, attempt.id, NOW)) == sorted([ichiro.id, jiro.id])
-        assert await reads.mark_heard(s, attempt.id, NOW) == []  # once
+    loaded: list[int] = []
+
+    def seen(child: Child, _context: object) -> None:
+        loaded.append(child.id)
+
+    event.listen(Child, "load", seen)
+    try:
+        async with transaction(db.sessions) as s:
+            assert sorted(await reads.mark_heard(s, attempt.id, NOW)) == sorted(
+                [ichiro.id, jiro.id])
+            assert await reads.mark_heard(s, attempt.id, NOW) == []  # once
+    finally:
+        event.remove(Child, "load", seen)
+    # Only the number's families were read, not the class: a call's cost stays flat
+    assert set(loaded) == {ichiro.id, jiro.id}
 
 
 async def test_a_notice_resent_by_email_is_read_when_its_link_is_followed(db: Database) -> None:

@@ -28,6 +28,7 @@ from models import (
     EmailDelivery,
     Enrolment,
     Guardian,
+    GuardianPhone,
     Guardianship,
     School,
     Survey,
@@ -54,9 +55,17 @@ class CampaignError(ValueError):
 # Targets
 
 
-async def target_children(session: AsyncSession, school_id: int, target: dict) -> list[Child]:
-    """Active children of the school picked by ``target`` (school, grades, classes, children)."""
+async def target_children(session: AsyncSession, school_id: int, target: dict,
+                          phone_e164: str | None = None) -> list[Child]:
+    """Active children of the school picked by ``target`` (school, grades, classes, children);
+    with ``phone_e164``, only those with a guardian registered on that number (what a call
+    to it is about, without loading the whole school)."""
     q = select(Child).where(Child.school_id == school_id, Child.active.is_(True))
+    if phone_e164 is not None:
+        q = q.where(Child.id.in_(
+            select(Guardianship.child_id)
+            .join(GuardianPhone, GuardianPhone.guardian_id == Guardianship.guardian_id)
+            .where(GuardianPhone.e164 == phone_e164)))
     if target.get("school"):
         pass
     elif target.get("grades"):

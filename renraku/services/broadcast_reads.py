@@ -101,9 +101,11 @@ async def mark_heard(session: AsyncSession, attempt_id: int, now: datetime) -> l
     child_ids = list(household.child_ids)
     if household.survey:
         # A survey household keeps only the children it answers for; the number may reach
-        # more (a parent who is not the primary guardian of a sibling): plan it again.
-        infos = bc.child_infos(await bc.target_children(session, campaign.school_id,
-                                                        campaign.target))
+        # more (a parent who is not the primary guardian of a sibling): plan it again, from
+        # the children of this number's guardians only (the number's plan depends on no
+        # other child; the whole target, read once a call, made a campaign quadratic).
+        infos = bc.child_infos(await bc.target_children(
+            session, campaign.school_id, campaign.target, household.phone_e164))
         plan = next((p for p in rules.build_households(infos)
                      if p.phone_e164 == household.phone_e164), None)
         child_ids = plan.child_ids if plan else child_ids
