@@ -17,7 +17,7 @@ channel costs); per call = CPU-seconds ÷ calls.
 Knobs: RENRAKU_BENCH_DIALER_C ("30,60,120"), RENRAKU_BENCH_DIALER_PER_CHANNEL (8),
 RENRAKU_BENCH_DIALER_N (households per level, instead of C × PER_CHANNEL),
 RENRAKU_BENCH_DIALER_TWO_NODES (channels of the two-node run, 60; 0: none),
-RENRAKU_BENCH_DIALER_PLAN ("answer:5:1").
+RENRAKU_BENCH_DIALER_PLAN ("answer:5:1wwww1…", see PLAN).
 """
 
 from __future__ import annotations
@@ -40,10 +40,13 @@ LEVELS = [int(c) for c in os.environ.get("RENRAKU_BENCH_DIALER_C", "30,60,120").
 PER_CHANNEL = int(os.environ.get("RENRAKU_BENCH_DIALER_PER_CHANNEL", "8"))
 FIXED_N = int(os.environ.get("RENRAKU_BENCH_DIALER_N", "0"))
 TWO_NODES = int(os.environ.get("RENRAKU_BENCH_DIALER_TWO_NODES", "60"))
-# The household answers, says hello (0.5 s), listens 5 s and presses 1. With the tones
-# below the question starts ~5 s after the answer (AMD ~1.4 s, school intro, message,
-# "press 0 to hear again" and its 2.5 s wait), so the key lands in the question.
-PLAN = os.environ.get("RENRAKU_BENCH_DIALER_PLAN", "answer:5:1")
+# The household answers, says hello (0.5 s), listens 5 s, then presses 1 every 2.25 s
+# for 18 s. With the tones below an idle node starts the question ~5 s after the answer
+# (AMD ~1.4 s, school intro, message, "press 0 to hear again" and its 2.5 s wait), but a
+# loaded one up to 16 s later (measured at C = 120): one key at a fixed time mostly fell
+# in that wait or before it. A 1 there, in the read-back or in its "2 to change" is no
+# answer and changes nothing, so the household answers whenever the question comes.
+PLAN = os.environ.get("RENRAKU_BENCH_DIALER_PLAN", "answer:5:1" + "wwww1" * 7)
 ORIGINATES_PER_S = 40.0  # not the limit: 120 channels of 10 s calls need 12 a second
 TEXT_S = 0.3  # the message and the question's text
 QUESTION = [{"text": {"ja": "参加しますか"},
