@@ -28,7 +28,8 @@ def test_peak_levels_report_median_and_worst_of_their_runs_against_the_floor() -
     def run(step_p99: float, key_p99: float) -> dict[str, object]:
         return {"db": "sqlite", "pace": "paced", "calls": 100, "failed": 0,
                 "step_p99_ms": step_p99, "key_p99_ms": key_p99, "first_prompt_p99_ms": 90.0,
-                "cpu_fastagi_s": 0.8, "cpu_db_s": 0.2, "cpu_ivr_s": 2.0, "confirm_p99_ms": 5.0}
+                "cpu_fastagi_s": 0.8, "cpu_fastagi_kernel_s": 0.3, "cpu_db_s": 0.2,
+                "cpu_ivr_s": 2.0, "confirm_p99_ms": 5.0}
 
     floor = {"failed": 0, "key_p99_ms": 40.0, "first_prompt_p99_ms": 60.0, "cpu_ivr_s": 2.5}
     row = summarise([run(100, 80), run(300, 120), run(200, 100)], floor)
@@ -36,6 +37,7 @@ def test_peak_levels_report_median_and_worst_of_their_runs_against_the_floor() -
     assert row["key_p99_ratio"] == 3.0  # the worst run's key -> prompt p99 over the floor's
     assert row["renraku_cpu_ms_per_call"] == 10.0 and row["floor_ivr_cpu_ms_per_call"] == 25.0
     assert row["cpu_ratio"] == 0.4
+    assert row["fastagi_kernel_cpu_ms_per_call"] == 3.0  # of the FastAGI's 8 ms a call
 
 
 def test_help_names_the_peak_runs_knob(capsys: pytest.CaptureFixture[str]) -> None:
