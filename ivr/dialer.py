@@ -16,7 +16,8 @@ A call counts against ``dialer_max_channels`` from the claim until its Hangup is
 the number of live channels never exceeds the cap, also across a restart (in-flight rows
 of the previous run count until reconciled). The Hangup frees the slot at once and wakes
 the loop, so the next household is dialled without waiting for the tick or for the
-answered call's closing write. Attempts left in flight by a dead dialer are
+answered call's closing write (in a city, after a random wait of up to a tick, so every
+app node's dialer gets its turn on the shared trunk). Attempts left in flight by a dead dialer are
 checked against CoreShowChannels: live ones are adopted, gone ones closed (answered →
 completed / hung up / left message; never answered → failed, retried).
 """
@@ -26,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -206,6 +208,12 @@ class Dialer:
         finally:
             for w in waits:
                 w.cancel()
+        if self._slot_freed.is_set() and self.settings.node_name and not stop.is_set():
+            # A city's app nodes each run a dialer on one trunk, and another node sees this
+            # freed channel only at its tick: taken at once, it stayed here for good (one
+            # node placed all 40 calls of a campaign). Up to a tick's wait, at random, and
+            # each node's dialer takes it as often.
+            await asyncio.sleep(random.uniform(0, self.config.tick_s))
 
     def _spawn(self, coro: Awaitable[None]) -> asyncio.Task[None]:
         task: asyncio.Task[None] = asyncio.ensure_future(coro)

@@ -7,10 +7,12 @@ loop's logic in a second, and runs on SQLite only.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from ivr.dialer import Dialer, DialerConfig
@@ -214,6 +216,24 @@ def test_originate_fields() -> None:
     assert f["ChannelId"] == f["ActionID"] == "rk-x"
     assert f["Channel"] == "PJSIP/819012345678@carrier"
     assert "CHANNEL(language)=en" in f["Variable"] and "RENRAKU_ATTEMPT=7" in f["Variable"]
+
+
+async def test_a_city_dialer_waits_at_random_before_taking_a_freed_channel(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """On one box a Hangup's channel is taken at once; in a city (the app node has a name)
+    the dialer first waits up to a tick at random, so the other nodes' dialers, which see
+    the channel at their tick, get it as often."""
+    waited: list[float] = []
+    monkeypatch.setattr("ivr.dialer.random.uniform", lambda a, b: waited.append(b) or b / 5)
+    for node, expected in (("", []), ("app1", [0.25])):
+        app = App(Settings(node_name=node), SystemClock(), None, None)  # type: ignore[arg-type]
+        dialer = Dialer(app, FakeAmi(app, {}), DialerConfig(tick_s=0.25))
+        dialer._slot_freed.set()  # a Hangup freed a channel
+        waited.clear()
+        started = time.monotonic()
+        await dialer._pause(asyncio.Event())
+        assert waited == expected, node
+        assert (time.monotonic() - started >= 0.05) == bool(node)
 
 
 async def test_ami_down_campaign_waits_then_goes_on(sqlite_db: Database) -> None:
