@@ -23,8 +23,8 @@ from typing import IO, Any, TypeVar
 
 from asterisk.agi import AGI, AGIAppError, AGIHangup, AGIUnknownError
 
+from ivr import keypad
 from ivr.fastagi import CallerFacts
-from ivr.keypad import HUNG_UP, KEYS_VARIABLE, STATUS_VARIABLE, read_args
 
 log = logging.getLogger(__name__)
 
@@ -70,9 +70,6 @@ class ClassicAgiChannel(CallerFacts):
         except (BrokenPipeError, EOFError) as exc:
             raise ClassicHangup(str(exc)) from exc
 
-    async def answer(self) -> None:
-        self._call(self.agi.answer)
-
     async def get_variable(self, name: str) -> str | None:
         return self._call(self.agi.get_variable, name) or None
 
@@ -94,12 +91,7 @@ class ClassicAgiChannel(CallerFacts):
     async def read_keys(self, sounds: Sequence[tuple[str, str]], channel_lang: str,
                         max_digits: int, timeout_ms: int) -> str:
         """Play (language, sound) pairs and read keys in one command (see ivr.keypad)."""
-        self._call(self.agi.appexec, "Read", read_args(sounds, channel_lang, max_digits,
-                                                       timeout_ms))
-        keys = self._call(self.agi.get_variable, KEYS_VARIABLE) or ""
-        if not keys and self._call(self.agi.get_variable, STATUS_VARIABLE) == HUNG_UP:
-            raise ClassicHangup("hung up during Read")
-        return keys
+        return await keypad.read_keys(self, sounds, channel_lang, max_digits, timeout_ms)
 
     async def hangup(self) -> None:
         self._call(self.agi.hangup)

@@ -23,7 +23,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlsplit
 
-from ivr.keypad import HUNG_UP, KEYS_VARIABLE, STATUS_VARIABLE, read_args, read_sounds
+from ivr import keypad
+from ivr.keypad import read_sounds
 from renraku.call_logging import CALL_ID, install
 from renraku.rules.addresses import allowed, networks
 from renraku.rules.phone import presentation_restricted
@@ -234,11 +235,7 @@ class AGIChannel(CallerFacts):
     async def read_keys(self, sounds: Sequence[tuple[str, str]], channel_lang: str,
                         max_digits: int, timeout_ms: int) -> str:
         """Play (language, sound) pairs and read keys in one command (see ivr.keypad)."""
-        await self.exec("Read", read_args(sounds, channel_lang, max_digits, timeout_ms))
-        keys = await self.get_variable(KEYS_VARIABLE) or ""
-        if not keys and await self.get_variable(STATUS_VARIABLE) == HUNG_UP:
-            raise Hangup("hung up during Read")
-        return keys
+        return await keypad.read_keys(self, sounds, channel_lang, max_digits, timeout_ms)
 
     async def record_file(
         self,

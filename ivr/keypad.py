@@ -30,6 +30,7 @@ calls in ``tests/test_keypad_asterisk.py``):
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any, Protocol
 
 KEYS_VARIABLE = "RENRAKU_KEYS"
 STATUS_VARIABLE = "READSTATUS"
@@ -58,3 +59,23 @@ def read_sounds(args: str) -> list[str]:
     """The sounds a ``Read`` with these arguments plays (what the caller hears), in order."""
     parts = args.split(",")
     return [name for name in parts[1].split("&") if name] if len(parts) > 1 else []
+
+
+class KeyChannel(Protocol):
+    """What a transport offers ``read_keys`` (both AGI transports have it)."""
+
+    Hangup: type[BaseException]
+
+    async def exec(self, app: str, args: str = "") -> Any: ...
+    async def get_variable(self, name: str) -> str | None: ...
+
+
+async def read_keys(channel: KeyChannel, sounds: Sequence[tuple[str, str]],
+                    channel_lang: str, max_digits: int, timeout_ms: int) -> str:
+    """Play (language, sound) pairs and read keys: one Read, then its variable (and, when
+    it is empty, its status: a hang-up raises the channel's Hangup)."""
+    await channel.exec("Read", read_args(sounds, channel_lang, max_digits, timeout_ms))
+    keys = await channel.get_variable(KEYS_VARIABLE) or ""
+    if not keys and await channel.get_variable(STATUS_VARIABLE) == HUNG_UP:
+        raise channel.Hangup("hung up during Read")
+    return keys
