@@ -506,7 +506,7 @@ class AbsenceCall:
 
     async def _write(self, caller: Caller, menu: m.Menu, effect: m.Effect) -> m.Menu:
         """The one place a report is written: one transaction, after the caller pressed 1
-        (on the write loop, when the server runs one: see models.writer)."""
+        (at once, when the server runs the calls' database: see models.call_db)."""
         now = self.app.clock.now()
         try:
             report, action, said = await self.app.write(

@@ -14,7 +14,6 @@ run while Asterisk plays a prompt, and a thread would only complicate SIGHUP han
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import sys
@@ -25,6 +24,7 @@ from asterisk.agi import AGI, AGIAppError, AGIHangup, AGIUnknownError
 
 from ivr import keypad
 from ivr.fastagi import CallerFacts
+from renraku import eventloop
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +128,7 @@ def run(main: Callable[[ClassicAgiChannel], Any]) -> int:
     """Connect, run the async ``main(channel)`` to the end, exit code 0 unless it crashed."""
     channel = connect()
     try:
-        asyncio.run(main(channel))
+        eventloop.run(main(channel))
     except ClassicHangup:
         return 0
     except Exception:

@@ -8,8 +8,8 @@ from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from models.call_db import CallDatabase, call_database
 from models.db import create_engine, session_factory, transaction
-from models.writer import WriteLoop
 from renraku.clock import Clock, clock_from_settings
 from renraku.settings import Settings
 
@@ -22,32 +22,31 @@ class App:
     clock: Clock
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
-    # Set by the FastAGI server: the calls' database work runs on a loop of its own
-    # (models.writer)
-    writer: WriteLoop | None = None
+    # Set by the FastAGI server: where the calls' database work runs (models.call_db)
+    call_db: CallDatabase | None = None
 
     async def write(self, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
-        """``fn(session)`` in one write transaction, on the write loop when there is one."""
-        if self.writer is not None:
-            return await self.writer.run(fn)
+        """``fn(session)`` in one write transaction, the calls' way when they have one."""
+        if self.call_db is not None:
+            return await self.call_db.run(fn)
         async with transaction(self.sessions) as s:
             return await fn(s)
 
     async def read(self, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
-        """``fn(session)`` with a reading session, on the write loop when there is one: the
-        whole read is one hand-over between loops instead of a few per statement."""
-        if self.writer is not None:
-            return await self.writer.read(fn)
+        """``fn(session)`` with a reading session, the calls' way when they have one: the
+        whole read at once instead of a turn of the loop per statement."""
+        if self.call_db is not None:
+            return await self.call_db.read(fn)
         async with self.sessions() as s:
             return await fn(s)
 
-    def start_write_loop(self) -> None:
-        self.writer = WriteLoop(self.engine.url.render_as_string(hide_password=False),
-                                self.settings.database_pool_size)
+    def start_call_database(self) -> None:
+        self.call_db = call_database(self.engine.url.render_as_string(hide_password=False),
+                                     self.settings.database_pool_size)
 
     async def close(self) -> None:
-        if self.writer is not None:
-            await self.writer.close()
+        if self.call_db is not None:
+            await self.call_db.close()
         await self.engine.dispose()
 
 

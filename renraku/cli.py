@@ -17,7 +17,7 @@ import pkgutil
 import sys
 from collections.abc import Sequence
 
-from renraku import __version__, call_logging, commands
+from renraku import __version__, call_logging, commands, eventloop
 from renraku.settings import Settings, load_settings
 
 
@@ -50,12 +50,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (OSError, ValueError) as exc:
         print(f"renraku: bad settings: {exc}", file=sys.stderr)
         return 2
+    try:
+        eventloop.chosen()
+    except ValueError as exc:
+        print(f"renraku: {exc}", file=sys.stderr)
+        return 2
     if args.needs_schema and (problem := _schema_problem(settings)):
         print(f"renraku {args.command}: {problem}", file=sys.stderr)
         return 1
     result = args.func(settings, args)
     if inspect.isawaitable(result):
-        result = asyncio.run(result)
+        result = eventloop.run(result)
     return int(result or 0)
 
 

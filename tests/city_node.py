@@ -26,6 +26,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
+from renraku import eventloop
 from renraku.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
@@ -113,10 +114,10 @@ def main(argv: list[str]) -> None:
                         format="%(asctime)s %(process)d %(name)s %(message)s")
     kind, settings = argv[0], pickle.loads(base64.b64decode(argv[1]))
     if kind == "app":
-        asyncio.run(app_node(settings, argv[2], int(argv[3]), datetime.fromisoformat(argv[4]),
+        eventloop.run(app_node(settings, argv[2], int(argv[3]), datetime.fromisoformat(argv[4]),
                              *argv[5:6]))
     elif kind == "dialer":
-        asyncio.run(dialer_node(settings, json.loads(argv[2])))
+        eventloop.run(dialer_node(settings, json.loads(argv[2])))
     else:
         raise SystemExit(f"unknown node kind {kind!r}")
 

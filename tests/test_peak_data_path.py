@@ -4,17 +4,22 @@ school calendars and their invalidation, the grouped call log."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, time
+from time import perf_counter
+from typing import Any
 
 import pytest
-from sqlalchemy import event, func, insert, select
+from sqlalchemy import event, func, insert, make_url, select
+from sqlalchemy.exc import OperationalError
 
 from ivr import absence_flow
 from ivr.absence_flow import AbsenceCall, load_caller
-from models import AbsenceReport, CalendarChange, CallLog, School, Term
+from models import AbsenceReport, CalendarChange, CallLog, School, Term, call_db
+from models.call_db import InlineSqlite, WriteLoop
 from models.db import transaction
 from renraku.app import App
 from renraku.clock import FakeClock
@@ -126,39 +131,103 @@ async def test_call_log_rows_ending_together_share_a_transaction(db: Database) -
     assert writer.flushes - before <= 3
 
 
-async def test_the_calls_database_work_runs_on_the_write_loop(db: Database) -> None:
+async def test_the_calls_database_work_runs_the_calls_way(db: Database) -> None:
+    """SQLite: every statement of the call on the call's own thread, through the inline
+    engine; PostgreSQL: on the write loop's thread. Never through the app's own engine."""
     app = App(Settings(), FakeClock(NOW, frozen=True), db.engine, db.sessions)
     async with transaction(app.sessions) as s:
         school = await make_school(s, "第一小学校")
         await make_guardian(s, "山田花子", "090-1111-2222", "ja",
                             (await make_child(s, school, "山田太郎"),))
-    app.start_write_loop()
-    assert app.writer is not None
-    threads: set[int] = set()  # where SQLite really ran the write loop's statements
+    app.start_call_database()
+    assert app.call_db is not None
+    expected = InlineSqlite if db.backend == "sqlite" else WriteLoop
+    assert isinstance(app.call_db, expected)
+    threads: set[int] = set()  # where SQLite really ran the calls' statements
 
-    @event.listens_for(app.writer.engine.sync_engine, "connect")
+    @event.listens_for(app.call_db.engine.sync_engine, "connect")
     def trace(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
         if db.backend == "sqlite":
             dbapi_conn.driver_connection._conn.set_trace_callback(
                 lambda _sql: threads.add(threading.get_ident()))
 
     try:
-        with statements(db) as seen:  # the call's own loop and engine
+        with statements(db) as seen:  # the app's own engine
             result = await AbsenceCall(ScriptedChannel("090-1111-2222", [
                 ("absence.main_menu", "1"), ("absence.kind_menu", "1"),
                 ("absence.reason_menu", "1"), ("absence.confirm_keys", "1"),
             ]), app, FakeVoice(), FakeHangup).run()
         assert result.outcome == "reported"
-        assert app.writer.written == 2  # the report, then the call log
-        assert seen == []  # the caller's load and every write went to the write loop
-        if db.backend == "sqlite":  # on the write loop's own thread, not aiosqlite's
-            assert threads == {app.writer._thread.ident}
+        assert app.call_db.written == 2  # the report, then the call log
+        assert seen == []  # the caller's load and every write went the calls' way
+        if db.backend == "sqlite":  # on this loop's thread, not aiosqlite's
+            assert threads == {threading.get_ident()}
         async with db.sessions() as s:
             [report] = await s.scalars(select(AbsenceReport))
             assert (report.day, report.status) == (THU, "active")
             assert await s.scalar(select(func.count()).select_from(CallLog)) == 1
     finally:
-        await app.writer.close()
+        await app.call_db.close()
+
+
+@contextmanager
+def sqlite_write_lock_held(url: str) -> Iterator[sqlite3.Connection]:
+    """Another process's writer, as SQLite sees it: a connection in BEGIN IMMEDIATE."""
+    other = sqlite3.connect(make_url(url).database, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        yield other
+    finally:
+        other.close()
+
+
+async def test_an_inline_write_waits_for_another_writer_with_the_loop_free(
+    sqlite_db: Database,
+) -> None:
+    """SQLite's own lock (PostgreSQL writers lock rows and wait on their own loop)."""
+    db = sqlite_db
+    calls = InlineSqlite(db.url)
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    async def add_school(s: Any) -> int:
+        return (await make_school(s, "第二小学校")).id
+
+    running = asyncio.ensure_future(ticker())
+    try:
+        with sqlite_write_lock_held(db.url) as other:
+            write = asyncio.ensure_future(calls.run(add_school))
+            await asyncio.sleep(0.3)
+            assert not write.done()  # waiting for the lock...
+            assert ticks >= 10  # ...while the loop goes on (SQLite's handler would block it)
+            other.commit()
+        school_id = await asyncio.wait_for(write, 5)
+        async with db.sessions() as s:
+            assert (await s.get(School, school_id)) is not None
+    finally:
+        running.cancel()
+        await calls.close()
+
+
+async def test_an_inline_write_gives_up_after_the_busy_timeout(
+    sqlite_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = sqlite_db
+    monkeypatch.setattr(call_db, "BUSY_TIMEOUT_MS", 200)
+    calls = InlineSqlite(db.url)
+    try:
+        with sqlite_write_lock_held(db.url):
+            started = perf_counter()
+            with pytest.raises(OperationalError, match="database is locked"):
+                await calls.run(lambda s: make_school(s, "第三小学校"))
+            assert 0.2 <= perf_counter() - started < 2
+    finally:
+        await calls.close()
 
 
 async def test_confirmation_email_leaves_after_the_call(

@@ -38,7 +38,7 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
             await app.close()
             return 1
     fastagi = build_server(app)
-    app.start_write_loop()  # the calls' writes leave the loop the calls share
+    app.start_call_database()  # a transaction at once, not a loop turn a statement
     await absence_flow.warm_up(app)
     await fastagi.start(settings.fastagi_host, settings.fastagi_port)
     runner = await start_web(app)

@@ -15,6 +15,7 @@ import os
 import signal
 from multiprocessing.connection import wait
 
+from renraku import eventloop
 from renraku.app import open_app
 from renraku.settings import Settings, ensure_secret
 
@@ -36,7 +37,7 @@ async def serve(settings: Settings, host: str, port: int, reuse_port: bool = Fal
 
 def _worker(settings: Settings, host: str, port: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops workers with SIGTERM
-    asyncio.run(serve(settings, host, port, reuse_port=True))
+    eventloop.run(serve(settings, host, port, reuse_port=True))
 
 
 async def run(settings: Settings, args: argparse.Namespace) -> int:
