@@ -15,7 +15,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import event, func, select, text
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.orm import selectinload
 
 from ivr import absence_flow
 from ivr.fastagi import AGIChannel
@@ -158,16 +159,17 @@ async def test_database_dies_between_the_insert_and_the_commit(
     recorded: they leave a voicemail instead."""
     lines, app = pg_line.lines, pg_line.app
     await make_family(app, "09033000002", "en")
-    fired: list[int] = []
+    inserted: list[str] = []
 
-    def crash_after_insert(session: Session, _context: object) -> None:
-        bind = session.get_bind()
-        if not fired and bind.url.port == scratch_pg.port and any(
-                isinstance(o, AbsenceReport) for o in session.new):
-            fired.append(len(session.new))
+    def crash_after_insert(conn: Connection, _cursor: object, sql: str,
+                           *_args: object) -> None:
+        if conn.engine.url.port != scratch_pg.port or not sql.startswith("INSERT INTO"):
+            return
+        inserted.append(sql.split()[2])
+        if inserted[-1] == "absence_report_changes":
             scratch_pg.stop()  # in the middle of the flow's write transaction
 
-    event.listen(Session, "after_flush", crash_after_insert)
+    event.listen(Engine, "after_cursor_execute", crash_after_insert)
     try:
         phone = pg_line.phone("09033000002")
         await phone.call()
@@ -176,9 +178,10 @@ async def test_database_dies_between_the_insert_and_the_commit(
         await phone.press("1")
         wav = await leave_message(lines, phone)
     finally:
-        event.remove(Session, "after_flush", crash_after_insert)
+        event.remove(Engine, "after_cursor_execute", crash_after_insert)
         await asyncio.to_thread(scratch_pg.start)
-    assert fired == [2]  # the report and its history row were flushed when it died
+    # the report and its history row were written when it died
+    assert inserted == ["absence_reports", "absence_report_changes"]
     assert not any("absence.recorded" in name for name in phone.played)
     assert wav.name.endswith("-en-09033000002.wav")
     assert await count(app, AbsenceReport.id) == 0
