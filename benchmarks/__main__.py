@@ -1,7 +1,7 @@
-"""``make bench`` / ``python -m benchmarks [portal|register|peak|classic|dialer …]``
+"""``make bench`` / ``python -m benchmarks [portal|register|peak|call-cpu|classic|dialer …]``
 (``--help``: this text); ``python -m benchmarks peak-city``.
 
-Runs the chosen benchmarks (the first five by default; peak-city, the morning peak through
+Runs the chosen benchmarks (the first six by default; peak-city, the morning peak through
 Kamailio on one IVR node and on two, only when named: make bench is near its 25 minutes)
 one after another; each prints its table and writes benchmarks/results/<name>.json.
 Knobs (environment):
@@ -15,7 +15,8 @@ renraku_bench), RENRAKU_BENCH_CACHE (city databases' folder), RENRAKU_BENCH_CLAS
 (40), RENRAKU_BENCH_DIALER_C (channel levels, "30,60,120"), RENRAKU_BENCH_DIALER_PER_CHANNEL
 (households per channel at each level, 8), RENRAKU_BENCH_DIALER_N (households per level
 instead), RENRAKU_BENCH_DIALER_TWO_NODES (channels of the two-node run, 60; 0: none),
-RENRAKU_BENCH_PEAK_CITY_N (peak-city's calls a run, 100).
+RENRAKU_BENCH_PEAK_CITY_N (peak-city's calls a run, 100), RENRAKU_BENCH_CPU_CALLS (call-cpu's
+calls a run, 400), RENRAKU_BENCH_CPU_CONCURRENCY (20), RENRAKU_BENCH_CPU_RUNS (3).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import importlib
 import sys
 import time
 
-ALL = ("portal", "register", "peak", "classic", "dialer")
+ALL = ("portal", "register", "peak", "call-cpu", "classic", "dialer")
 ON_REQUEST = ("peak-city",)  # not in make bench's default run
 
 

@@ -11,7 +11,8 @@ from tests.db_fixtures import Databases
 def test_help_lists_the_benchmarks_and_their_knobs(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--help"]) == 0
     out = capsys.readouterr().out
-    assert "portal|register|peak|classic|dialer" in out and "RENRAKU_BENCH_DIALER_N" in out
+    assert "portal|register|peak|call-cpu|classic|dialer" in out
+    assert "RENRAKU_BENCH_DIALER_N" in out and "RENRAKU_BENCH_CPU_CALLS" in out
 
 
 def test_an_unknown_benchmark_is_named_and_nothing_runs(
@@ -38,6 +39,26 @@ def test_peak_levels_report_median_and_worst_of_their_runs_against_the_floor() -
     assert row["renraku_cpu_ms_per_call"] == 10.0 and row["floor_ivr_cpu_ms_per_call"] == 25.0
     assert row["cpu_ratio"] == 0.4
     assert row["fastagi_kernel_cpu_ms_per_call"] == 3.0  # of the FastAGI's 8 ms a call
+
+
+async def test_call_cpu_tiny_measures_the_flow_against_the_transport_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Six calls a run: every call a full report (main raises otherwise), the transport
+    replays the same 15 commands, and the flow costs more than the transport alone."""
+    from benchmarks import call_cpu
+
+    saved: dict[str, object] = {}
+    monkeypatch.setattr(call_cpu, "CALLS", 6)
+    monkeypatch.setattr(call_cpu, "CONCURRENCY", 3)
+    monkeypatch.setattr(call_cpu, "RUNS", 1)
+    monkeypatch.setattr(call_cpu, "save", lambda name, data: saved.update(data) or name)
+    await call_cpu.main()
+    row = saved["result"]
+    assert isinstance(row, dict)
+    assert (row["calls"], row["runs"], row["commands_per_call"]) == (6, 1, 15)
+    assert row["flow_ms"] > row["transport_ms"] > 0
+    assert row["ratio"] == row["flow_ms"] / row["transport_ms"]
 
 
 def test_help_names_the_peak_runs_knob(capsys: pytest.CaptureFixture[str]) -> None:
