@@ -23,8 +23,6 @@ here keep them after commit); touch no lazy relation.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 import sqlite3
 import threading
 from collections.abc import Awaitable, Callable
@@ -39,7 +37,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models.db import BUSY_TIMEOUT_MS, create_engine, session_factory, transaction
 from renraku import eventloop
 
-log = logging.getLogger(__name__)
 T = TypeVar("T")
 BUSY_FIRST_WAIT_S = 0.001
 BUSY_LONGEST_WAIT_S = 0.05
@@ -82,39 +79,21 @@ def _inline_sqlite(path: str) -> Callable[[], Awaitable[aiosqlite.Connection]]:
     return connect
 
 
-def _inline_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    """After models.db's pragmas: the waits for a lock are ours (see _InlineSqlite), and so
-    are the checkpoints (see InlineSqlite)."""
+def _no_busy_handler(dbapi_conn: Any, _record: Any) -> None:
     cursor = dbapi_conn.cursor()
-    cursor.execute("PRAGMA busy_timeout=0")
-    cursor.execute("PRAGMA wal_autocheckpoint=0")
+    cursor.execute("PRAGMA busy_timeout=0")  # after models.db's pragmas: waits are ours
     cursor.close()
 
 
 class InlineSqlite:
-    """SQLite for the calls, on the calls' loop.
-
-    SQLite copies its write-ahead log back into the database (a checkpoint: ~1,000 pages
-    and an fsync) in whichever commit finds the log long enough, and here that commit
-    runs on the calls' loop. So these connections never checkpoint: every
-    CHECKPOINT_EVERY writes a passive checkpoint runs in a worker thread, on a connection
-    of its own, while the calls go on (it takes no lock a writer or a reader waits for).
-    """
-
-    CHECKPOINT_EVERY = 100
-
     def __init__(self, url: str) -> None:
         self.written = 0  # transactions committed (tests check writes really come here)
-        self.checkpoints = 0
         path = make_url(url).database
         if not path or path == ":memory:":  # another connection would see another database
             raise ValueError("the calls need a SQLite file, not an in-memory database")
-        self.path = str(path)
-        self.engine = create_engine(url, async_creator=_inline_sqlite(self.path))
-        event.listen(self.engine.sync_engine, "connect", _inline_pragmas)
+        self.engine = create_engine(url, async_creator=_inline_sqlite(str(path)))
+        event.listen(self.engine.sync_engine, "connect", _no_busy_handler)
         self.sessions = session_factory(self.engine)
-        self._checkpoint: asyncio.Future[None] | None = None
-        self._since_checkpoint = 0
 
     async def run(self, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
         """``fn(session)`` in one transaction: committed when it returns, rolled back when
@@ -122,23 +101,7 @@ class InlineSqlite:
         async with transaction(self.sessions) as s:
             result = await fn(s)
         self.written += 1
-        self._since_checkpoint += 1
-        if self._since_checkpoint >= self.CHECKPOINT_EVERY and self._checkpoint is None:
-            self._since_checkpoint = 0
-            self._checkpoint = asyncio.ensure_future(asyncio.to_thread(self._checkpoint_now))
-            self._checkpoint.add_done_callback(self._checkpointed)
         return result
-
-    def _checkpoint_now(self) -> None:
-        with contextlib.closing(sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000)) as db:
-            db.execute("PRAGMA wal_checkpoint(PASSIVE)")
-
-    def _checkpointed(self, done: asyncio.Future[None]) -> None:
-        self._checkpoint = None
-        if done.cancelled() or done.exception() is not None:
-            log.warning("background checkpoint failed", exc_info=done.exception())
-            return
-        self.checkpoints += 1
 
     async def read(self, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
         """``fn(session)`` with a reading session (no write lock, nothing committed)."""
@@ -146,8 +109,6 @@ class InlineSqlite:
             return await fn(s)
 
     async def close(self) -> None:
-        if self._checkpoint is not None:
-            await asyncio.wait([self._checkpoint])
         await self.engine.dispose()
 
 

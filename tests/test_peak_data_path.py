@@ -13,7 +13,7 @@ from time import perf_counter
 from typing import Any
 
 import pytest
-from sqlalchemy import event, func, insert, make_url, select, text
+from sqlalchemy import event, func, insert, make_url, select
 from sqlalchemy.exc import OperationalError
 
 from ivr import absence_flow
@@ -226,34 +226,6 @@ async def test_an_inline_write_gives_up_after_the_busy_timeout(
             with pytest.raises(OperationalError, match="database is locked"):
                 await calls.run(lambda s: make_school(s, "第三小学校"))
             assert 0.2 <= perf_counter() - started < 2
-    finally:
-        await calls.close()
-
-
-async def test_the_calls_checkpoint_sqlites_log_off_their_loop(
-    sqlite_db: Database, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A checkpoint (~1,000 pages and an fsync) in a commit would stall every call on the
-    loop: the calls' connections never run one, a worker thread does, every so many writes."""
-    monkeypatch.setattr(InlineSqlite, "CHECKPOINT_EVERY", 5)
-    threads: list[int] = []
-    checkpoint = InlineSqlite._checkpoint_now
-
-    def spy(self: InlineSqlite) -> None:
-        threads.append(threading.get_ident())
-        checkpoint(self)
-
-    monkeypatch.setattr(InlineSqlite, "_checkpoint_now", spy)
-    calls = InlineSqlite(sqlite_db.url)
-    try:
-        for i in range(12):
-            await calls.run(lambda s, i=i: make_school(s, f"学校{i}"))
-            await asyncio.sleep(0.05)  # the calls between two writes
-        assert calls.checkpoints == 2  # after the 5th and the 10th write
-        assert threads and threading.get_ident() not in threads
-        async with calls.sessions() as s:
-            assert await s.scalar(text("PRAGMA wal_autocheckpoint")) == 0
-            assert await s.scalar(select(func.count()).select_from(School)) == 12
     finally:
         await calls.close()
 
