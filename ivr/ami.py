@@ -6,7 +6,12 @@ as ``authenticated = False``. This subclass backs off exponentially (1 s doublin
 stays closed once closed, and lets callers wait for a successful login or a clear error.
 It also names ``Async`` on every action: panoramisk reads that key for any reply ending in
 "successfully queued" (PlayDTMF's does) and, when it is missing, its KeyError kills the
-connection.
+connection. And it never sends an action twice: panoramisk keeps the actions a lost
+connection left unanswered and sends them again after the next login, but Asterisk may
+well have run them. A second Originate would call a family twice (or, refused for its
+ChannelId, have the dialer close a live call's attempt as failed); a second PlayDTMF
+presses a key twice. Those actions fail with ConnectionError instead, and their callers
+decide (the dialer reconciles its calls from CoreShowChannels).
 """
 
 from __future__ import annotations
@@ -66,6 +71,7 @@ class AMIClient(Manager):
         return ok
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._fail_unanswered("AMI connection lost before the reply")
         if self._closing:
             self._connected = False
             return
@@ -73,6 +79,18 @@ class AMIClient(Manager):
         log.warning("AMI connection lost; reconnecting in %.0f s", self.reconnect_timeout)
         super().connection_lost(exc)
         self.reconnect_timeout = min(self.reconnect_timeout * 2, self.MAX_DELAY_S)
+
+    async def send_awaiting_actions(self, *_: Any) -> None:
+        """panoramisk's hook after a login sends the set-aside actions again: not here."""
+        self._fail_unanswered("AMI connection lost before the reply")
+
+    def _fail_unanswered(self, why: str) -> None:
+        """The actions panoramisk set aside to send again: failed, never sent twice."""
+        while self.awaiting_actions:
+            action = self.awaiting_actions.popleft()
+            if not action.future.done():
+                action.future.set_exception(ConnectionError(why))
+                action.future.exception()  # read: nobody waiting is not worth a warning
 
     def send_action(self, action: dict[str, Any], as_list: Any = None, **kwargs: Any) -> Any:
         action = {**action, **kwargs}
@@ -98,3 +116,4 @@ class AMIClient(Manager):
     def close(self) -> None:
         self._closing = True
         super().close()
+        self._fail_unanswered("AMI client closed before the reply")
