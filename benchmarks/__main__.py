@@ -21,10 +21,11 @@ calls a run, 400), RENRAKU_BENCH_CPU_CONCURRENCY (20), RENRAKU_BENCH_CPU_RUNS (3
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import sys
 import time
+
+from renraku import eventloop
 
 ALL = ("portal", "register", "peak", "call-cpu", "classic", "dialer")
 ON_REQUEST = ("peak-city",)  # not in make bench's default run
@@ -46,7 +47,8 @@ def main(argv: list[str]) -> int:
         t0 = time.perf_counter()
         print(f"==> {name}", flush=True)
         try:
-            asyncio.run(importlib.import_module(f"benchmarks.{name.replace('-', '_')}").main())
+            # On the servers' loop: call-cpu and classic serve FastAGI in this process
+            eventloop.run(importlib.import_module(f"benchmarks.{name.replace('-', '_')}").main())
         except Exception as exc:  # one broken bench must not hide the others' figures
             failed.append(name)
             print(f"!! {name} failed: {type(exc).__name__}: {exc}", flush=True)

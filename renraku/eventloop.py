@@ -5,7 +5,7 @@ profile of that process (benchmarks/peak, issue #17) had asyncio's own Python, i
 selector, stream transports and callback scheduling, among its largest parts. uvloop does
 the same work in C over libuv behind the same asyncio API; nothing else changes.
 ``RENRAKU_EVENT_LOOP=asyncio`` keeps the standard loop, for a platform without uvloop's
-wheel or to compare the two (benchmarks/peak reports which loop it measured).
+wheel or to compare the two (``python -m benchmarks`` runs on the chosen loop too).
 """
 
 from __future__ import annotations
