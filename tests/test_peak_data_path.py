@@ -18,11 +18,21 @@ from sqlalchemy.exc import OperationalError
 
 from ivr import absence_flow
 from ivr.absence_flow import AbsenceCall, load_caller
-from models import AbsenceReport, CalendarChange, CallLog, School, Term, call_db
+from models import (
+    AbsenceReport,
+    AbsenceReportChange,
+    CalendarChange,
+    CallLog,
+    School,
+    Term,
+    call_db,
+)
 from models.call_db import InlineSqlite, WriteLoop
 from models.db import transaction
+from models.enums import ReportKind, ReportReason
 from renraku.app import App
 from renraku.clock import FakeClock
+from renraku.services import absences
 from renraku.services.call_log import call_log_writer
 from renraku.services.schools import report_day_for, rules_changed
 from renraku.settings import Settings
@@ -72,6 +82,55 @@ async def test_caller_in_two_statements_once_calendars_are_cached(db: Database) 
     assert [k.id for k in caller.kids] == [taro.id, jiro.id]
     assert len(caller.guardian_ids) == 2 and caller.language == "en"  # the first guardian's
     assert [k.day for k in caller.kids] == [THU, THU]
+
+
+async def test_a_new_report_is_one_statement_then_its_history_row(db: Database) -> None:
+    async with transaction(db.sessions) as s:
+        child_id = (await make_child(s, await make_school(s))).id
+    draft = absences.ReportDraft(child_id, THU, ReportKind.ABSENCE, ReportReason.ILLNESS)
+    with statements(db) as seen:
+        async with transaction(db.sessions) as s:
+            created = await absences.submit(s, draft, channel="phone", guardian_id=None,
+                                            now=NOW)
+    assert len(seen) == 2, seen  # no look-up first: the INSERT knows the unique index
+    assert "ON CONFLICT" in seen[0] and "absence_report_changes" in seen[1]
+    async with transaction(db.sessions) as s:  # the same child, day and kind again
+        again = await absences.submit(
+            s, absences.ReportDraft(child_id, THU, ReportKind.ABSENCE, ReportReason.INJURY),
+            channel="phone", guardian_id=None, now=NOW)
+    assert again.id == created.id
+    async with db.sessions() as s:
+        actions = list(await s.scalars(select(AbsenceReportChange.action)
+                                       .order_by(AbsenceReportChange.id)))
+        reasons = list(await s.scalars(select(AbsenceReport.reason)))
+    assert actions == ["created", "reconfirmed"] and reasons == ["injury"]
+
+
+async def test_two_writers_confirming_the_same_report_at_once_both_succeed(
+        db: Database) -> None:
+    """The phone and the web (or two guardians) confirm the same absence together: the
+    second waits for the first, then updates its report instead of failing on the unique
+    index (the caller would have heard "not saved")."""
+    async with transaction(db.sessions) as s:
+        child_id = (await make_child(s, await make_school(s))).id
+
+    async def confirm(reason: ReportReason, channel: str) -> int:
+        async with transaction(db.sessions) as s:
+            report = await absences.submit(
+                s, absences.ReportDraft(child_id, THU, ReportKind.ABSENCE, reason),
+                channel=channel, guardian_id=None, now=NOW)
+            await asyncio.sleep(0.3)  # still uncommitted while the other one starts
+            return report.id
+
+    first = asyncio.create_task(confirm(ReportReason.ILLNESS, "phone"))
+    await asyncio.sleep(0.1)
+    ids = await asyncio.gather(first, confirm(ReportReason.INJURY, "web"))
+    assert ids[0] == ids[1]
+    async with db.sessions() as s:
+        changes = list(await s.execute(select(AbsenceReportChange.action,
+                                              AbsenceReportChange.channel)
+                                       .order_by(AbsenceReportChange.id)))
+    assert [tuple(c) for c in changes] == [("created", "phone"), ("reconfirmed", "web")]
 
 
 async def test_warm_up_leaves_the_loaded_program_out_of_the_collectors_passes(

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select
+from sqlalchemy import bindparam, func, insert, select, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -28,6 +29,19 @@ _ACTIVE_FROM = (
            AbsenceReport.day >= bindparam("from"), AbsenceReport.status == ReportStatus.ACTIVE)
     .order_by(AbsenceReport.day, AbsenceReport.child_id, AbsenceReport.id)
 )
+_NEW_COLUMNS = ("child_id", "day", "kind", "reason", "symptom", "at_time", "memo", "channel",
+                "guardian_id", "status", "created_at", "updated_at")
+# A new report, or nothing where the child already has an active one of that kind that day
+# (uq_absence_active): one statement on the confirm key where a look-up, then an INSERT,
+# were two. Both databases take this ON CONFLICT; each has its own construct.
+_NEW_REPORT = {
+    name: dialect.insert(AbsenceReport)
+    .values({column: bindparam(column) for column in _NEW_COLUMNS})
+    .on_conflict_do_nothing(index_elements=["child_id", "day", "kind"],
+                            index_where=text("status = 'active'"))
+    .returning(AbsenceReport)
+    for name, dialect in (("sqlite", sqlite), ("postgresql", postgresql))
+}
 
 
 @dataclass(frozen=True)
@@ -87,20 +101,23 @@ async def submit(
     guardian_id: int | None,
     now: datetime,
 ) -> AbsenceReport:
-    """Record a confirmed report; the same child, day and kind again updates it instead."""
-    report = await session.scalar(_ACTIVE_OF_KIND, {"child": draft.child_id, "day": draft.day,
-                                                    "kind": draft.kind})
-    if report is None:
-        report = await session.scalar(insert(AbsenceReport).returning(AbsenceReport), [{
-            "child_id": draft.child_id, "day": draft.day, "kind": draft.kind,
-            "reason": draft.reason, "symptom": draft.kept_symptom, "at_time": draft.at_time,
-            "memo": draft.memo, "channel": channel, "guardian_id": guardian_id,
-            "status": ReportStatus.ACTIVE, "created_at": now, "updated_at": now,
-        }])
-        assert report is not None
+    """Record a confirmed report; the same child, day and kind again updates it instead
+    (also when another writer created it a moment ago: no unique-constraint error)."""
+    report = await session.scalar(_NEW_REPORT[session.get_bind().dialect.name], {
+        "child_id": draft.child_id, "day": draft.day, "kind": draft.kind,
+        "reason": draft.reason, "symptom": draft.kept_symptom, "at_time": draft.at_time,
+        "memo": draft.memo, "channel": channel, "guardian_id": guardian_id,
+        "status": ReportStatus.ACTIVE, "created_at": now, "updated_at": now,
+    })
+    if report is not None:
         await _log(session, report, "created", None, channel=channel, now=now,
                    guardian_id=guardian_id)
     else:
+        report = await session.scalar(_ACTIVE_OF_KIND, {"child": draft.child_id,
+                                                        "day": draft.day, "kind": draft.kind})
+        if report is None:  # cancelled between the two statements: the same again
+            return await submit(session, draft, channel=channel, guardian_id=guardian_id,
+                                now=now)
         before = snapshot(report)
         report.reason = draft.reason
         report.symptom = draft.kept_symptom
