@@ -7,6 +7,14 @@ to the driver, as JSON lines on stdout, what the harness needs to steer the phon
 call's start, the names it streams, its end) and every step's latency. It stops when its
 stdin closes.
 
+It runs in a session of its own. Where the kernel groups processes by session for CPU
+fairness (autogroup, as on this workplace's machines: cgroup v1 with every process in the
+root group), a child in the driver's session shared the driver's share of the cores: at
+200 calls the driver burns as much CPU as the server, and the server waited for it. In
+production the FastAGI server never shares a group with 200 phones (a service has its own
+cgroup, and `renraku run` starts Asterisk in a session of its own).
+RENRAKU_BENCH_PEAK_SESSION=0 keeps it in the driver's session, for before/after figures.
+
 ``python -m benchmarks.agi_process SETTINGS DATABASE_URL``: SETTINGS is the pickled,
 base64-encoded Settings of the IVR Asterisk (its FastAGI port and sounds).
 RENRAKU_BENCH_PEAK_PROFILE=0 leaves out the confirm's timers and the loop-lag ticker (to
@@ -29,6 +37,7 @@ from sqlalchemy import event
 
 from benchmarks.phones import NOW, StepTimer, bench_voice
 from ivr import absence_flow
+from ivr.asterisk_runtime import die_with_parent
 from ivr.fastagi import AGIChannel, FastAGIServer, played_names
 from models.db import create_engine, session_factory
 from renraku import eventloop
@@ -218,7 +227,8 @@ class AgiProcess:
         self.proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "benchmarks.agi_process", blob, url,
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            limit=1 << 20)
+            limit=1 << 20, preexec_fn=die_with_parent,
+            start_new_session=os.environ.get("RENRAKU_BENCH_PEAK_SESSION", "1") != "0")
         assert self.proc.stdout is not None
         ready = await asyncio.wait_for(self.proc.stdout.readline(), 60)
         if json.loads(ready or b"{}").get("k") != "ready":
