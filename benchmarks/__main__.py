@@ -7,12 +7,13 @@ one after another; each prints its table and writes benchmarks/results/<name>.js
 Knobs (environment):
 RENRAKU_BENCH_PORTAL_S (seconds per load, 6), RENRAKU_BENCH_PORTAL_RATE (requests/s, 40),
 RENRAKU_BENCH_PORTAL_WORKERS (portal processes, one per core), RENRAKU_BENCH_REGISTER_RUNS
-(month register runs, 3), RENRAKU_BENCH_REGISTER_DB (sqlite,postgresql),
-RENRAKU_BENCH_PEAK (levels, "50,200,300"), RENRAKU_BENCH_PEAK_RUNS (runs a level, 3),
-RENRAKU_BENCH_PEAK_LOCKSTEP (lockstep level, the top one under 300), RENRAKU_BENCH_PEAK_DB
-(sqlite|postgresql), RENRAKU_BENCH_PG_DB (PostgreSQL databases' name prefix,
-renraku_bench), RENRAKU_BENCH_CACHE (city databases' folder), RENRAKU_BENCH_CLASSIC_CALLS
-(40), RENRAKU_BENCH_DIALER_C (channel levels, "30,60,120"), RENRAKU_BENCH_DIALER_PER_CHANNEL
+(month register runs, 3), RENRAKU_BENCH_REGISTER_DB (sqlite,postgresql), RENRAKU_BENCH_PEAK
+(levels, "50,200,300"), RENRAKU_BENCH_PEAK_RUNS (runs a level, 3), RENRAKU_BENCH_PEAK_LOCKSTEP
+(lockstep level, the top one under 300), RENRAKU_BENCH_PEAK_DB (sqlite|postgresql),
+RENRAKU_BENCH_PEAK_SESSION (0: the peak's FastAGI server in the driver's session, as before the
+sixth round), RENRAKU_BENCH_PG_DB (PostgreSQL databases' name prefix, renraku_bench),
+RENRAKU_BENCH_CACHE (city databases' folder), RENRAKU_BENCH_CLASSIC_CALLS (40),
+RENRAKU_BENCH_DIALER_C (channel levels, "30,60,120"), RENRAKU_BENCH_DIALER_PER_CHANNEL
 (households per channel at each level, 8), RENRAKU_BENCH_DIALER_N (households per level
 instead), RENRAKU_BENCH_DIALER_TWO_NODES (channels of the two-node run, 60; 0: none),
 RENRAKU_BENCH_PEAK_CITY_N (peak-city's calls a run, 100), RENRAKU_BENCH_CPU_CALLS (call-cpu's
