@@ -29,14 +29,11 @@ _ACTIVE_FROM = (
            AbsenceReport.day >= bindparam("from"), AbsenceReport.status == ReportStatus.ACTIVE)
     .order_by(AbsenceReport.day, AbsenceReport.child_id, AbsenceReport.id)
 )
-_NEW_COLUMNS = ("child_id", "day", "kind", "reason", "symptom", "at_time", "memo", "channel",
-                "guardian_id", "status", "created_at", "updated_at")
 # A new report, or nothing where the child already has an active one of that kind that day
 # (uq_absence_active): one statement on the confirm key where a look-up, then an INSERT,
 # were two. Both databases take this ON CONFLICT; each has its own construct.
 _NEW_REPORT = {
     name: dialect.insert(AbsenceReport)
-    .values({column: bindparam(column) for column in _NEW_COLUMNS})
     .on_conflict_do_nothing(index_elements=["child_id", "day", "kind"],
                             index_where=text("status = 'active'"))
     .returning(AbsenceReport)
