@@ -31,6 +31,7 @@ import os
 import pickle
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy import event
@@ -106,7 +107,7 @@ class ConfirmProfile:
 
     TICK_S = 0.01
 
-    def __init__(self, *engines: Any) -> None:
+    def __init__(self, app: App, *engines: Any) -> None:
         self.open: dict[asyncio.Task[Any], dict[str, float]] = {}
         for engine in engines:
             event.listen(engine.sync_engine, "before_cursor_execute", self._before)
@@ -126,23 +127,31 @@ class ConfirmProfile:
                 emit(k="confirm", ms=(end - acc["t0"]) * 1000, db_ms=acc["db"] * 1000,
                      before_ms=((acc["first"] or end) - acc["t0"]) * 1000, n=acc["n"])
 
-        store = absence_flow.AbsenceCall._store
-
-        async def stored(call: Any, *args: Any) -> Any:
-            # On PostgreSQL's write loop (models.call_db): its statements count for this
-            # confirm
-            task = asyncio.current_task()
-            if task is call.bench_task:  # in the call's own task: already counted
-                return await store(call, *args)
-            assert task is not None
-            self.open[task] = self.open[call.bench_task]
-            try:
-                return await store(call, *args)
-            finally:
-                del self.open[task]
-
         absence_flow.AbsenceCall._write = timed  # type: ignore[method-assign]
-        absence_flow.AbsenceCall._store = stored  # type: ignore[method-assign]
+        if app.call_db is not None:
+            app.call_db.run = self._followed(app.call_db.run)  # type: ignore[method-assign]
+            app.call_db.run_one = self._followed(app.call_db.run_one)  # type: ignore[method-assign]
+
+    def _followed(self, write: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        """On PostgreSQL's write loop (models.call_db) a write runs in a task of that loop:
+        its statements count for the confirm of the call that asked for it."""
+        async def followed(fn: Callable[[Any], Awaitable[Any]]) -> Any:
+            owner = asyncio.current_task()
+
+            async def in_owner(session: Any) -> Any:
+                task = asyncio.current_task()
+                if task is owner or owner not in self.open:
+                    return await fn(session)
+                assert task is not None and owner is not None
+                self.open[task] = self.open[owner]
+                try:
+                    return await fn(session)
+                finally:
+                    del self.open[task]
+
+            return await write(in_owner)
+
+        return followed
 
     def _acc(self) -> dict[str, float] | None:
         try:
@@ -176,7 +185,7 @@ async def serve(settings: Any, url: str) -> None:
         app.start_call_database()  # as `renraku run` does
     engines = [engine] + ([app.call_db.engine] if app.call_db is not None else [])
     # "0": without the confirm's timers and the lag ticker, to weigh what they cost
-    profile = ConfirmProfile(*engines) if os.environ.get(
+    profile = ConfirmProfile(app, *engines) if os.environ.get(
         "RENRAKU_BENCH_PEAK_PROFILE", "1") != "0" else None
     voice = bench_voice(settings)
     server = FastAGIServer()

@@ -509,8 +509,7 @@ class AbsenceCall:
         (at once, when the server runs the calls' database: see models.call_db)."""
         now = self.app.clock.now()
         try:
-            report, action, said = await self.app.write(
-                lambda s: self._store(s, caller, menu, effect, now))
+            report, action, said = await self._stored(caller, menu, effect, now)
             report_id = report.id
         except (IntegrityError, LookupError):
             # E.g. changed into a kind that already has a report that day, or a report
@@ -526,36 +525,42 @@ class AbsenceCall:
         self._keep(caller, report)
         return menu.with_reports(len(self.reports))
 
+    async def _stored(
+        self, caller: Caller, menu: m.Menu, effect: m.Effect, now: datetime
+    ) -> tuple[AbsenceReport, str, str]:
+        """The write itself: (report, action, prompt to say). A new report is a write of
+        its own (one statement on PostgreSQL, see absences.create); a report there already,
+        a change or a cancellation is a transaction."""
+        if effect != m.Effect.SUBMIT:
+            return await self.app.write(lambda s: self._store(s, caller, menu, effect, now))
+        kid, day = self._target(caller, menu)
+        assert menu.kind is not None and menu.reason is not None
+        draft = absences.ReportDraft(kid.id, day, menu.kind, menu.reason, menu.at_time,
+                                     symptom=menu.symptom)
+        by: dict[str, Any] = {"channel": Channel.PHONE, "guardian_id": kid.guardian_id,
+                              "now": now}
+        report = (await self.app.write_one(lambda s: absences.create(s, draft, **by))
+                  or await self.app.write(lambda s: absences.reconfirm(s, draft, **by)))
+        return report, "reported", "absence.recorded"
+
     async def _store(
         self, s: Any, caller: Caller, menu: m.Menu, effect: m.Effect, now: datetime
     ) -> tuple[AbsenceReport, str, str]:
-        """The write itself: (report, action, prompt to say)."""
-        if effect == m.Effect.SUBMIT:
-            kid, day = self._target(caller, menu)
-            assert menu.kind is not None and menu.reason is not None
-            draft = absences.ReportDraft(kid.id, day, menu.kind, menu.reason,
-                                         menu.at_time, symptom=menu.symptom)
-            report = await absences.submit(s, draft, channel=Channel.PHONE,
-                                           guardian_id=kid.guardian_id, now=now)
-            action, said = "reported", "absence.recorded"
-        else:
-            report = await self._own_report(s, caller, menu)
-            if report is None:
-                raise LookupError("report gone")
-            kid = self._kid(caller, report.child_id)
-            if effect == m.Effect.CANCEL:
-                await absences.cancel(s, report, channel=Channel.PHONE,
-                                      guardian_id=kid.guardian_id, now=now)
-                action, said = "cancelled", "absence.cancelled"
-            else:
-                assert menu.kind is not None and menu.reason is not None
-                draft = absences.ReportDraft(report.child_id, report.day, menu.kind,
-                                             menu.reason, menu.at_time, report.memo,
-                                             menu.symptom)
-                await absences.change(s, report, draft, channel=Channel.PHONE,
-                                      guardian_id=kid.guardian_id, now=now)
-                action, said = "changed", "absence.changed"
-        return report, action, said
+        """A change or a cancellation of the report on screen: (report, action, prompt)."""
+        report = await self._own_report(s, caller, menu)
+        if report is None:
+            raise LookupError("report gone")
+        kid = self._kid(caller, report.child_id)
+        if effect == m.Effect.CANCEL:
+            await absences.cancel(s, report, channel=Channel.PHONE,
+                                  guardian_id=kid.guardian_id, now=now)
+            return report, "cancelled", "absence.cancelled"
+        assert menu.kind is not None and menu.reason is not None
+        draft = absences.ReportDraft(report.child_id, report.day, menu.kind, menu.reason,
+                                     menu.at_time, report.memo, menu.symptom)
+        await absences.change(s, report, draft, channel=Channel.PHONE,
+                              guardian_id=kid.guardian_id, now=now)
+        return report, "changed", "absence.changed"
 
     def _keep(self, caller: Caller, report: AbsenceReport) -> None:
         """The upcoming reports after this call's own write, without reading them again

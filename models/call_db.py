@@ -27,6 +27,7 @@ import sqlite3
 import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
+from contextlib import AbstractAsyncContextManager
 from functools import partial
 from typing import Any, TypeVar
 
@@ -34,7 +35,7 @@ import aiosqlite
 from sqlalchemy import event, make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models.db import BUSY_TIMEOUT_MS, create_engine, session_factory, transaction
+from models.db import BUSY_TIMEOUT_MS, create_engine, one_statement, session_factory, transaction
 from renraku import eventloop
 
 T = TypeVar("T")
@@ -103,6 +104,9 @@ class InlineSqlite:
         self.written += 1
         return result
 
+    # A one-statement write (models.db.one_statement) is a transaction like any other here
+    run_one = run
+
     async def read(self, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
         """``fn(session)`` with a reading session (no write lock, nothing committed)."""
         async with self.sessions() as s:
@@ -133,8 +137,16 @@ class WriteLoop:
     async def run(self, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
         """``fn(session)`` in one transaction here: committed when it returns, rolled back
         when it raises (the exception comes back to the caller)."""
+        return await self._write(transaction, fn)
+
+    async def run_one(self, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """``fn(session)``, a write of one statement, here (models.db.one_statement)."""
+        return await self._write(one_statement, fn)
+
+    async def _write(self, unit: Callable[[Any], AbstractAsyncContextManager[AsyncSession]],
+                     fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
         async def job() -> T:
-            async with transaction(self.sessions) as s:
+            async with unit(self.sessions) as s:
                 result = await fn(s)
             self.written += 1
             return result

@@ -9,7 +9,7 @@ from typing import TypeVar
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from models.call_db import CallDatabase, call_database
-from models.db import create_engine, session_factory, transaction
+from models.db import create_engine, one_statement, session_factory, transaction
 from renraku.clock import Clock, clock_from_settings
 from renraku.settings import Settings
 
@@ -30,6 +30,14 @@ class App:
         if self.call_db is not None:
             return await self.call_db.run(fn)
         async with transaction(self.sessions) as s:
+            return await fn(s)
+
+    async def write_one(self, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """``fn(session)``, a write of one statement (models.db.one_statement), the calls'
+        way when they have one."""
+        if self.call_db is not None:
+            return await self.call_db.run_one(fn)
+        async with one_statement(self.sessions) as s:
             return await fn(s)
 
     async def read(self, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:

@@ -11,7 +11,7 @@ module and stopped for a few seconds at a time; never the shared server.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 from sqlalchemy import event, func, select, text
@@ -22,10 +22,11 @@ from ivr import absence_flow
 from ivr.fastagi import AGIChannel
 from models import AbsenceReport, AbsenceReportChange, Base, Voicemail
 from models.db import create_engine, session_factory, transaction
+from models.enums import ReportKind, ReportReason
 from models.migrate import upgrade
 from renraku.app import App
 from renraku.clock import FakeClock
-from renraku.services import voicemail
+from renraku.services import absences, voicemail
 from tests.absence_fakes import ToneVoice
 from tests.asterisk_harness import PhoneLines, VirtualPhone
 from tests.scratch_pg import ScratchPostgres
@@ -152,24 +153,38 @@ async def test_database_down_at_the_confirm_key(pg_line: Line,
     assert message is not None and [c.id for c in message.children] == [kid]
 
 
-async def test_database_dies_between_the_insert_and_the_commit(
-        pg_line: Line, scratch_pg: ScratchPostgres) -> None:
-    """The worst moment: the report's rows are flushed, the commit not yet sent, and the
-    server goes down. The transaction is lost whole, and the caller is never told it was
-    recorded: they leave a voicemail instead."""
-    lines, app = pg_line.lines, pg_line.app
-    await make_family(app, "09033000002", "en")
-    inserted: list[str] = []
+def crash_at(scratch_pg: ScratchPostgres, sent: list[str], last: str) -> Callable[..., None]:
+    """An ``after_cursor_execute`` hook: notes each write sent to the scratch server by its
+    first words and stops the server once ``last`` was sent (in the middle of the flow's
+    write; the call's own thread waits meanwhile)."""
 
-    def crash_after_insert(conn: Connection, _cursor: object, sql: str,
-                           *_args: object) -> None:
-        if conn.engine.url.port != scratch_pg.port or not sql.startswith("INSERT INTO"):
+    def hook(conn: Connection, _cursor: object, sql: str, *_args: object) -> None:
+        if conn.engine.url.port != scratch_pg.port or not sql.startswith(
+                ("INSERT", "UPDATE", "WITH")):
             return
-        inserted.append(sql.split()[2])
-        if inserted[-1] == "absence_report_changes":
-            scratch_pg.stop()  # in the middle of the flow's write transaction
+        sent.append(" ".join(sql.split()[:3]))
+        if sent[-1] == last:
+            scratch_pg.stop()
 
-    event.listen(Engine, "after_cursor_execute", crash_after_insert)
+    return hook
+
+
+async def test_database_dies_between_the_update_and_the_commit(
+        pg_line: Line, scratch_pg: ScratchPostgres) -> None:
+    """The worst moment of a transaction. The caller confirms an absence that the web
+    recorded already, so the flow updates that report: the update and its history row are
+    sent, the commit not yet, and the server goes down. The transaction is lost whole
+    (the report stays as the web left it), and the caller is never told it was recorded:
+    they leave a voicemail instead."""
+    lines, app = pg_line.lines, pg_line.app
+    (kid,), guardian = await make_family(app, "09033000002", "en")
+    async with transaction(app.sessions) as s:
+        await absences.submit(s, absences.ReportDraft(kid, THU, ReportKind.ABSENCE,
+                                                      ReportReason.OTHER, memo="web"),
+                              channel="web", guardian_id=guardian, now=app.clock.now())
+    sent: list[str] = []
+    hook = crash_at(scratch_pg, sent, "INSERT INTO absence_report_changes")
+    event.listen(Engine, "after_cursor_execute", hook)
     try:
         phone = pg_line.phone("09033000002")
         await phone.call()
@@ -178,12 +193,44 @@ async def test_database_dies_between_the_insert_and_the_commit(
         await phone.press("1")
         wav = await leave_message(lines, phone)
     finally:
-        event.remove(Engine, "after_cursor_execute", crash_after_insert)
+        event.remove(Engine, "after_cursor_execute", hook)
         await asyncio.to_thread(scratch_pg.start)
-    # the report and its history row were written when it died
-    assert inserted == ["absence_reports", "absence_report_changes"]
+    # A new report found the web's there (nothing written), then the update transaction
+    assert sent == ["WITH new_report AS", "UPDATE absence_reports SET",
+                    "INSERT INTO absence_report_changes"]
     assert not any("absence.recorded" in name for name in phone.played)
     assert wav.name.endswith("-en-09033000002.wav")
+    async with app.sessions() as s:
+        [report] = await s.scalars(select(AbsenceReport))
+        changes = list(await s.scalars(select(AbsenceReportChange.channel)))
+    assert (report.reason, report.channel, report.memo) == ("other", "web", "web")
+    assert changes == ["web"]
+    assert await voicemail.import_spool(app) == 1
+
+
+async def test_database_dies_as_a_new_report_is_written(
+        pg_line: Line, scratch_pg: ScratchPostgres) -> None:
+    """A new report is one statement, its own transaction (no BEGIN or COMMIT): the server
+    going down as it is sent leaves neither the report nor its history row, and the caller
+    leaves a voicemail."""
+    lines, app = pg_line.lines, pg_line.app
+    await make_family(app, "09033000003", "en")
+    sent: list[str] = []
+    hook = crash_at(scratch_pg, sent, "WITH new_report AS")
+    event.listen(Engine, "before_cursor_execute", hook)
+    try:
+        phone = pg_line.phone("09033000003")
+        await phone.call()
+        await follow(phone, QUICK_ABSENCE[:3])
+        await phone.wait_prompt("absence.confirm_keys")
+        await phone.press("1")
+        wav = await leave_message(lines, phone)
+    finally:
+        event.remove(Engine, "before_cursor_execute", hook)
+        await asyncio.to_thread(scratch_pg.start)
+    assert sent == ["WITH new_report AS"]
+    assert not any("absence.recorded" in name for name in phone.played)
+    assert wav.name.endswith("-en-09033000003.wav")
     assert await count(app, AbsenceReport.id) == 0
     assert await count(app, AbsenceReportChange.id) == 0
     assert await voicemail.import_spool(app) == 1

@@ -12,9 +12,11 @@ from datetime import UTC, date, datetime, time
 from time import perf_counter
 from typing import Any
 
+import asyncpg
 import pytest
 from sqlalchemy import event, func, insert, make_url, select
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ivr import absence_flow
 from ivr.absence_flow import AbsenceCall, load_caller
@@ -29,7 +31,7 @@ from models import (
 )
 from models.call_db import InlineSqlite, WriteLoop
 from models.db import transaction
-from models.enums import ReportKind, ReportReason
+from models.enums import ReportKind, ReportReason, Symptom
 from renraku.app import App
 from renraku.clock import FakeClock
 from renraku.services import absences
@@ -46,18 +48,20 @@ FRI_10 = datetime(2026, 12, 4, 1, 0, tzinfo=UTC)
 
 
 @contextmanager
-def statements(db: Database) -> Iterator[list[str]]:
+def statements(db: Database, engine: AsyncEngine | None = None) -> Iterator[list[str]]:
+    """The statements run through ``engine`` (the database's own by default) meanwhile."""
     seen: list[str] = []
 
     def count(_conn, _cursor, sql: str, *_args: object) -> None:  # type: ignore[no-untyped-def]
         if not sql.lstrip().upper().startswith(("BEGIN", "COMMIT", "ROLLBACK")):
             seen.append(sql)
 
-    event.listen(db.engine.sync_engine, "before_cursor_execute", count)
+    target = (engine or db.engine).sync_engine
+    event.listen(target, "before_cursor_execute", count)
     try:
         yield seen
     finally:
-        event.remove(db.engine.sync_engine, "before_cursor_execute", count)
+        event.remove(target, "before_cursor_execute", count)
 
 
 async def _day(db: Database, school_id: int, clock: FakeClock) -> date:
@@ -84,26 +88,80 @@ async def test_caller_in_two_statements_once_calendars_are_cached(db: Database) 
     assert [k.day for k in caller.kids] == [THU, THU]
 
 
-async def test_a_new_report_is_one_statement_then_its_history_row(db: Database) -> None:
+async def test_a_new_report_is_as_few_statements_as_the_database_allows(db: Database) -> None:
+    """PostgreSQL: the report and its history row in one statement; SQLite (which has no
+    data-modifying WITH): the INSERT, then the history row. Never a look-up first."""
     async with transaction(db.sessions) as s:
         child_id = (await make_child(s, await make_school(s))).id
-    draft = absences.ReportDraft(child_id, THU, ReportKind.ABSENCE, ReportReason.ILLNESS)
+    draft = absences.ReportDraft(child_id, THU, ReportKind.ABSENCE, ReportReason.ILLNESS,
+                                 symptom=Symptom.FEVER)
     with statements(db) as seen:
         async with transaction(db.sessions) as s:
             created = await absences.submit(s, draft, channel="phone", guardian_id=None,
                                             now=NOW)
-    assert len(seen) == 2, seen  # no look-up first: the INSERT knows the unique index
-    assert "ON CONFLICT" in seen[0] and "absence_report_changes" in seen[1]
+    if db.backend == "postgresql":
+        [both] = seen
+        assert "INSERT INTO absence_reports" in both and "absence_report_changes" in both
+    else:
+        assert len(seen) == 2, seen
+        assert "ON CONFLICT" in seen[0] and "absence_report_changes" in seen[1]
     async with transaction(db.sessions) as s:  # the same child, day and kind again
         again = await absences.submit(
             s, absences.ReportDraft(child_id, THU, ReportKind.ABSENCE, ReportReason.INJURY),
-            channel="phone", guardian_id=None, now=NOW)
+            channel="web", guardian_id=None, now=FRI_10)
     assert again.id == created.id
     async with db.sessions() as s:
-        actions = list(await s.scalars(select(AbsenceReportChange.action)
+        changes = list(await s.scalars(select(AbsenceReportChange)
                                        .order_by(AbsenceReportChange.id)))
         reasons = list(await s.scalars(select(AbsenceReport.reason)))
-    assert actions == ["created", "reconfirmed"] and reasons == ["injury"]
+    assert [(c.action, c.channel, c.report_id) for c in changes] == [
+        ("created", "phone", created.id), ("reconfirmed", "web", created.id)]
+    assert changes[0].before is None and changes[0].at == NOW
+    assert changes[0].after == changes[1].before == {
+        "day": "2026-12-03", "kind": "absence", "reason": "illness", "symptom": "fever",
+        "at_time": None, "memo": "", "status": "active"}
+    assert reasons == ["injury"]
+
+
+async def test_the_confirm_keys_new_report_is_one_round_trip_on_postgresql(
+        db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As the calls write it (App.write_one on the calls' database): on PostgreSQL one
+    statement with no BEGIN or COMMIT around it, three round trips fewer than a
+    transaction of two; on SQLite a transaction. A report there already is not written
+    twice: the flow then updates it in a transaction."""
+    async with transaction(db.sessions) as s:
+        child_id = (await make_child(s, await make_school(s))).id
+    app = App(Settings(), FakeClock(NOW, frozen=True), db.engine, db.sessions)
+    app.start_call_database()
+    assert app.call_db is not None
+    simple: list[str] = []  # asyncpg sends BEGIN, COMMIT and ROLLBACK through execute()
+    execute = asyncpg.Connection.execute
+
+    async def traced(conn: asyncpg.Connection, query: str, *args: Any, **kw: Any) -> Any:
+        simple.append(query)
+        return await execute(conn, query, *args, **kw)
+
+    draft = absences.ReportDraft(child_id, THU, ReportKind.LATE, ReportReason.OTHER,
+                                 at_time=time(10, 30))
+
+    async def create(s: Any) -> AbsenceReport | None:
+        return await absences.create(s, draft, channel="phone", guardian_id=None, now=NOW)
+
+    try:
+        await app.read(lambda s: s.scalar(select(func.count(AbsenceReport.id))))  # connected
+        monkeypatch.setattr(asyncpg.Connection, "execute", traced)
+        with statements(db, app.call_db.engine) as seen:
+            created = await app.write_one(create)
+            again = await app.write_one(create)
+    finally:
+        await app.call_db.close()
+    assert created is not None and again is None
+    assert len(seen) == (2 if db.backend == "postgresql" else 3), seen  # SQLite: one history
+    assert simple == [], simple
+    async with db.sessions() as s:
+        assert await s.scalar(select(func.count(AbsenceReportChange.id))) == 1
+        report = await s.get(AbsenceReport, created.id)
+    assert report is not None and report.at_time == time(10, 30)
 
 
 async def test_two_writers_confirming_the_same_report_at_once_both_succeed(

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, text
+from sqlalchemy import Select, bindparam, func, insert, literal, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import aliased, selectinload
 
 from models import AbsenceReport, AbsenceReportChange, Guardian, Staff
 from models.enums import SYMPTOM_REASONS, ReportKind, ReportReason, ReportStatus, Symptom
@@ -29,16 +29,39 @@ _ACTIVE_FROM = (
            AbsenceReport.day >= bindparam("from"), AbsenceReport.status == ReportStatus.ACTIVE)
     .order_by(AbsenceReport.day, AbsenceReport.child_id, AbsenceReport.id)
 )
-# A new report, or nothing where the child already has an active one of that kind that day
-# (uq_absence_active): one statement on the confirm key where a look-up, then an INSERT,
-# were two. Both databases take this ON CONFLICT; each has its own construct.
-_NEW_REPORT = {
-    name: dialect.insert(AbsenceReport)
-    .on_conflict_do_nothing(index_elements=["child_id", "day", "kind"],
-                            index_where=text("status = 'active'"))
-    .returning(AbsenceReport)
-    for name, dialect in (("sqlite", sqlite), ("postgresql", postgresql))
-}
+# SQLite: a new report, or nothing where the child already has an active one of that kind
+# that day (uq_absence_active): one statement on the confirm key where a look-up, then an
+# INSERT, were two; its history row follows.
+_NEW_REPORT = (sqlite.insert(AbsenceReport)
+               .on_conflict_do_nothing(index_elements=["child_id", "day", "kind"],
+                                       index_where=text("status = 'active'"))
+               .returning(AbsenceReport))
+_REPORT_COLUMNS = ("child_id", "day", "kind", "reason", "symptom", "at_time", "memo",
+                   "channel", "guardian_id", "status", "created_at", "updated_at")
+_CHANGE_COLUMNS = ("channel", "guardian_id", "after", "at")
+
+
+def _new_report_with_its_change() -> Select[tuple[AbsenceReport]]:
+    """PostgreSQL: the new report and its "created" history row in one statement (a
+    data-modifying WITH), so that it can run as its own transaction: no BEGIN and no
+    COMMIT, one round trip on the confirm key where there were four (issue #17). Where the
+    report exists already, neither row is written and no row comes back."""
+    reports, changes = AbsenceReport.__table__.c, AbsenceReportChange.__table__.c
+    new = (postgresql.insert(AbsenceReport)
+           .values({name: bindparam(name, type_=reports[name].type) for name in _REPORT_COLUMNS})
+           .on_conflict_do_nothing(index_elements=["child_id", "day", "kind"],
+                                   index_where=text("status = 'active'"))
+           .returning(*reports)
+           .cte("new_report"))
+    logged = (insert(AbsenceReportChange)
+              .from_select(["report_id", "action", *_CHANGE_COLUMNS], select(
+                  new.c.id, literal("created", changes.action.type),
+                  *(bindparam(name, type_=changes[name].type) for name in _CHANGE_COLUMNS)))
+              .cte("new_change"))
+    return select(aliased(AbsenceReport, new)).add_cte(logged)
+
+
+_NEW_REPORT_LOGGED = _new_report_with_its_change()
 
 
 @dataclass(frozen=True)
@@ -90,6 +113,34 @@ async def _log(
     }])
 
 
+async def create(
+    session: AsyncSession,
+    draft: ReportDraft,
+    *,
+    channel: str,
+    guardian_id: int | None,
+    now: datetime,
+) -> AbsenceReport | None:
+    """A new report with its history, or None (nothing written) where the child already has
+    an active report of that kind that day. On PostgreSQL this is a single statement, which
+    may run outside a transaction (``models.db.one_statement``)."""
+    row = {
+        "child_id": draft.child_id, "day": draft.day, "kind": draft.kind,
+        "reason": draft.reason, "symptom": draft.kept_symptom, "at_time": draft.at_time,
+        "memo": draft.memo, "channel": channel, "guardian_id": guardian_id,
+        "status": ReportStatus.ACTIVE, "created_at": now, "updated_at": now,
+    }
+    if session.get_bind().dialect.name == "postgresql":
+        report = await session.scalar(_NEW_REPORT_LOGGED, {
+            **row, "after": snapshot(AbsenceReport(**row)), "at": now})
+    elif (report := await session.scalar(_NEW_REPORT, row)) is not None:
+        await _log(session, report, "created", None, channel=channel, now=now,
+                   guardian_id=guardian_id)
+    if report is not None:
+        metrics.REPORTS_CONFIRMED.labels(channel).inc()
+    return report
+
+
 async def submit(
     session: AsyncSession,
     draft: ReportDraft,
@@ -100,31 +151,37 @@ async def submit(
 ) -> AbsenceReport:
     """Record a confirmed report; the same child, day and kind again updates it instead
     (also when another writer created it a moment ago: no unique-constraint error)."""
-    report = await session.scalar(_NEW_REPORT[session.get_bind().dialect.name], {
-        "child_id": draft.child_id, "day": draft.day, "kind": draft.kind,
-        "reason": draft.reason, "symptom": draft.kept_symptom, "at_time": draft.at_time,
-        "memo": draft.memo, "channel": channel, "guardian_id": guardian_id,
-        "status": ReportStatus.ACTIVE, "created_at": now, "updated_at": now,
-    })
+    report = await create(session, draft, channel=channel, guardian_id=guardian_id, now=now)
     if report is not None:
-        await _log(session, report, "created", None, channel=channel, now=now,
-                   guardian_id=guardian_id)
-    else:
-        report = await session.scalar(_ACTIVE_OF_KIND, {"child": draft.child_id,
-                                                        "day": draft.day, "kind": draft.kind})
-        if report is None:  # cancelled between the two statements: the same again
-            return await submit(session, draft, channel=channel, guardian_id=guardian_id,
-                                now=now)
-        before = snapshot(report)
-        report.reason = draft.reason
-        report.symptom = draft.kept_symptom
-        report.at_time = draft.at_time
-        report.memo = draft.memo or report.memo
-        report.updated_at = now
-        report.guardian_id = guardian_id
-        report.seen_at = None  # a changed report needs the teacher's eye again
-        await _log(session, report, "reconfirmed", before, channel=channel, now=now,
-                   guardian_id=guardian_id)
+        return report
+    return await reconfirm(session, draft, channel=channel, guardian_id=guardian_id, now=now)
+
+
+async def reconfirm(
+    session: AsyncSession,
+    draft: ReportDraft,
+    *,
+    channel: str,
+    guardian_id: int | None,
+    now: datetime,
+) -> AbsenceReport:
+    """The child's active report of that kind that day, confirmed again with the draft's
+    reason, time and memo (``create`` found it there); created after all when it was
+    cancelled meanwhile."""
+    report = await session.scalar(_ACTIVE_OF_KIND, {"child": draft.child_id,
+                                                    "day": draft.day, "kind": draft.kind})
+    if report is None:
+        return await submit(session, draft, channel=channel, guardian_id=guardian_id, now=now)
+    before = snapshot(report)
+    report.reason = draft.reason
+    report.symptom = draft.kept_symptom
+    report.at_time = draft.at_time
+    report.memo = draft.memo or report.memo
+    report.updated_at = now
+    report.guardian_id = guardian_id
+    report.seen_at = None  # a changed report needs the teacher's eye again
+    await _log(session, report, "reconfirmed", before, channel=channel, now=now,
+               guardian_id=guardian_id)
     metrics.REPORTS_CONFIRMED.labels(channel).inc()
     return report
 
