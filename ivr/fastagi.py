@@ -163,6 +163,7 @@ class AGIChannel(CallerFacts):
     args: dict[str, str] = field(default_factory=dict)
     log: list[tuple[float, str, str]] = field(default_factory=list)  # (t, command, reply)
     on_command: Callable[[AGIChannel, str], None] | None = None
+    gone: bool = False  # the channel hung up, by the caller or by HANGUP: nothing more to say
     Hangup = Hangup
 
     async def command(self, cmd: str) -> Reply:
@@ -173,6 +174,15 @@ class AGIChannel(CallerFacts):
         if self.on_command is not None:
             self.on_command(self, cmd)
         try:
+            reply = await self._exchange(cmd)
+        except Hangup:
+            self.gone = True
+            raise
+        self.gone = self.gone or cmd == "HANGUP"
+        return reply
+
+    async def _exchange(self, cmd: str) -> Reply:
+        try:
             self.writer.write((cmd + "\n").encode())
             await self.writer.drain()
             while True:
@@ -181,6 +191,7 @@ class AGIChannel(CallerFacts):
                     raise Hangup("connection closed")
                 line = raw.decode("utf-8", "replace")
                 if line.strip().upper() == "HANGUP":
+                    self.gone = True
                     continue  # agi_enhanced notice; the command's own reply follows
                 if line.startswith("520-"):
                     # Multi-line usage error: read up to its "520 End of proper usage."
@@ -337,9 +348,11 @@ class FastAGIServer:
         try:
             await handler(agi)
             # The dialplan ([renraku-fastagi]) hands a call whose flow did not get here, its
-            # app node dead or failing, to the next app node.
-            with contextlib.suppress(Hangup, AGIError, OSError):
-                await agi.set_variable("RENRAKU_AGI_DONE", "1")
+            # app node dead or failing, to the next app node. A hung-up call goes nowhere:
+            # a round trip saved on nearly every call.
+            if not agi.gone:
+                with contextlib.suppress(Hangup, AGIError, OSError):
+                    await agi.set_variable("RENRAKU_AGI_DONE", "1")
         except Hangup as exc:
             log.info("call %s (%s) hung up: %s", agi.uniqueid, script, exc)
         except Exception:

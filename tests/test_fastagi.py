@@ -96,6 +96,38 @@ async def test_hangup_mid_flow_ends_the_handler_cleanly() -> None:
     assert server.calls_failed == 0  # a hang-up is not a failure
 
 
+async def test_only_a_call_still_up_is_marked_done_for_the_dialplan() -> None:
+    """The dialplan hands a call whose flow did not mark it done to the next app node. A
+    flow that hung up, or whose caller did, leaves nothing to mark: no command after it."""
+    async def hangs_up(agi: AGIChannel) -> None:
+        await agi.stream_file("renraku/goodbye")
+        await agi.hangup()
+
+    async def returns(agi: AGIChannel) -> None:
+        await agi.stream_file("renraku/goodbye")
+
+    calls = {"hangs_up": ["200 result=0 endpos=10", "200 result=1", "200 result=1"],
+             "returns": ["200 result=0 endpos=10", "200 result=1"],
+             # the notice of the caller's hang-up, then the command's own reply
+             "caller_gone": ["HANGUP\n200 result=0 endpos=10", "200 result=1"]}
+    server = FastAGIServer()
+    server.route("hangs_up", hangs_up)
+    server.route("returns", returns)
+    server.route("caller_gone", returns)
+    port = await server.start("127.0.0.1", 0)
+    seen: dict[str, list[str]] = {}
+    for route, replies in calls.items():
+        fake = FakeAsterisk(port)
+        await fake.run(HEADER.replace("absence", route), replies)
+        seen[route] = fake.commands
+    await server.stop()
+    played = 'STREAM FILE "renraku/goodbye" ""'
+    assert seen == {"hangs_up": [played, "HANGUP"],
+                    "returns": [played, 'SET VARIABLE "RENRAKU_AGI_DONE" "1"'],
+                    "caller_gone": [played]}
+    assert server.calls_failed == 0
+
+
 async def test_dead_channel_and_eof_raise_hangup() -> None:
     outcomes: list[str] = []
 
