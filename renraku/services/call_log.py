@@ -18,6 +18,9 @@ from sqlalchemy import insert
 from models import CallLog
 from renraku.app import App
 
+# The table's own INSERT: the ORM's bulk path (insert(CallLog)) adds per-row bookkeeping
+_NEW_ROWS = insert(CallLog.__table__)
+
 
 class CallLogWriter:
     def __init__(self, app: App) -> None:
@@ -39,7 +42,7 @@ class CallLogWriter:
             batch, self._queue = self._queue, []
             rows = [row for row, _ in batch]
             try:
-                await self.app.write(lambda s, rows=rows: s.execute(insert(CallLog), rows))
+                await self.app.write(lambda s, rows=rows: s.execute(_NEW_ROWS, rows))
                 self.flushes += 1
             except Exception as exc:
                 for _, done in batch:
