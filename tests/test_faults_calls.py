@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import pytest
 from sqlalchemy import event, func, select, text
@@ -169,6 +170,24 @@ def crash_at(scratch_pg: ScratchPostgres, sent: list[str], last: str) -> Callabl
     return hook
 
 
+async def confirm_while(pg_line: Line, scratch_pg: ScratchPostgres, number: str, when: str,
+                        hook: Callable[..., None]) -> tuple[VirtualPhone, Path]:
+    """The caller confirms an absence while ``hook`` watches the statements (``when``:
+    before or after each is sent) and leaves a voicemail; the server runs again after."""
+    event.listen(Engine, when, hook)
+    try:
+        phone = pg_line.phone(number)
+        await phone.call()
+        await follow(phone, QUICK_ABSENCE[:3])
+        await phone.wait_prompt("absence.confirm_keys")
+        await phone.press("1")
+        wav = await leave_message(pg_line.lines, phone)
+    finally:
+        event.remove(Engine, when, hook)
+        await asyncio.to_thread(scratch_pg.start)
+    return phone, wav
+
+
 async def test_database_dies_between_the_update_and_the_commit(
         pg_line: Line, scratch_pg: ScratchPostgres) -> None:
     """The worst moment of a transaction. The caller confirms an absence that the web
@@ -176,25 +195,16 @@ async def test_database_dies_between_the_update_and_the_commit(
     sent, the commit not yet, and the server goes down. The transaction is lost whole
     (the report stays as the web left it), and the caller is never told it was recorded:
     they leave a voicemail instead."""
-    lines, app = pg_line.lines, pg_line.app
+    app = pg_line.app
     (kid,), guardian = await make_family(app, "09033000002", "en")
     async with transaction(app.sessions) as s:
         await absences.submit(s, absences.ReportDraft(kid, THU, ReportKind.ABSENCE,
                                                       ReportReason.OTHER, memo="web"),
                               channel="web", guardian_id=guardian, now=app.clock.now())
     sent: list[str] = []
-    hook = crash_at(scratch_pg, sent, "INSERT INTO absence_report_changes")
-    event.listen(Engine, "after_cursor_execute", hook)
-    try:
-        phone = pg_line.phone("09033000002")
-        await phone.call()
-        await follow(phone, QUICK_ABSENCE[:3])
-        await phone.wait_prompt("absence.confirm_keys")
-        await phone.press("1")
-        wav = await leave_message(lines, phone)
-    finally:
-        event.remove(Engine, "after_cursor_execute", hook)
-        await asyncio.to_thread(scratch_pg.start)
+    phone, wav = await confirm_while(
+        pg_line, scratch_pg, "09033000002", "after_cursor_execute",
+        crash_at(scratch_pg, sent, "INSERT INTO absence_report_changes"))
     # A new report found the web's there (nothing written), then the update transaction
     assert sent == ["WITH new_report AS", "UPDATE absence_reports SET",
                     "INSERT INTO absence_report_changes"]
@@ -213,21 +223,11 @@ async def test_database_dies_as_a_new_report_is_written(
     """A new report is one statement, its own transaction (no BEGIN or COMMIT): the server
     going down as it is sent leaves neither the report nor its history row, and the caller
     leaves a voicemail."""
-    lines, app = pg_line.lines, pg_line.app
+    app = pg_line.app
     await make_family(app, "09033000003", "en")
     sent: list[str] = []
-    hook = crash_at(scratch_pg, sent, "WITH new_report AS")
-    event.listen(Engine, "before_cursor_execute", hook)
-    try:
-        phone = pg_line.phone("09033000003")
-        await phone.call()
-        await follow(phone, QUICK_ABSENCE[:3])
-        await phone.wait_prompt("absence.confirm_keys")
-        await phone.press("1")
-        wav = await leave_message(lines, phone)
-    finally:
-        event.remove(Engine, "before_cursor_execute", hook)
-        await asyncio.to_thread(scratch_pg.start)
+    phone, wav = await confirm_while(pg_line, scratch_pg, "09033000003", "before_cursor_execute",
+                                     crash_at(scratch_pg, sent, "WITH new_report AS"))
     assert sent == ["WITH new_report AS"]
     assert not any("absence.recorded" in name for name in phone.played)
     assert wav.name.endswith("-en-09033000003.wav")
