@@ -40,8 +40,9 @@ _NEW_REPORT = (sqlite.insert(AbsenceReport)
 # the same statement, without the ORM's per-row bookkeeping (a tenth of the absence
 # line's main thread at the peak went to the bulk path, profiled; issue #17).
 _NEW_CHANGE = insert(AbsenceReportChange.__table__)
-_REPORT_COLUMNS = ("child_id", "day", "kind", "reason", "symptom", "at_time", "memo",
-                   "channel", "guardian_id", "status", "created_at", "updated_at")
+# What a new report leaves to the database (its id) and to later changes; every other
+# column comes from the row ``create`` is given
+_NOT_NEW = frozenset({"id", "cancelled_at", "seen_at", "seen_by"})
 _CHANGE_COLUMNS = ("channel", "guardian_id", "after", "at")
 
 
@@ -52,7 +53,8 @@ def _new_report_with_its_change() -> Select[tuple[AbsenceReport]]:
     report exists already, neither row is written and no row comes back."""
     reports, changes = AbsenceReport.__table__.c, AbsenceReportChange.__table__.c
     new = (postgresql.insert(AbsenceReport)
-           .values({name: bindparam(name, type_=reports[name].type) for name in _REPORT_COLUMNS})
+           .values({c.name: bindparam(c.name, type_=c.type) for c in reports
+                    if c.name not in _NOT_NEW})
            .on_conflict_do_nothing(index_elements=["child_id", "day", "kind"],
                                    index_where=text("status = 'active'"))
            .returning(*reports)
