@@ -155,9 +155,9 @@ async def test_database_down_at_the_confirm_key(pg_line: Line,
 
 
 def crash_at(scratch_pg: ScratchPostgres, sent: list[str], last: str) -> Callable[..., None]:
-    """An ``after_cursor_execute`` hook: notes each write sent to the scratch server by its
-    first words and stops the server once ``last`` was sent (in the middle of the flow's
-    write; the call's own thread waits meanwhile)."""
+    """A cursor-execute hook (``before_`` or ``after_``): notes each write sent to the
+    scratch server by its first words and stops the server at ``last`` (in the middle of
+    the flow's write; the call's own thread waits meanwhile)."""
 
     def hook(conn: Connection, _cursor: object, sql: str, *_args: object) -> None:
         if conn.engine.url.port != scratch_pg.port or not sql.startswith(
