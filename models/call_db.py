@@ -35,7 +35,14 @@ import aiosqlite
 from sqlalchemy import event, make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models.db import BUSY_TIMEOUT_MS, create_engine, one_statement, session_factory, transaction
+from models.db import (
+    BUSY_TIMEOUT_MS,
+    create_engine,
+    one_statement,
+    reading,
+    session_factory,
+    transaction,
+)
 from renraku import eventloop
 
 T = TypeVar("T")
@@ -155,9 +162,9 @@ class WriteLoop:
         return await asyncio.wrap_future(future)
 
     async def read(self, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
-        """``fn(session)`` with a reading session here (nothing committed)."""
+        """``fn(session)`` with a reading session here (models.db.reading)."""
         async def job() -> T:
-            async with self.sessions() as s:
+            async with reading(self.sessions) as s:
                 return await fn(s)
 
         return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(job(), self.loop))

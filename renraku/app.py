@@ -9,7 +9,7 @@ from typing import TypeVar
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from models.call_db import CallDatabase, call_database
-from models.db import create_engine, one_statement, session_factory, transaction
+from models.db import create_engine, one_statement, reading, session_factory, transaction
 from renraku.clock import Clock, clock_from_settings
 from renraku.settings import Settings
 
@@ -45,7 +45,7 @@ class App:
         whole read at once instead of a turn of the loop per statement."""
         if self.call_db is not None:
             return await self.call_db.read(fn)
-        async with self.sessions() as s:
+        async with reading(self.sessions) as s:
             return await fn(s)
 
     def start_call_database(self) -> None:

@@ -71,21 +71,49 @@ async def _day(db: Database, school_id: int, clock: FakeClock) -> date:
         return await report_day_for(s, clock, school)
 
 
-async def test_caller_in_two_statements_once_calendars_are_cached(db: Database) -> None:
+@pytest.mark.parametrize("calls_db", [False, True], ids=["app", "calls-database"])
+async def test_caller_in_two_statements_once_calendars_are_cached(
+        db: Database, calls_db: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two statements: the household, then its upcoming reports. On PostgreSQL they are all
+    that is sent, no BEGIN and no ROLLBACK around them: two round trips, not four; through
+    the calls' database (as `renraku run` answers calls) and without it."""
     app = App(Settings(), FakeClock(NOW, frozen=True), db.engine, db.sessions)
     async with transaction(app.sessions) as s:
         first, second = await make_school(s, "第一小学校"), await make_school(s, "第二中学校")
         taro, jiro = await make_child(s, first, "山田太郎"), await make_child(s, second, "山田次郎")
         await make_guardian(s, "山田花子", "090-1111-2222", "en", (taro, jiro))
         await make_guardian(s, "山田一郎", "090-1111-2222", "ja", (taro,))
-    assert await load_caller(app, "09011112222", "+819011112222") is not None  # fills caches
-    with statements(db) as seen:
-        caller = await load_caller(app, "09011112222", "+819011112222")
+    if calls_db:
+        app.start_call_database()
+        assert app.call_db is not None
+    simple = _simple_queries(monkeypatch)
+    try:
+        assert await load_caller(app, "09011112222", "+819011112222") is not None  # caches
+        simple.clear()
+        with statements(db, app.call_db.engine if app.call_db else None) as seen:
+            caller = await load_caller(app, "09011112222", "+819011112222")
+    finally:
+        if app.call_db is not None:
+            await app.call_db.close()
     assert len(seen) == 2, seen  # the household, then its upcoming reports
+    assert simple == [], simple  # asyncpg's BEGIN and ROLLBACK (PostgreSQL)
     assert caller is not None
     assert [k.id for k in caller.kids] == [taro.id, jiro.id]
     assert len(caller.guardian_ids) == 2 and caller.language == "en"  # the first guardian's
     assert [k.day for k in caller.kids] == [THU, THU]
+
+
+def _simple_queries(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """What asyncpg sends through ``execute()`` from now on: BEGIN, COMMIT and ROLLBACK."""
+    simple: list[str] = []
+    execute = asyncpg.Connection.execute
+
+    async def traced(conn: asyncpg.Connection, query: str, *args: Any, **kw: Any) -> Any:
+        simple.append(query)
+        return await execute(conn, query, *args, **kw)
+
+    monkeypatch.setattr(asyncpg.Connection, "execute", traced)
+    return simple
 
 
 async def test_a_new_report_is_as_few_statements_as_the_database_allows(db: Database) -> None:
@@ -134,13 +162,6 @@ async def test_the_confirm_keys_new_report_is_one_round_trip_on_postgresql(
     app = App(Settings(), FakeClock(NOW, frozen=True), db.engine, db.sessions)
     app.start_call_database()
     assert app.call_db is not None
-    simple: list[str] = []  # asyncpg sends BEGIN, COMMIT and ROLLBACK through execute()
-    execute = asyncpg.Connection.execute
-
-    async def traced(conn: asyncpg.Connection, query: str, *args: Any, **kw: Any) -> Any:
-        simple.append(query)
-        return await execute(conn, query, *args, **kw)
-
     draft = absences.ReportDraft(child_id, THU, ReportKind.LATE, ReportReason.OTHER,
                                  at_time=time(10, 30))
 
@@ -149,7 +170,7 @@ async def test_the_confirm_keys_new_report_is_one_round_trip_on_postgresql(
 
     try:
         await app.read(lambda s: s.scalar(select(func.count(AbsenceReport.id))))  # connected
-        monkeypatch.setattr(asyncpg.Connection, "execute", traced)
+        simple = _simple_queries(monkeypatch)
         with statements(db, app.call_db.engine) as seen:
             created = await app.write_one(create)
             again = await app.write_one(create)
