@@ -17,7 +17,8 @@ RENRAKU_BENCH_DIALER_C (channel levels, "30,60,120"), RENRAKU_BENCH_DIALER_PER_C
 (households per channel at each level, 8), RENRAKU_BENCH_DIALER_N (households per level
 instead), RENRAKU_BENCH_DIALER_TWO_NODES (channels of the two-node run, 60; 0: none),
 RENRAKU_BENCH_PEAK_CITY_N (peak-city's calls a run, 100), RENRAKU_BENCH_CPU_CALLS (call-cpu's
-calls a run, 400), RENRAKU_BENCH_CPU_CONCURRENCY (20), RENRAKU_BENCH_CPU_RUNS (3).
+calls a run, 400), RENRAKU_BENCH_CPU_CONCURRENCY (20), RENRAKU_BENCH_CPU_RUNS (3),
+RENRAKU_BENCH_CPU_DB (sqlite, or postgresql).
 """
 
 from __future__ import annotations

@@ -7,6 +7,8 @@ Asterisk in a process of its own: per call it sends the AGI header, answers each
 as Asterisk would and presses the keys of a full report (absence, illness, fever, confirm,
 goodbye), RENRAKU_BENCH_CPU_CONCURRENCY (20) calls at a time. The server's CPU-seconds
 (all its threads) over RENRAKU_BENCH_CPU_CALLS (400) calls give its CPU per call.
+RENRAKU_BENCH_CPU_DB=postgresql serves the calls from PostgreSQL instead of SQLite (the
+write loop, as `renraku run` does); the CPU of its backends counts too.
 
 The reference, measured in the same run, is the FastAGI transport alone: a route that
 sends the very commands one real report sent (its command log), with no flow and no
@@ -25,12 +27,14 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.peak import DatabaseCpu
 from benchmarks.phones import NOW, bench_voice, families
 from benchmarks.stats import save, table
 
 CALLS = int(os.environ.get("RENRAKU_BENCH_CPU_CALLS", "400"))
 CONCURRENCY = int(os.environ.get("RENRAKU_BENCH_CPU_CONCURRENCY", "20"))
 RUNS = int(os.environ.get("RENRAKU_BENCH_CPU_RUNS", "3"))
+DB = os.environ.get("RENRAKU_BENCH_CPU_DB", "sqlite")  # or postgresql
 # The first sound of a menu → the key pressed (benchmarks.peak's QUICK_ABSENCE)
 KEYS = {"absence.welcome": "1", "absence.report_for_date": "1", "absence.reason_menu": "1",
         "absence.symptom_menu": "1", "absence.about_child": "1", "absence.recorded": "2"}
@@ -82,16 +86,20 @@ def _asterisk(port: int, route: str, numbers: list[str]) -> None:
     asyncio.run(main())
 
 
-async def _round(port: int, route: str, numbers: list[str]) -> float:
-    """The server's CPU ms per call while the scripted Asterisk makes these calls."""
+async def _round(port: int, route: str, numbers: list[str],
+                 database: DatabaseCpu) -> tuple[float, float]:
+    """The CPU ms per call of the server and of the database's own processes while the
+    scripted Asterisk makes these calls."""
     child = multiprocessing.get_context("spawn").Process(target=_asterisk,
                                                           args=(port, route, numbers))
+    await database.begin()
     before = time.process_time()
     child.start()
     await asyncio.to_thread(child.join)
     if child.exitcode != 0:
         raise RuntimeError(f"the scripted Asterisk failed (exit {child.exitcode})")
-    return (time.process_time() - before) * 1000 / len(numbers)
+    server = time.process_time() - before
+    return server * 1000 / len(numbers), await database.seconds() * 1000 / len(numbers)
 
 
 async def main() -> None:
@@ -108,7 +116,13 @@ async def main() -> None:
 
     data = Path(tempfile.mkdtemp(prefix="renraku-bench-cpu-"))
     settings = load_settings(None).replace(data_dir=data, testing=True)
-    url = f"sqlite+aiosqlite:///{data / 'cpu.db'}"
+    if DB == "postgresql":
+        from benchmarks.portal import PG_ADMIN, PG_DB, fresh_pg
+
+        await fresh_pg(f"{PG_DB}_cpu")
+        url = f"{PG_ADMIN}/{PG_DB}_cpu"
+    else:
+        url = f"sqlite+aiosqlite:///{data / 'cpu.db'}"
     await upgrade(url)
     engine = create_engine(url)
     app = App(settings, FakeClock(NOW), engine, session_factory(engine))
@@ -131,14 +145,18 @@ async def main() -> None:
     server.route("transport", transport)
     await absence_flow.warm_up(app)
     port = await server.start("127.0.0.1", 0)
+    database = DatabaseCpu(app, postgresql=DB == "postgresql")
     try:
-        await _round(port, "absence", numbers[0])  # warm: caches, compiled statements
-        flow, floor = [], []
+        await _round(port, "absence", numbers[0], database)  # warm: caches, statements
+        flow, floor, in_db = [], [], []
         for run in range(RUNS):
-            floor.append(await _round(port, "transport", numbers[run + 1]))
-            flow.append(await _round(port, "absence", numbers[run + 1]))
-            print(f"  run {run + 1}: flow {flow[-1]:.2f} ms/call, transport alone "
-                  f"{floor[-1]:.2f} ms/call", flush=True)
+            floor.append(sum(await _round(port, "transport", numbers[run + 1], database)))
+            own_ms, db_ms = await _round(port, "absence", numbers[run + 1], database)
+            flow.append(own_ms + db_ms)
+            in_db.append(db_ms)
+            print(f"  run {run + 1}: flow {flow[-1]:.2f} ms/call (of it the database's "
+                  f"processes {db_ms:.2f}), transport alone {floor[-1]:.2f} ms/call",
+                  flush=True)
         async with app.sessions() as s:
             reports = await s.scalar(select(func.count()).select_from(AbsenceReport)) or 0
     finally:
@@ -147,15 +165,16 @@ async def main() -> None:
     expected = CALLS * (RUNS + 1)
     if reports != expected:
         raise RuntimeError(f"{reports} reports written of {expected}: the calls did not finish")
-    row = {"calls": CALLS, "concurrency": CONCURRENCY, "runs": RUNS,
+    row = {"db": DB, "calls": CALLS, "concurrency": CONCURRENCY, "runs": RUNS,
            "commands_per_call": len(recorded), "flow_ms": statistics.median(flow),
-           "transport_ms": statistics.median(floor), "flow_runs_ms": flow,
-           "transport_runs_ms": floor}
+           "database_ms": statistics.median(in_db), "transport_ms": statistics.median(floor),
+           "flow_runs_ms": flow, "database_runs_ms": in_db, "transport_runs_ms": floor}
     row["ratio"] = row["flow_ms"] / row["transport_ms"]
-    print(table("Absence line CPU per call without Asterisk (server process, all threads; "
-                "median of the runs)",
-                ["calls a run", "at a time", "runs", "AGI commands a call", "flow ms/call",
-                 "transport alone ms/call", "ratio"],
-                [[CALLS, CONCURRENCY, RUNS, len(recorded), row["flow_ms"],
-                  row["transport_ms"], row["ratio"]]]))
+    print(table("Absence line CPU per call without Asterisk (server process, all threads, "
+                "and PostgreSQL's backends; median of the runs)",
+                ["db", "calls a run", "at a time", "runs", "AGI commands a call",
+                 "flow ms/call", "of it the database's processes", "transport alone ms/call",
+                 "ratio"],
+                [[DB, CALLS, CONCURRENCY, RUNS, len(recorded), row["flow_ms"],
+                  row["database_ms"], row["transport_ms"], row["ratio"]]]))
     print(f"-> {save('call-cpu', {'result': row})}")
