@@ -104,12 +104,14 @@ async def test_caller_in_two_statements_once_calendars_are_cached(
 
 
 def _simple_queries(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """What asyncpg sends through ``execute()`` from now on: BEGIN, COMMIT and ROLLBACK."""
+    """The BEGIN, COMMIT and ROLLBACK that asyncpg sends from now on (through ``execute()``,
+    as it does the pool's ``SELECT 1`` for a connection that sat idle: not counted)."""
     simple: list[str] = []
     execute = asyncpg.Connection.execute
 
     async def traced(conn: asyncpg.Connection, query: str, *args: Any, **kw: Any) -> Any:
-        simple.append(query)
+        if query.lstrip().upper().startswith(("BEGIN", "COMMIT", "ROLLBACK")):
+            simple.append(query)
         return await execute(conn, query, *args, **kw)
 
     monkeypatch.setattr(asyncpg.Connection, "execute", traced)
