@@ -177,4 +177,5 @@ async def main() -> None:
                  "ratio"],
                 [[DB, CALLS, CONCURRENCY, RUNS, len(recorded), row["flow_ms"],
                   row["database_ms"], row["transport_ms"], row["ratio"]]]))
-    print(f"-> {save('call-cpu', {'result': row})}")
+    # SQLite keeps the name `make bench` has always written; PostgreSQL's sits beside it
+    print(f"-> {save('call-cpu' if DB == 'sqlite' else f'call-cpu-{DB}', {'result': row})}")
