@@ -86,36 +86,36 @@ async def test_caller_in_two_statements_once_calendars_are_cached(
     if calls_db:
         app.start_call_database()
         assert app.call_db is not None
-    simple = _simple_queries(monkeypatch)
+    begun = _transaction_statements(monkeypatch)
     try:
         assert await load_caller(app, "09011112222", "+819011112222") is not None  # caches
-        simple.clear()
+        begun.clear()
         with statements(db, app.call_db.engine if app.call_db else None) as seen:
             caller = await load_caller(app, "09011112222", "+819011112222")
     finally:
         if app.call_db is not None:
             await app.call_db.close()
     assert len(seen) == 2, seen  # the household, then its upcoming reports
-    assert simple == [], simple  # asyncpg's BEGIN and ROLLBACK (PostgreSQL)
+    assert begun == [], begun  # asyncpg's BEGIN and ROLLBACK (PostgreSQL)
     assert caller is not None
     assert [k.id for k in caller.kids] == [taro.id, jiro.id]
     assert len(caller.guardian_ids) == 2 and caller.language == "en"  # the first guardian's
     assert [k.day for k in caller.kids] == [THU, THU]
 
 
-def _simple_queries(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+def _transaction_statements(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The BEGIN, COMMIT and ROLLBACK that asyncpg sends from now on (through ``execute()``,
     as it does the pool's ``SELECT 1`` for a connection that sat idle: not counted)."""
-    simple: list[str] = []
+    sent: list[str] = []
     execute = asyncpg.Connection.execute
 
     async def traced(conn: asyncpg.Connection, query: str, *args: Any, **kw: Any) -> Any:
         if query.lstrip().upper().startswith(("BEGIN", "COMMIT", "ROLLBACK")):
-            simple.append(query)
+            sent.append(query)
         return await execute(conn, query, *args, **kw)
 
     monkeypatch.setattr(asyncpg.Connection, "execute", traced)
-    return simple
+    return sent
 
 
 async def test_a_new_report_is_as_few_statements_as_the_database_allows(db: Database) -> None:
@@ -172,7 +172,7 @@ async def test_the_confirm_keys_new_report_is_one_round_trip_on_postgresql(
 
     try:
         await app.read(lambda s: s.scalar(select(func.count(AbsenceReport.id))))  # connected
-        simple = _simple_queries(monkeypatch)
+        begun = _transaction_statements(monkeypatch)
         with statements(db, app.call_db.engine) as seen:
             created = await app.write_one(create)
             again = await app.write_one(create)
@@ -180,7 +180,7 @@ async def test_the_confirm_keys_new_report_is_one_round_trip_on_postgresql(
         await app.call_db.close()
     assert created is not None and again is None
     assert len(seen) == (2 if db.backend == "postgresql" else 3), seen  # SQLite: one history
-    assert simple == [], simple
+    assert begun == [], begun
     async with db.sessions() as s:
         assert await s.scalar(select(func.count(AbsenceReportChange.id))) == 1
         report = await s.get(AbsenceReport, created.id)
