@@ -45,7 +45,8 @@ lint: $(VENV_STAMP)
 	$(VENV)/bin/ruff check .
 
 test: setup lint
-	$(PY) -m pytest -p no:cacheprovider -ra --durations=20
+	@# Two workers, a file each: the suite mostly waits on real calls (README, The two commands).
+	$(PY) -m pytest -p no:cacheprovider -ra --durations=20 -n 2 --dist loadfile
 
 run: setup
 	$(RENRAKU) db upgrade
