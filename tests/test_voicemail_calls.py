@@ -88,8 +88,9 @@ async def school(line: Line, sqlite_db: Database) -> AsyncIterator[dict[str, int
 async def test_app_unreachable_the_caller_leaves_a_message_in_their_language(
         line: Line, school: dict[str, int]) -> None:
     lines = line.lines
-    logged = lines.ivr.log_file.stat().st_size  # this test's lines come after (the log is
-    # the session's: another module's call may have fallen to voicemail without its prompts)
+    # The log is the session's: only this test's lines count (another file's call may
+    # have fallen to voicemail before any test rendered its prompts).
+    logged = lines.ivr.log_file.stat().st_size
     # A normal call first: the flow keeps the caller's language (en) in Asterisk's AstDB.
     known = line.phone("09031000002")
     await known.call()
