@@ -34,7 +34,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Engine, event
 
 from benchmarks.phones import NOW, StepTimer, bench_voice
 from ivr import absence_flow
@@ -107,11 +107,11 @@ class ConfirmProfile:
 
     TICK_S = 0.01
 
-    def __init__(self, app: App, *engines: Any) -> None:
+    def __init__(self, app: App, *engines: Engine) -> None:
         self.open: dict[asyncio.Task[Any], dict[str, float]] = {}
         for engine in engines:
-            event.listen(engine.sync_engine, "before_cursor_execute", self._before)
-            event.listen(engine.sync_engine, "after_cursor_execute", self._after)
+            event.listen(engine, "before_cursor_execute", self._before)
+            event.listen(engine, "after_cursor_execute", self._after)
         original = absence_flow.AbsenceCall._write
 
         async def timed(call: Any, *args: Any) -> Any:
@@ -183,7 +183,7 @@ async def serve(settings: Any, url: str) -> None:
     app = App(settings, FakeClock(NOW), engine, session_factory(engine))
     if os.environ.get("RENRAKU_BENCH_CALL_DB", "1") != "0":  # "0": before/after figures
         app.start_call_database()  # as `renraku run` does
-    engines = [engine] + ([app.call_db.engine] if app.call_db is not None else [])
+    engines = [engine.sync_engine] + ([app.call_db.sync_engine] if app.call_db else [])
     # "0": without the confirm's timers and the lag ticker, to weigh what they cost
     profile = ConfirmProfile(app, *engines) if os.environ.get(
         "RENRAKU_BENCH_PEAK_PROFILE", "1") != "0" else None

@@ -12,7 +12,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import event
+from sqlalchemy import Engine, event
 from sqlalchemy.exc import DBAPIError, InvalidatePoolError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -38,6 +38,27 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+def sqlite_events(engine: Engine) -> None:
+    """What every SQLite engine of Renraku does on its connections (async or not)."""
+    event.listen(engine, "connect", _sqlite_pragmas)
+    # pysqlite's own transaction handling begins lazily, at the first write; emit BEGIN
+    # ourselves. A write transaction (``transaction()``) takes the write lock up front
+    # with BEGIN IMMEDIATE: a deferred one that read first could not upgrade when another
+    # writer committed meanwhile (SQLITE_BUSY at once, no busy wait). Reads stay
+    # deferred, so in WAL mode they run beside a writer instead of queueing for its lock.
+    event.listen(engine, "connect", _no_autobegin)
+    event.listen(engine, "begin", _begin)
+
+
+def _no_autobegin(dbapi_conn: Any, _record: Any) -> None:
+    dbapi_conn.isolation_level = None
+
+
+def _begin(conn: Any) -> None:
+    write = conn.get_execution_options().get(WRITE)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
 def create_engine(url: str, pool_size: int | None = None, **kwargs: Any) -> AsyncEngine:
     """``pool_size`` applies to PostgreSQL (plus as many overflow connections)."""
     if url.startswith("sqlite"):
@@ -45,21 +66,7 @@ def create_engine(url: str, pool_size: int | None = None, **kwargs: Any) -> Asyn
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, **kwargs)
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        # pysqlite's own transaction handling begins lazily, at the first write; emit BEGIN
-        # ourselves. A write transaction (``transaction()``) takes the write lock up front
-        # with BEGIN IMMEDIATE: a deferred one that read first could not upgrade when another
-        # writer committed meanwhile (SQLITE_BUSY at once, no busy wait). Reads stay
-        # deferred, so in WAL mode they run beside a writer instead of queueing for its lock.
-        @event.listens_for(engine.sync_engine, "connect")
-        def _no_autobegin(dbapi_conn: Any, _record: Any) -> None:
-            dbapi_conn.isolation_level = None
-
-        @event.listens_for(engine.sync_engine, "begin")
-        def _begin(conn: Any) -> None:
-            write = conn.get_execution_options().get(WRITE)
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
-
+        sqlite_events(engine.sync_engine)
         return engine
     if pool_size is not None and kwargs.get("poolclass") is None:
         kwargs.setdefault("pool_size", pool_size)
@@ -137,10 +144,12 @@ _write_locks: weakref.WeakKeyDictionary[Any, dict[asyncio.AbstractEventLoop, asy
 )
 
 
-def _write_lock(engine: AsyncEngine) -> asyncio.Lock | None:
+def write_lock(engine: Engine) -> asyncio.Lock | None:
+    """This loop's queue for the writers of this SQLite engine (``AsyncEngine.sync_engine``
+    for an async one); None on PostgreSQL."""
     if engine.dialect.name != "sqlite":
         return None  # PostgreSQL locks rows, not the database: writers run side by side
-    loops = _write_locks.setdefault(engine.sync_engine, {})
+    loops = _write_locks.setdefault(engine, {})
     loop = asyncio.get_running_loop()
     if loop not in loops:
         for stale in [x for x in loops if x.is_closed()]:
@@ -163,7 +172,7 @@ async def transaction(factory: async_sessionmaker[AsyncSession]) -> AsyncIterato
     async with AsyncExitStack() as stack:
         session = await stack.enter_async_context(factory())
         bind = session.bind
-        lock = _write_lock(bind) if isinstance(bind, AsyncEngine) else None
+        lock = write_lock(bind.sync_engine) if isinstance(bind, AsyncEngine) else None
         if lock is not None:
             await stack.enter_async_context(lock)
         await stack.enter_async_context(session.begin())

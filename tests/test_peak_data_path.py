@@ -14,9 +14,8 @@ from typing import Any
 
 import asyncpg
 import pytest
-from sqlalchemy import event, func, insert, make_url, select
+from sqlalchemy import Engine, event, func, insert, make_url, select
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ivr import absence_flow
 from ivr.absence_flow import AbsenceCall, load_caller
@@ -48,7 +47,7 @@ FRI_10 = datetime(2026, 12, 4, 1, 0, tzinfo=UTC)
 
 
 @contextmanager
-def statements(db: Database, engine: AsyncEngine | None = None) -> Iterator[list[str]]:
+def statements(db: Database, engine: Engine | None = None) -> Iterator[list[str]]:
     """The statements run through ``engine`` (the database's own by default) meanwhile."""
     seen: list[str] = []
 
@@ -56,7 +55,7 @@ def statements(db: Database, engine: AsyncEngine | None = None) -> Iterator[list
         if not sql.lstrip().upper().startswith(("BEGIN", "COMMIT", "ROLLBACK")):
             seen.append(sql)
 
-    target = (engine or db.engine).sync_engine
+    target = engine or db.engine.sync_engine
     event.listen(target, "before_cursor_execute", count)
     try:
         yield seen
@@ -90,7 +89,7 @@ async def test_caller_in_two_statements_once_calendars_are_cached(
     try:
         assert await load_caller(app, "09011112222", "+819011112222") is not None  # caches
         begun.clear()
-        with statements(db, app.call_db.engine if app.call_db else None) as seen:
+        with statements(db, app.call_db.sync_engine if app.call_db else None) as seen:
             caller = await load_caller(app, "09011112222", "+819011112222")
     finally:
         if app.call_db is not None:
@@ -173,7 +172,7 @@ async def test_the_confirm_keys_new_report_is_one_round_trip_on_postgresql(
     try:
         await app.read(lambda s: s.scalar(select(func.count(AbsenceReport.id))))  # connected
         begun = _transaction_statements(monkeypatch)
-        with statements(db, app.call_db.engine) as seen:
+        with statements(db, app.call_db.sync_engine) as seen:
             created = await app.write_one(create)
             again = await app.write_one(create)
     finally:
@@ -285,10 +284,10 @@ async def test_the_calls_database_work_runs_the_calls_way(db: Database) -> None:
     assert isinstance(app.call_db, expected)
     threads: set[int] = set()  # where SQLite really ran the calls' statements
 
-    @event.listens_for(app.call_db.engine.sync_engine, "connect")
+    @event.listens_for(app.call_db.sync_engine, "connect")
     def trace(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
-        if db.backend == "sqlite":
-            dbapi_conn.driver_connection._conn.set_trace_callback(
+        if db.backend == "sqlite":  # pysqlite's own connection
+            dbapi_conn.set_trace_callback(
                 lambda _sql: threads.add(threading.get_ident()))
 
     try:
