@@ -4,11 +4,15 @@ school calendars and their invalidation, the grouped call log."""
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, time
+from pathlib import Path
 from time import perf_counter
 from typing import Any
 
@@ -221,6 +225,49 @@ async def test_warm_up_leaves_the_loaded_program_out_of_the_collectors_passes(
     app = App(Settings(), FakeClock(NOW, frozen=True), db.engine, db.sessions)
     await absence_flow.warm_up(app)
     assert len(frozen) == 1 and frozen[0] > 50_000  # the modules, mappers, statements
+
+
+FIRST_CALLER = """
+import asyncio, sys, tempfile
+from pathlib import Path
+from ivr import absence_flow
+from models.db import create_engine, session_factory, transaction
+from models.migrate import upgrade
+from renraku.app import App
+from renraku.clock import FakeClock
+from renraku.settings import Settings
+from tests.factories import make_child, make_guardian, make_school
+from tests.test_peak_data_path import NOW
+
+async def main():
+    url = f"sqlite+aiosqlite:///{Path(tempfile.mkdtemp()) / 'first.db'}"
+    await upgrade(url)
+    engine = create_engine(url)
+    app = App(Settings(), FakeClock(NOW, frozen=True), engine, session_factory(engine))
+    async with transaction(app.sessions) as s:
+        school = await make_school(s, "第一小学校")
+        await make_guardian(s, "山田花子", "090-1111-2222", "ja",
+                            (await make_child(s, school, "山田太郎"),))
+    app.start_call_database()  # as `renraku run` does, then warms up
+    await absence_flow.warm_up(app)
+    before = set(sys.modules)
+    assert await absence_flow.load_caller(app, "09011112222", "+819011112222") is not None
+    print(sorted(set(sys.modules) - before))
+    await app.close()
+
+asyncio.run(main())
+"""
+
+
+def test_the_first_caller_after_warm_up_imports_nothing() -> None:
+    """In a fresh interpreter, as `renraku run` starts: an import on the first call of the
+    morning is CPU every caller of that moment waits for (the holidays package alone
+    imported about 250 modules, 0.4-0.5 s)."""
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, "-c", FIRST_CALLER], cwd=root, capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(root)})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]", done.stdout[:2000]
 
 
 async def test_cached_calendar_follows_every_kind_of_school_rules_change(db: Database) -> None:
