@@ -19,7 +19,7 @@ from typing import Any
 import asyncpg
 import pytest
 from sqlalchemy import Engine, event, func, insert, make_url, select
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from ivr import absence_flow
 from ivr.absence_flow import AbsenceCall, load_caller
@@ -414,6 +414,50 @@ async def test_an_inline_write_gives_up_after_the_busy_timeout(
             assert 0.2 <= perf_counter() - started < 2
     finally:
         await calls.close()
+
+
+async def test_an_inline_write_keeps_savepoints_and_rolls_back_whole(
+    sqlite_db: Database,
+) -> None:
+    """The inline session runs the services' savepoints (``begin_nested``, as a second
+    guardian's report at the same instant needs) and undoes its whole transaction when the
+    work raises."""
+    db = sqlite_db
+    calls = InlineSqlite(db.url)
+
+    def report(child_id: int) -> AbsenceReport:
+        return AbsenceReport(child_id=child_id, day=THU, kind=ReportKind.ABSENCE,
+                             reason=ReportReason.ILLNESS, channel="phone", created_at=NOW,
+                             updated_at=NOW)
+
+    async def twice(s: Any) -> tuple[int, bool]:
+        child = await make_child(s, await make_school(s, "第二小学校"), "山田三郎")
+        s.add(report(child.id))
+        await s.flush()
+        try:
+            async with s.begin_nested():  # the same child, day and kind: refused...
+                s.add(report(child.id))
+        except IntegrityError:
+            return child.id, True  # ...and only the savepoint is undone
+        return child.id, False
+
+    async def fails(s: Any) -> None:
+        await make_school(s, "第四小学校")
+        raise RuntimeError("the work failed")
+
+    try:
+        child_id, refused = await calls.run(twice)
+        assert refused
+        with pytest.raises(RuntimeError, match="the work failed"):
+            await calls.run(fails)
+        assert calls.written == 1
+    finally:
+        await calls.close()
+    async with db.sessions() as s:
+        reports = await s.scalars(select(AbsenceReport).where(AbsenceReport.child_id == child_id))
+        assert len(list(reports)) == 1
+        assert await s.scalar(select(func.count()).select_from(School)
+                              .where(School.name == "第四小学校")) == 0
 
 
 async def test_confirmation_email_leaves_after_the_call(
