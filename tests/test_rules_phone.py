@@ -70,3 +70,18 @@ def test_national_format_for_display() -> None:
 ])
 def test_presentation_restricted(callingpres: str | None, withheld: bool) -> None:
     assert presentation_restricted(callingpres) is withheld
+
+
+@pytest.mark.parametrize("raw", [
+    "090-1234-5678", "03-1234-5678", "0120-123-456", "0570-000-000", "050-1234-5678",
+    "090-1234-567", "0990-123-456", "+1 212 555 0123", "+1 800 555 0199", "+1 555 555 5555",
+    "+44 20 7946 0958", "+7 495 123 45 67", "+86 138 0013 8000", "+34 612 345 678",
+    "+39 06 1234 5678", "+882 1234 5678", "+800 1234 5678",
+])
+def test_a_number_is_valid_exactly_when_the_library_says_so(raw: str) -> None:
+    """normalise asks phonenumbers for the number's type once and takes UNKNOWN as invalid,
+    which is how the library's is_valid_number decides (one pattern pass, not two)."""
+    import phonenumbers
+
+    assert (try_normalise(raw) is not None) == phonenumbers.is_valid_number(
+        phonenumbers.parse(raw, "JP"))
