@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any
 
-from sqlalchemy import Select, bindparam, func, insert, literal, select, text
+from sqlalchemy import Row, Select, bindparam, func, insert, literal, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased, selectinload
+from sqlalchemy.orm import aliased, make_transient_to_detached, selectinload
 
 from models import AbsenceReport, AbsenceReportChange, Guardian, Staff
 from models.enums import SYMPTOM_REASONS, ReportKind, ReportReason, ReportStatus, Symptom
@@ -31,11 +31,14 @@ _ACTIVE_FROM = (
 )
 # SQLite: a new report, or nothing where the child already has an active one of that kind
 # that day (uq_absence_active): one statement on the confirm key where a look-up, then an
-# INSERT, were two; its history row follows.
-_NEW_REPORT = (sqlite.insert(AbsenceReport)
+# INSERT, were two; its history row follows. The table's own INSERT, its row made the
+# session's object after (``_as_loaded``): through the ORM's bulk INSERT … RETURNING the
+# same statement cost about a tenth of the absence line's CPU at the peak (issue #17,
+# tenth round).
+_NEW_REPORT = (sqlite.insert(AbsenceReport.__table__)
                .on_conflict_do_nothing(index_elements=["child_id", "day", "kind"],
                                        index_where=text("status = 'active'"))
-               .returning(AbsenceReport))
+               .returning(*AbsenceReport.__table__.c))
 # The table's own INSERT, not the ORM's bulk one (insert(AbsenceReportChange) with a list):
 # the same statement, without the ORM's per-row bookkeeping (a tenth of the absence
 # line's main thread at the peak went to the bulk path, profiled; issue #17).
@@ -119,6 +122,15 @@ async def _log(
     })
 
 
+def _as_loaded(session: AsyncSession, row: Row[Any]) -> AbsenceReport:
+    """A report row just inserted, as the session's own object, as a query would have
+    given it: changes to it are flushed as an UPDATE (the voicemail's confirm sets seen_at)."""
+    report = AbsenceReport(**row._mapping)
+    make_transient_to_detached(report)
+    session.add(report)
+    return report
+
+
 async def create(
     session: AsyncSession,
     draft: ReportDraft,
@@ -139,9 +151,12 @@ async def create(
     if session.get_bind().dialect.name == "postgresql":
         report = await session.scalar(_NEW_REPORT_LOGGED, {
             **row, "after": snapshot(AbsenceReport(**row)), "at": now})
-    elif (report := await session.scalar(_NEW_REPORT, row)) is not None:
+    elif (inserted := (await session.execute(_NEW_REPORT, row)).one_or_none()) is not None:
+        report = _as_loaded(session, inserted)
         await _log(session, report, "created", None, channel=channel, now=now,
                    guardian_id=guardian_id)
+    else:
+        report = None
     if report is not None:
         metrics.REPORTS_CONFIRMED.labels(channel).inc()
     return report
