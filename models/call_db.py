@@ -54,8 +54,8 @@ BUSY_FIRST_WAIT_S = 0.001
 BUSY_LONGEST_WAIT_S = 0.05
 
 
-def _busy(exc: BaseException) -> bool:
-    return isinstance(exc, OperationalError) and "database is locked" in str(exc)
+def _busy(exc: OperationalError) -> bool:
+    return "database is locked" in str(exc)
 
 
 class InlineSession:
@@ -143,13 +143,9 @@ class InlineSqlite:
         assert lock is not None
         async with lock:
             session = await _patiently(self._begin_write)
-            with session:
-                try:
-                    result = await fn(cast(AsyncSession, InlineSession(session)))
-                    session.commit()
-                except BaseException:
-                    session.rollback()
-                    raise
+            with session:  # closing rolls back what was not committed
+                result = await fn(cast(AsyncSession, InlineSession(session)))
+                session.commit()
         self.written += 1
         return result
 
