@@ -12,6 +12,10 @@ Keys, the same on every screen where they make sense:
 
 The three-failure rule: a timeout or an invalid key re-prompts the same screen; the third
 failure in a row on one screen ends the call politely. Any accepted key resets the count.
+Two screens move on in silence instead: the symptom question, asked a second time first
+(it is optional), and the menu after a write, which ends the call. No screen moves on at
+its first silence, so a key that arrives just after a question timed out answers that
+question, never the next one (a late "fever" once confirmed a read-back unheard).
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ REASONS = (  # keys 1..5
     ReportReason.BEREAVEMENT,
     ReportReason.OTHER,
 )
-SYMPTOMS = tuple(Symptom)  # keys 1..5, asked after "illness"; # or silence: not given
+SYMPTOMS = tuple(Symptom)  # keys 1..5, asked after "illness"; # (or silence twice): not given
 SKIP = "#"
 
 
@@ -204,8 +208,10 @@ def step(menu: Menu, event: Input) -> tuple[Menu, Effect]:
     if isinstance(event, Timeout):
         if menu.screen == Screen.AFTER:
             return menu.go(Screen.END), Effect.GOODBYE  # done already: silence ends the call
-        if menu.screen == Screen.SYMPTOM:
-            return menu.go(Screen.CONFIRM, symptom=None), Effect.NONE  # optional question
+        if menu.screen == Screen.SYMPTOM and menu.failures:
+            # Optional, but asked again once first: a key pressed just too late for the
+            # first asking then answers this question, not the read-back's confirm
+            return menu.go(Screen.CONFIRM, symptom=None), Effect.NONE
         return _fail(menu, Effect.NO_INPUT)
     if isinstance(event, Invalid):
         return _fail(menu, Effect.INVALID)

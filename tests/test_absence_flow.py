@@ -81,6 +81,29 @@ async def test_sibling_absence_recorded_with_own_school_day(db: Database) -> Non
     assert await _log(app) == [("reported", MOM_E164)]
 
 
+async def test_a_key_just_too_late_for_the_symptom_answers_it_not_the_confirm(
+        db: Database) -> None:
+    """The symptom question times out as the caller's "fever" key is on its way (seen at the
+    morning peak on a loaded machine): that key lands on whatever the line plays next. It
+    must answer the question asked again, not confirm a read-back the caller never heard
+    (and leave their own confirm key to open the main menu)."""
+    app, (taro, _), _ = await _family(db)
+    agi = ScriptedChannel(MOM, [
+        ("absence.main_menu", "1"), ("absence.child_option", "1"), ("absence.kind_menu", "1"),
+        ("absence.reason_menu", "1"),
+        ("absence.symptom_menu", ""),  # silence: the Read times out…
+        ("absence.", "1"),  # …and the late key interrupts the next sound, whatever it is
+        ("absence.confirm_keys", "1"), ("absence.after_menu", "2"),
+    ])
+    result = await _call(app, agi)
+    assert result.outcome == "reported"
+    [r] = await _reports(app)
+    assert (r.child_id, r.reason, r.symptom) == (taro, "illness", "fever")
+    sounds = agi.sounds()
+    assert sounds.index("absence.symptom.fever:ja") < sounds.index("absence.confirm_keys:ja")
+    assert sounds[-1] == "absence.goodbye:ja"
+
+
 async def test_late_with_time_then_change_and_cancel_on_a_second_call(db: Database) -> None:
     app, (taro, jiro), _ = await _family(db, "en")
     await _call(app, ScriptedChannel(MOM, [

@@ -41,9 +41,14 @@ def test_one_child_absence_straight_through() -> None:
 def test_symptom_only_after_illness_and_optional() -> None:
     at_symptom, _ = run(Menu(children=1, languages=1), "1", "1", "1")
     assert at_symptom.screen == Screen.SYMPTOM
-    for skip in ("#", "T"):  # the hash key or silence: no symptom, on to the read-back
-        menu, effects = run(at_symptom, skip)
-        assert (menu.screen, menu.symptom, effects) == (Screen.CONFIRM, None, [Effect.NONE])
+    for skip in ("#",), ("T", "T"), ("0", "T"):  # the hash key, or silence when asked again
+        menu, effects = run(at_symptom, *skip)
+        assert (menu.screen, menu.symptom, effects[-1]) == (Screen.CONFIRM, None, Effect.NONE)
+    # The first silence asks again: a key just too late answers this question, not the next
+    menu, effects = run(at_symptom, "T")
+    assert (menu.screen, effects) == (Screen.SYMPTOM, [Effect.NO_INPUT])
+    menu, _ = run(menu, "1")
+    assert (menu.screen, menu.symptom) == (Screen.CONFIRM, Symptom.FEVER)
     assert run(at_symptom, "6")[1] == [Effect.INVALID]
     assert run(at_symptom, "*")[0].screen == Screen.MAIN
     menu, _ = run(Menu(children=1, languages=1), "1", "1", "2")  # injury: no symptom asked
