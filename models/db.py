@@ -68,9 +68,15 @@ def create_engine(url: str, pool_size: int | None = None, **kwargs: Any) -> Asyn
         engine = create_async_engine(url, **kwargs)
         sqlite_events(engine.sync_engine)
         return engine
-    if pool_size is not None and kwargs.get("poolclass") is None:
-        kwargs.setdefault("pool_size", pool_size)
-        kwargs.setdefault("max_overflow", pool_size)
+    if kwargs.get("poolclass") is None:
+        if pool_size is not None:
+            kwargs.setdefault("pool_size", pool_size)
+            kwargs.setdefault("max_overflow", pool_size)
+        # The connection returned last goes out first: a few backends serve a steady load
+        # with their statements prepared and planned, rather than all of the pool taking
+        # turns, each preparing every statement anew (issue #17, eleventh round: the
+        # backends' CPU at the morning peak 2.25 → 1.90 ms a call). The rest sit idle.
+        kwargs.setdefault("pool_use_lifo", True)
     engine = create_async_engine(url, **kwargs)
     event.listen(engine.sync_engine, "checkin", _note_checkin)
     event.listen(engine.sync_engine, "checkout", functools.partial(_ping_if_idle, engine.dialect))

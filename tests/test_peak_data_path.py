@@ -18,7 +18,7 @@ from typing import Any
 
 import asyncpg
 import pytest
-from sqlalchemy import Engine, event, func, insert, make_url, select
+from sqlalchemy import Engine, event, func, insert, make_url, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from ivr import absence_flow
@@ -33,7 +33,7 @@ from models import (
     call_db,
 )
 from models.call_db import InlineSqlite, WriteLoop
-from models.db import transaction
+from models.db import create_engine, transaction
 from models.enums import ReportKind, ReportReason, Symptom
 from renraku.app import App
 from renraku.clock import FakeClock
@@ -42,7 +42,7 @@ from renraku.services.call_log import call_log_writer
 from renraku.services.schools import report_day_for, rules_changed
 from renraku.settings import Settings
 from tests.absence_fakes import FakeHangup, FakeVoice, ScriptedChannel
-from tests.db_fixtures import Database
+from tests.db_fixtures import PG_URL, Database
 from tests.factories import make_child, make_guardian, make_school
 
 NOW = datetime(2026, 12, 3, 1, 0, tzinfo=UTC)  # Thursday 10:00 in Tokyo
@@ -315,6 +315,21 @@ async def test_call_log_rows_ending_together_share_a_transaction(db: Database) -
     await writer.write(flow="absence", caller="x", caller_e164=None, outcome="hung_up",
                        uniqueid="", started_at=NOW, ended_at=None)  # a lone row: at once
     assert writer.flushes - before <= 3
+
+
+async def test_the_postgresql_pool_lends_the_connection_returned_last() -> None:
+    """A steady load is served by the few backends it needs, each with its statements
+    prepared and planned, not by all of the pool in turn (models.db.create_engine)."""
+    engine = create_engine(PG_URL, pool_size=3)
+    try:
+        held = [await engine.connect() for _ in range(3)]
+        pids = [await c.scalar(text("SELECT pg_backend_pid()")) for c in held]
+        for conn in held:  # returned in the order they were lent
+            await conn.close()
+        async with engine.connect() as conn:
+            assert await conn.scalar(text("SELECT pg_backend_pid()")) == pids[-1]
+    finally:
+        await engine.dispose()
 
 
 async def test_the_calls_database_work_runs_the_calls_way(db: Database) -> None:
