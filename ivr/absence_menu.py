@@ -12,10 +12,11 @@ Keys, the same on every screen where they make sense:
 
 The three-failure rule: a timeout or an invalid key re-prompts the same screen; the third
 failure in a row on one screen ends the call politely. Any accepted key resets the count.
-Two screens move on in silence instead: the symptom question, asked a second time first
-(it is optional), and the menu after a write, which ends the call. No screen moves on at
-its first silence, so a key that arrives just after a question timed out answers that
-question, never the next one (a late "fever" once confirmed a read-back unheard).
+Two screens move on in silence instead: the menu after a write, whose silence ends the
+call, and the symptom question (it is optional), but only when asked a second time. No
+question moves on at its first silence, so a key that arrives just after a question timed
+out answers that question, never the next one (a late "fever" once confirmed a read-back
+unheard).
 """
 
 from __future__ import annotations
